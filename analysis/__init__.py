@@ -1,0 +1,1 @@
+"""Turn a results folder into metrics, charts, reports and a regression gate."""

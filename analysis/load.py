@@ -1,0 +1,255 @@
+"""Read a results folder (meta.json and raw/*.csv) into frames with explicit dtypes."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from analysis.names import RUN, WORK_PREFIXES
+
+
+class RunError(Exception):
+    """A results folder that cannot be analysed; the message is one line for the user."""
+
+
+# Strings that repeat a lot are categories: 1M rows then cost bytes, not Python objects.
+_CAT = "category"
+REQUEST_DTYPES: dict[str, Any] = {
+    "scenario": _CAT,
+    "variant": _CAT,
+    "repeat": "int32",
+    "endpoint": _CAT,
+    "intended_start": "float64",
+    "start": "float64",
+    "end": "float64",
+    "status": "float64",
+    "error": _CAT,
+    "work_id": "str",
+    "registered": _CAT,
+}
+DELIVERY_DTYPES: dict[str, Any] = {
+    "scenario": _CAT,
+    "variant": _CAT,
+    "repeat": "int32",
+    "kind": _CAT,
+    "work_id": "str",
+    "attempts": "float64",
+    "first_at": "float64",
+    "last_at": "float64",
+}
+JOB_DTYPES: dict[str, Any] = {
+    "scenario": _CAT,
+    "variant": _CAT,
+    "repeat": "int32",
+    "job_id": "str",
+    "function": _CAT,
+    "try": "float64",
+    "enqueued_at": "float64",
+    "started_at": "float64",
+    "ended_at": "float64",
+    "outcome": _CAT,
+    "work_id": "str",
+}
+DEAD_LETTER_DTYPES: dict[str, Any] = {
+    "scenario": _CAT,
+    "variant": _CAT,
+    "repeat": "int32",
+    "work_id": "str",
+    "function": _CAT,
+    "tries": "float64",
+    "reason": "str",
+    "at": "float64",
+}
+QUEUE_DTYPES: dict[str, Any] = {
+    "scenario": _CAT,
+    "variant": _CAT,
+    "repeat": "int32",
+    "t": "float64",
+    "ready": "float64",
+    "deferred": "float64",
+    "in_progress": "float64",
+}
+PROCESS_DTYPES: dict[str, Any] = {
+    "scenario": _CAT,
+    "variant": _CAT,
+    "repeat": "int32",
+    "t": "float64",
+    "process": _CAT,
+    "cpu_percent": "float64",
+    "rss_mb": "float64",
+}
+
+
+@dataclass(frozen=True)
+class Run:
+    path: Path
+    meta: dict[str, Any]
+    runs: pd.DataFrame
+    windows: pd.DataFrame
+    requests: pd.DataFrame
+    deliveries: pd.DataFrame
+    jobs: pd.DataFrame
+    dead_letters: pd.DataFrame
+    queue_samples: pd.DataFrame
+    process_samples: pd.DataFrame
+
+
+def load_run(path: Path) -> Run:
+    if not path.is_dir():
+        raise RunError(f"no results folder at {path}")
+    meta = read_meta(path)
+    raw = path / "raw"
+    requests = normalize_requests(_read_csv(raw / "requests.csv", REQUEST_DTYPES, required=True))
+    return Run(
+        path=path,
+        meta=meta,
+        runs=runs_frame(meta, requests),
+        windows=windows_frame(meta),
+        requests=requests,
+        deliveries=normalize_deliveries(_read_csv(raw / "deliveries.csv", DELIVERY_DTYPES)),
+        jobs=_read_csv(raw / "jobs.csv", JOB_DTYPES),
+        dead_letters=_read_csv(raw / "dead_letters.csv", DEAD_LETTER_DTYPES),
+        queue_samples=_read_csv(raw / "queue_samples.csv", QUEUE_DTYPES),
+        process_samples=_read_csv(raw / "process_samples.csv", PROCESS_DTYPES),
+    )
+
+
+def read_meta(path: Path) -> dict[str, Any]:
+    meta_path = path / "meta.json"
+    try:
+        meta = json.loads(meta_path.read_text())
+    except FileNotFoundError:
+        raise RunError(f"{meta_path} is missing: is {path} a results folder?") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise RunError(f"{meta_path} is not valid JSON ({exc})") from None
+    if not isinstance(meta, dict) or meta.get("schema_version") != 1:
+        raise RunError(f"{meta_path} is not a schema_version 1 run description")
+    return meta
+
+
+def _read_csv(path: Path, dtypes: dict[str, Any], *, required: bool = False) -> pd.DataFrame:
+    if not path.exists():
+        if required:
+            raise RunError(f"{path} is missing: the run recorded no requests")
+        return empty_frame(dtypes)
+    try:
+        frame = pd.read_csv(path, dtype=dtypes, usecols=lambda c: c in dtypes, engine="c")
+    except (ValueError, pd.errors.ParserError, UnicodeDecodeError) as exc:
+        raise RunError(f"{path} cannot be read ({str(exc).splitlines()[0]})") from None
+    missing = [c for c in dtypes if c not in frame.columns]
+    if missing:
+        raise RunError(f"{path} lacks the column(s) {', '.join(missing)}")
+    return frame
+
+
+def empty_frame(dtypes: dict[str, Any]) -> pd.DataFrame:
+    return pd.DataFrame({c: pd.Series([], dtype=t) for c, t in dtypes.items()})
+
+
+def normalize_requests(frame: pd.DataFrame) -> pd.DataFrame:
+    """Status as int (0 = no response), error as text, registered as nullable boolean."""
+    out = frame.copy()
+    out["status"] = pd.to_numeric(out["status"]).fillna(0).astype("int32")
+    out["error"] = out["error"].astype("string").fillna("").astype(_CAT)
+    out["registered"] = _as_boolean(out["registered"])
+    return out
+
+
+def normalize_deliveries(frame: pd.DataFrame) -> pd.DataFrame:
+    out = frame.copy()
+    out["attempts"] = pd.to_numeric(out["attempts"]).fillna(1)
+    out["endpoint"] = endpoint_of_work(out["work_id"])
+    return out
+
+
+def endpoint_of_work(work_ids: pd.Series) -> pd.Series:
+    ids = work_ids.astype("string")
+    endpoint = pd.Series(pd.NA, index=work_ids.index, dtype="string")
+    for prefix, name in WORK_PREFIXES.items():
+        endpoint = endpoint.mask(ids.str.startswith(prefix).fillna(False), name)
+    return endpoint.astype(_CAT)
+
+
+def _as_boolean(values: pd.Series) -> pd.Series:
+    if values.dtype == "boolean":
+        return values
+    text = values.astype("string").str.strip().str.lower()
+    truthy = text.isin(["true", "1", "yes"])
+    falsy = text.isin(["false", "0", "no"])
+    out = pd.Series(pd.NA, index=values.index, dtype="boolean")
+    out[truthy.fillna(False)] = True
+    out[falsy.fillna(False)] = False
+    return out
+
+
+def runs_frame(meta: dict[str, Any], requests: pd.DataFrame) -> pd.DataFrame:
+    """One row per (scenario, variant, repeat) with t0, load_end, drained_at, drained.
+
+    Runs missing from meta.json get their times from the requests, so a hand-made or partial
+    folder can still be analysed.
+    """
+    rows = [
+        {
+            "scenario": str(r.get("scenario")),
+            "variant": str(r.get("variant")),
+            "repeat": int(r.get("repeat") or 0),
+            "t0": _float(r.get("t0")),
+            "load_end": _float(r.get("load_end")),
+            "drained_at": _float(r.get("drained_at")),
+            "drained": bool(r.get("drained", r.get("drained_at") is not None)),
+        }
+        for r in meta.get("runs") or []
+        if isinstance(r, dict)
+    ]
+    declared = pd.DataFrame(
+        rows,
+        columns=[*RUN, "t0", "load_end", "drained_at", "drained"],
+    ).astype({"scenario": "str", "variant": "str", "repeat": "int32", "drained": "bool"})
+    declared = declared.astype({"t0": "float64", "load_end": "float64", "drained_at": "float64"})
+    seen = (
+        requests.groupby(RUN, observed=True)
+        .agg(first=("intended_start", "min"), last=("end", "max"))
+        .reset_index()
+        .astype({"scenario": "str", "variant": "str", "repeat": "int32"})
+    )
+    out = seen.merge(declared, on=RUN, how="outer")
+    out["t0"] = out["t0"].fillna(out["first"])
+    out["load_end"] = out["load_end"].fillna(out["last"])
+    out["drained"] = out["drained"].astype("boolean").fillna(False).astype(bool)
+    return out.drop(columns=["first", "last"]).sort_values(RUN).reset_index(drop=True)
+
+
+def windows_frame(meta: dict[str, Any]) -> pd.DataFrame:
+    """Fault windows of each scenario, in seconds from each run's t0."""
+    rows = []
+    for scenario in meta.get("scenarios") or []:
+        if not isinstance(scenario, dict):
+            continue
+        for event in scenario.get("timeline") or []:
+            start = _float(event.get("at_s"))
+            duration = _float(event.get("duration_s"))
+            if np.isnan(start):
+                continue
+            rows.append(
+                {
+                    "scenario": str(scenario.get("name")),
+                    "start_s": start,
+                    "end_s": start + (0.0 if np.isnan(duration) else duration),
+                    "label": str(event.get("label") or event.get("target") or "fault"),
+                    "target": str(event.get("target") or "provider"),
+                }
+            )
+    return pd.DataFrame(rows, columns=["scenario", "start_s", "end_s", "label", "target"]).astype(
+        {"start_s": "float64", "end_s": "float64"}
+    )
+
+
+def _float(value: object) -> float:
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return float(value)
+    return float("nan")

@@ -1,0 +1,301 @@
+"""The SQLite store shared by the targets and the workers, and the seeding command."""
+
+from __future__ import annotations
+
+import argparse
+import sqlite3
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from enum import Enum
+from pathlib import Path
+
+from core import dataset
+from core.settings import Settings
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS users (
+    id INTEGER PRIMARY KEY,
+    email TEXT NOT NULL UNIQUE,
+    name TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS orders (
+    id INTEGER PRIMARY KEY,
+    user_id INTEGER NOT NULL REFERENCES users(id),
+    seats INTEGER NOT NULL,
+    paid_at REAL,
+    tickets_sent_at REAL
+);
+CREATE TABLE IF NOT EXISTS tickets (
+    order_id INTEGER NOT NULL REFERENCES orders(id),
+    seat INTEGER NOT NULL,
+    path TEXT NOT NULL,
+    created_at REAL NOT NULL,
+    PRIMARY KEY (order_id, seat)
+);
+CREATE TABLE IF NOT EXISTS magic_links (
+    selector TEXT PRIMARY KEY,
+    verifier_hash TEXT NOT NULL,
+    user_id INTEGER NOT NULL REFERENCES users(id),
+    request_id TEXT NOT NULL,
+    expires_at REAL NOT NULL,
+    used_at REAL
+);
+CREATE TABLE IF NOT EXISTS webhook_events (
+    id TEXT PRIMARY KEY,
+    order_id INTEGER NOT NULL,
+    received_at REAL NOT NULL,
+    processed_at REAL
+);
+CREATE TABLE IF NOT EXISTS dead_letters (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    work_id TEXT NOT NULL,
+    job_id TEXT NOT NULL,
+    function TEXT NOT NULL,
+    tries INTEGER NOT NULL,
+    reason TEXT NOT NULL,
+    at REAL NOT NULL
+);
+"""
+
+
+@dataclass(frozen=True)
+class User:
+    id: int
+    email: str
+    name: str
+
+
+@dataclass(frozen=True)
+class Order:
+    id: int
+    user_id: int
+    seats: int
+    paid_at: float | None
+    tickets_sent_at: float | None
+
+
+class EventState(Enum):
+    NEW = "new"
+    PENDING = "pending"  # seen before, its work not finished yet
+    PROCESSED = "processed"
+
+
+class LinkState(Enum):
+    OK = "ok"
+    UNKNOWN = "unknown"
+    USED = "used"
+    EXPIRED = "expired"
+
+
+class Store:
+    """One connection per thread (the sync variant's pool, `asyncio.to_thread` in async code)."""
+
+    def __init__(self, path: Path, busy_timeout_ms: int = 10_000) -> None:
+        self.path = path
+        self.busy_timeout_ms = busy_timeout_ms
+        self._local = threading.local()
+
+    @property
+    def conn(self) -> sqlite3.Connection:
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = sqlite3.connect(
+                self.path, timeout=self.busy_timeout_ms / 1000, isolation_level=None
+            )
+            # WAL lets readers run beside the one writer; the busy timeout queues writers
+            # instead of failing with "database is locked" under load.
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute(f"PRAGMA busy_timeout={self.busy_timeout_ms}")
+            conn.execute("PRAGMA synchronous=NORMAL")
+            self._local.conn = conn
+        return conn
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """A write transaction that takes the lock up front, so its reads see the final state."""
+        conn = self.conn
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield conn
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+
+    def create_schema(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.conn.executescript(SCHEMA)
+
+    def seed(self, seed: int, n_users: int, n_orders: int, max_seats: int) -> None:
+        """Replace every table's rows with the deterministic data set for `seed`."""
+        self.create_schema()
+        users = [(i, dataset.registered_email(i), f"User {i}") for i in range(n_users)]
+        orders = [
+            (o.id, o.user_id, o.seats) for o in dataset.orders(seed, n_orders, n_users, max_seats)
+        ]
+        with self.transaction() as conn:
+            for table in ("tickets", "magic_links", "webhook_events", "dead_letters", "orders"):
+                conn.execute(f"DELETE FROM {table}")
+            conn.execute("DELETE FROM users")
+            conn.executemany("INSERT INTO users (id, email, name) VALUES (?, ?, ?)", users)
+            conn.executemany("INSERT INTO orders (id, user_id, seats) VALUES (?, ?, ?)", orders)
+
+    # Users and magic links.
+
+    def user_by_email(self, email: str) -> User | None:
+        row = self.conn.execute(
+            "SELECT id, email, name FROM users WHERE email = ?", (email.lower(),)
+        ).fetchone()
+        return User(*row) if row else None
+
+    def user(self, user_id: int) -> User | None:
+        row = self.conn.execute(
+            "SELECT id, email, name FROM users WHERE id = ?", (user_id,)
+        ).fetchone()
+        return User(*row) if row else None
+
+    def add_magic_link(
+        self, selector: str, verifier_hash: str, user_id: int, request_id: str, expires_at: float
+    ) -> None:
+        self.conn.execute(
+            "INSERT INTO magic_links (selector, verifier_hash, user_id, request_id, expires_at)"
+            " VALUES (?, ?, ?, ?, ?)",
+            (selector, verifier_hash, user_id, request_id, expires_at),
+        )
+
+    def consume_magic_link(
+        self, selector: str, matches: Callable[[str], bool], now: float
+    ) -> tuple[LinkState, int | None]:
+        """Use the link once; `matches` compares the stored verifier hash in constant time."""
+        with self.transaction() as conn:
+            row = conn.execute(
+                "SELECT verifier_hash, user_id, expires_at, used_at FROM magic_links"
+                " WHERE selector = ?",
+                (selector,),
+            ).fetchone()
+            if row is None or not matches(row[0]):
+                return LinkState.UNKNOWN, None
+            _, user_id, expires_at, used_at = row
+            if used_at is not None:
+                return LinkState.USED, None
+            if expires_at <= now:
+                return LinkState.EXPIRED, None
+            conn.execute("UPDATE magic_links SET used_at = ? WHERE selector = ?", (now, selector))
+            return LinkState.OK, int(user_id)
+
+    # Orders, webhook events and tickets.
+
+    def order(self, order_id: int) -> Order | None:
+        row = self.conn.execute(
+            "SELECT id, user_id, seats, paid_at, tickets_sent_at FROM orders WHERE id = ?",
+            (order_id,),
+        ).fetchone()
+        return Order(*row) if row else None
+
+    def record_event(self, event_id: str, order_id: int, now: float) -> EventState:
+        with self.transaction() as conn:
+            row = conn.execute(
+                "SELECT processed_at FROM webhook_events WHERE id = ?", (event_id,)
+            ).fetchone()
+            if row is None:
+                conn.execute(
+                    "INSERT INTO webhook_events (id, order_id, received_at) VALUES (?, ?, ?)",
+                    (event_id, order_id, now),
+                )
+                return EventState.NEW
+            return EventState.PENDING if row[0] is None else EventState.PROCESSED
+
+    def mark_event_processed(self, event_id: str, now: float) -> None:
+        self.conn.execute(
+            "UPDATE webhook_events SET processed_at = ? WHERE id = ? AND processed_at IS NULL",
+            (now, event_id),
+        )
+
+    def mark_paid(self, order_id: int, now: float) -> None:
+        self.conn.execute(
+            "UPDATE orders SET paid_at = ? WHERE id = ? AND paid_at IS NULL", (now, order_id)
+        )
+
+    def ticket_seats(self, order_id: int) -> set[int]:
+        rows = self.conn.execute("SELECT seat FROM tickets WHERE order_id = ?", (order_id,))
+        return {int(seat) for (seat,) in rows}
+
+    def add_ticket(self, order_id: int, seat: int, path: str, now: float) -> tuple[bool, int]:
+        """Store a ticket; return (inserted by this call, tickets the order now has).
+
+        The insert and the count share one write transaction, so exactly one caller sees
+        its own insert bring the count to the number of seats.
+        """
+        with self.transaction() as conn:
+            inserted = conn.execute(
+                "INSERT OR IGNORE INTO tickets (order_id, seat, path, created_at)"
+                " VALUES (?, ?, ?, ?)",
+                (order_id, seat, path, now),
+            ).rowcount
+            (count,) = conn.execute(
+                "SELECT COUNT(*) FROM tickets WHERE order_id = ?", (order_id,)
+            ).fetchone()
+        return inserted == 1, int(count)
+
+    def ticket_paths(self, order_id: int) -> list[str]:
+        rows = self.conn.execute(
+            "SELECT path FROM tickets WHERE order_id = ? ORDER BY seat", (order_id,)
+        )
+        return [str(path) for (path,) in rows]
+
+    def mark_tickets_sent(self, order_id: int, now: float) -> None:
+        self.conn.execute(
+            "UPDATE orders SET tickets_sent_at = ? WHERE id = ? AND tickets_sent_at IS NULL",
+            (now, order_id),
+        )
+
+    # Dead letters: the record arq does not keep.
+
+    def add_dead_letter(
+        self, work_id: str, job_id: str, function: str, tries: int, reason: str
+    ) -> None:
+        self.conn.execute(
+            "INSERT INTO dead_letters (work_id, job_id, function, tries, reason, at)"
+            " VALUES (?, ?, ?, ?, ?, ?)",
+            (work_id, job_id, function, tries, reason, time.time()),
+        )
+
+    def dead_letters(self) -> list[dict[str, object]]:
+        cursor = self.conn.execute(
+            "SELECT work_id, job_id, function, tries, reason, at FROM dead_letters ORDER BY id"
+        )
+        names = [d[0] for d in cursor.description]
+        return [dict(zip(names, row, strict=True)) for row in cursor]
+
+
+def open_store(settings: Settings) -> Store:
+    store = Store(settings.database_path)
+    store.create_schema()
+    return store
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m core.db", description=__doc__)
+    parser.add_argument("command", choices=["seed"], help="seed: (re)create the data set")
+    args = parser.parse_args(argv)
+    if args.command == "seed":
+        settings = Settings()
+        started = time.perf_counter()
+        Store(settings.database_path).seed(
+            settings.seed, settings.seed_users, settings.seed_orders, settings.max_seats
+        )
+        print(
+            f"seeded {settings.seed_users} users and {settings.seed_orders} orders"
+            f" (seed {settings.seed}) into {settings.database_path}"
+            f" in {time.perf_counter() - started:.2f}s",
+            file=sys.stderr,
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

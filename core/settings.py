@@ -1,0 +1,70 @@
+"""Every knob of the harness: one pydantic-settings class, read from the environment."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_WEBHOOK_SECRET = "whsec_delegate_bench_local_only"
+
+
+class Settings(BaseSettings):
+    """Each field is read from the environment variable of the same name in upper case."""
+
+    model_config = SettingsConfigDict(extra="ignore", frozen=True)
+
+    # Where things live. With no REDIS_URL, the harness (runner, `make serve`, tests) starts
+    # its own private redis-server and hands its URL to every child process.
+    redis_url: str | None = None
+    database_path: Path = PROJECT_ROOT / "var" / "bench.db"
+    tickets_dir: Path = PROJECT_ROOT / "var" / "tickets"
+    host: str = "127.0.0.1"
+    log_level: str = "INFO"
+
+    # The email provider, as the targets and jobs see it.
+    provider_url: str = "http://127.0.0.1:8025"
+    provider_api_key: str = "SG.delegate-bench-local-key"
+    provider_connect_timeout_s: float = 1.0
+    provider_read_timeout_s: float = 5.0
+    mail_from: str = "login@delegate-bench.test"
+
+    # The fake provider itself. Its control API is open unless a token is set.
+    provider_control_token: str | None = None
+    provider_hang_max_s: float = 60.0
+
+    # The sync variant: a classic thread-pool deployment that retries the provider in-request.
+    sync_threads: int = Field(default=40, ge=1)
+    sync_provider_tries: int = Field(default=3, ge=1)
+    sync_retry_delay_s: float = 0.2
+
+    # Magic links and webhooks.
+    magic_link_ttl_s: int = 15 * 60
+    webhook_secret: str = DEFAULT_WEBHOOK_SECRET
+    webhook_tolerance_s: int = 300
+    max_body_bytes: int = 64 * 1024
+
+    # Tickets: one real subprocess per seat.
+    ticket_work_s: float = 0.05
+    ticket_cpu_s: float = 0.0
+    ticket_timeout_s: float = 5.0
+    ticket_hang_probability: float = Field(default=0.0, ge=0.0, le=1.0)
+
+    # The job queue (arq). Only `Retry` is retried, so each job maps provider errors to it.
+    queue_name: str = "arq:queue"
+    max_tries: int = Field(default=5, ge=1)
+    poll_delay_s: float = 0.5  # arq's default; it shows up in completion time
+    worker_max_jobs: int = Field(default=10, ge=1)
+    email_job_timeout_s: float = 15.0
+    ticket_job_timeout_s: float = 10.0
+    retry_base_s: float = 1.0
+    retry_cap_s: float = 30.0
+    keep_result_s: int = 3600
+
+    # Randomness is always seeded.
+    seed: int = 1
+    seed_users: int = Field(default=10_000, ge=1)
+    seed_orders: int = Field(default=5_000, ge=1)
+    max_seats: int = Field(default=60, ge=1)

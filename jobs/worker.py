@@ -1,0 +1,63 @@
+"""arq worker settings: `arq jobs.worker.WorkerSettings` runs a worker configured from the env."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from arq import func
+from arq.connections import RedisSettings
+
+from core import logs
+from core.db import open_store
+from core.email import AsyncEmailClient
+from core.queue import ArqQueue
+from core.settings import Settings
+from jobs import tasks
+
+
+def worker_settings(settings: Settings) -> type:
+    """Build the class arq reads; tests call this with their own settings."""
+    if settings.redis_url is None:
+        raise SystemExit("REDIS_URL is not set: start the stack with `make serve` or set it")
+    redis_url = settings.redis_url
+
+    async def startup(ctx: dict[str, Any]) -> None:
+        logs.configure("worker", settings.log_level)
+        ctx["settings"] = settings
+        ctx["store"] = open_store(settings)
+        ctx["mailer"] = AsyncEmailClient(settings)
+        ctx["queue"] = ArqQueue(ctx["redis"], settings.queue_name, owned=False)
+
+    async def shutdown(ctx: dict[str, Any]) -> None:
+        await ctx["mailer"].aclose()
+
+    tries = settings.max_tries + 1  # see tasks.tracked: the extra try dead-letters
+    email_timeout = settings.email_job_timeout_s
+    ticket_timeout = settings.ticket_job_timeout_s
+
+    class WorkerSettings:
+        functions = [
+            func(tasks.send_magic_link, timeout=email_timeout, max_tries=tries),
+            func(tasks.process_payment, timeout=email_timeout, max_tries=tries),
+            func(tasks.generate_ticket, timeout=ticket_timeout, max_tries=tries),
+            func(tasks.send_tickets, timeout=email_timeout, max_tries=tries),
+        ]
+        redis_settings = RedisSettings.from_dsn(redis_url)
+        queue_name = settings.queue_name
+        on_startup = startup
+        on_shutdown = shutdown
+        max_jobs = settings.worker_max_jobs
+        poll_delay = settings.poll_delay_s
+        keep_result = settings.keep_result_s
+        job_timeout = max(email_timeout, ticket_timeout)
+        health_check_interval = 5
+
+    return WorkerSettings
+
+
+def __getattr__(name: str) -> type:
+    # `arq jobs.worker.WorkerSettings` looks the class up here: settings are read from the
+    # environment then, not when the module is imported.
+    if name == "WorkerSettings":
+        return worker_settings(Settings())
+    raise AttributeError(name)

@@ -1,0 +1,122 @@
+"""The load generator's own command-line options: every knob has a flag, a BENCH_ env var and a default."""
+
+from __future__ import annotations
+
+import argparse
+import math
+from dataclasses import dataclass
+from typing import Any
+
+from core.settings import DEFAULT_WEBHOOK_SECRET
+
+Stages = tuple[tuple[float, float], ...]
+
+
+def parse_stages(text: str) -> Stages:
+    """`"10:20,10:40"` -> ((10.0, 20.0), (10.0, 40.0)): duration_s:rate pairs, run in order."""
+    stages: list[tuple[float, float]] = []
+    for part in text.replace(" ", "").split(","):
+        if not part:
+            continue
+        duration, sep, rate = part.partition(":")
+        try:
+            pair = (float(duration), float(rate))
+        except ValueError:
+            pair = (math.nan, math.nan)
+        if not sep or not all(math.isfinite(x) and x >= 0 for x in pair) or pair[0] == 0:
+            raise ValueError(f"bad stage {part!r}: expected duration_s:rate, e.g. 10:20,10:40")
+        stages.append(pair)
+    return tuple(stages)
+
+
+def _stages_arg(text: str) -> str:
+    # Kept as text in parsed_options: Locust ships options to workers and the web UI as plain values.
+    try:
+        parse_stages(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+    return text
+
+
+def _share(text: str) -> float:
+    value = float(text)
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"{text} is not a share between 0 and 1")
+    return value
+
+
+# (flag, type, default, help); the env var is BENCH_ + the flag in upper snake case.
+_OPTIONS: list[tuple[str, Any, Any, str]] = [
+    ("--arrival-rate", float, 10.0, "Open model: requests started per second, all workers together."),
+    ("--stages", _stages_arg, "", "Open model: duration_s:rate steps, e.g. '10:20,10:40'."),
+    ("--think-time-s", float, 1.0, "Closed model: each user's pause between requests."),
+    ("--raw-out", str, "", "CSV path for one row per request; empty records nothing."),
+    ("--scenario", str, "adhoc", "Scenario name written to each raw row."),
+    ("--variant", str, "", "Target variant (sync, delegated) written to each raw row."),
+    ("--repeat", int, 0, "Repetition number written to each raw row."),
+    ("--seed", int, 1, "Seeds the request sequence; equal seeds give both variants equal requests."),
+    ("--late-threshold-ms", float, 10.0, "A start later than this after its slot counts as late."),
+    ("--provider-url", str, "http://127.0.0.1:8025", "Fake provider, for fetching magic links."),
+    ("--registered-share", _share, 0.8, "Share of logins for a registered address."),
+    ("--follow-share", _share, 0.1, "Share of registered logins that fetch the link and verify."),
+    ("--redelivery-share", _share, 0.1, "Share of webhook slots that redeliver an earlier event."),
+    ("--ack-timeout-s", float, 10.0, "Webhook client timeout: the processor's acknowledgement deadline."),
+    ("--webhook-secret", str, DEFAULT_WEBHOOK_SECRET, "Secret that signs the webhook events."),
+    ("--seed-users", int, 10_000, "Registered addresses are user0..user<n-1>@example.com."),
+    ("--seed-orders", int, 5_000, "Orders 1..n exist in the target's data set."),
+    ("--order-offset", int, 0, "Webhook slot k pays order offset+k+1."),
+]
+
+
+def env_var(flag: str) -> str:
+    return "BENCH_" + flag.removeprefix("--").replace("-", "_").upper()
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Listener for `events.init_command_line_parser` (a configargparse parser takes env_var)."""
+    # Straight on the parser, not a group: only those reach Locust's web UI form.
+    for flag, type_, default, help_ in _OPTIONS:
+        parser.add_argument(flag, type=type_, default=default, help=help_, env_var=env_var(flag))
+    parser.add_argument(
+        "--closed-model",
+        action="store_true",
+        default=False,
+        env_var=env_var("--closed-model"),
+        help="Each user loops with --think-time-s between requests instead of an arrival rate.",
+    )
+
+
+@dataclass(frozen=True)
+class Options:
+    arrival_rate: float = 10.0
+    stages: Stages = ()
+    closed_model: bool = False
+    think_time_s: float = 1.0
+    raw_out: str = ""
+    scenario: str = "adhoc"
+    variant: str = ""
+    repeat: int = 0
+    seed: int = 1
+    late_threshold_ms: float = 10.0
+    provider_url: str = "http://127.0.0.1:8025"
+    registered_share: float = 0.8
+    follow_share: float = 0.1
+    redelivery_share: float = 0.1
+    ack_timeout_s: float = 10.0
+    webhook_secret: str = DEFAULT_WEBHOOK_SECRET
+    seed_users: int = 10_000
+    seed_orders: int = 5_000
+    order_offset: int = 0
+
+    @classmethod
+    def from_namespace(cls, ns: argparse.Namespace | None) -> Options:
+        """Read Locust's parsed_options (None when Locust runs as a library without a parser)."""
+        if ns is None:
+            return cls()
+        values = {
+            name: getattr(ns, name)
+            for name in cls.__dataclass_fields__
+            if getattr(ns, name, None) is not None
+        }
+        values["stages"] = parse_stages(str(values.get("stages", "")))
+        return cls(**values)

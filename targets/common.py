@@ -1,0 +1,163 @@
+"""What both variants share: request ids, body limits, parsing, error bodies, health routes."""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+import uuid
+from typing import Annotated, Any
+
+from fastapi import Depends, FastAPI, HTTPException, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ValidationError, field_validator
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from core import signatures
+from core.payments import EventError, PaymentEvent, parse_event
+from core.settings import Settings
+
+log = logging.getLogger("targets")
+
+REQUEST_ID_HEADER = "x-request-id"
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+_EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]+$")
+LOGIN_ACCEPTED = {
+    "status": "accepted",
+    "message": "If the address is registered, a sign-in link is on its way.",
+}
+
+
+class LoginRequest(BaseModel):
+    email: str
+
+    @field_validator("email")
+    @classmethod
+    def plausible_address(cls, value: str) -> str:
+        value = value.strip()
+        if len(value) > 254:
+            raise ValueError("must be at most 254 characters")
+        if not _EMAIL.match(value):
+            raise ValueError("must be an email address like name@example.com")
+        return value.lower()
+
+
+class RequestIdMiddleware:
+    """Accept a sane X-Request-ID or make one; return it and keep it in `request.state`."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        given = next((v.decode("latin-1") for k, v in scope["headers"] if k == b"x-request-id"), "")
+        request_id = given if _REQUEST_ID.match(given) else uuid.uuid4().hex
+        scope.setdefault("state", {})["request_id"] = request_id
+
+        async def send_with_id(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message.setdefault("headers", [])
+                message["headers"].append((b"x-request-id", request_id.encode()))
+            await send(message)
+
+        await self.app(scope, receive, send_with_id)
+
+
+def request_id(request: Request) -> str:
+    return str(request.state.request_id)
+
+
+def get_settings(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+RequestIdDep = Annotated[str, Depends(request_id)]
+
+
+async def read_body(request: Request, settings: SettingsDep) -> bytes:
+    """The raw body of a JSON request, refusing other content types and oversized bodies."""
+    content_type = request.headers.get("content-type", "")
+    if content_type.split(";")[0].strip().lower() != "application/json":
+        raise HTTPException(415, "Content-Type must be application/json")
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > settings.max_body_bytes:
+        raise HTTPException(413, f"body is larger than {settings.max_body_bytes} bytes")
+    body = b""
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > settings.max_body_bytes:
+            raise HTTPException(413, f"body is larger than {settings.max_body_bytes} bytes")
+    return body
+
+
+RawBody = Annotated[bytes, Depends(read_body)]
+
+
+async def login_body(body: RawBody) -> LoginRequest:
+    if not body.strip():
+        raise HTTPException(400, 'body is empty; send {"email": "..."}')
+    try:
+        return LoginRequest.model_validate_json(body)
+    except ValidationError as exc:
+        raise RequestValidationError(exc.errors(include_url=False, include_input=False)) from exc
+
+
+async def payment_event(request: Request, body: RawBody, settings: SettingsDep) -> PaymentEvent:
+    """Verify the signature over the raw body before looking inside it."""
+    try:
+        signatures.verify(
+            request.headers.get(signatures.HEADER),
+            body,
+            settings.webhook_secret,
+            settings.webhook_tolerance_s,
+        )
+        return parse_event(body)
+    except (signatures.SignatureError, EventError) as exc:
+        raise HTTPException(400, str(exc)) from exc
+
+
+LoginBody = Annotated[LoginRequest, Depends(login_body)]
+PaymentEventDep = Annotated[PaymentEvent, Depends(payment_event)]
+
+
+def _field(loc: tuple[Any, ...] | list[Any]) -> str:
+    return ".".join(str(part) for part in loc if part != "body") or "body"
+
+
+async def validation_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    errors = [
+        {"field": _field(e.get("loc", ())), "message": str(e.get("msg", "invalid"))}
+        for e in exc.errors()
+    ]
+    detail = "; ".join(f"{e['field']}: {e['message']}" for e in errors)
+    if any(e.get("type") == "json_invalid" for e in exc.errors()):
+        return JSONResponse({"detail": f"malformed JSON: {detail}", "errors": errors}, 400)
+    return JSONResponse({"detail": detail, "errors": errors}, 422)
+
+
+def create_base_app(settings: Settings, variant: str, **kwargs: Any) -> FastAPI:
+    app = FastAPI(title=f"delegate-bench target ({variant})", **kwargs)
+    app.state.settings = settings
+    app.state.variant = variant
+    app.add_middleware(RequestIdMiddleware)
+    app.add_exception_handler(RequestValidationError, validation_error)
+
+    @app.get("/healthz")
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok", "variant": variant}
+
+    @app.get("/noop")
+    async def noop() -> dict[str, str]:
+        return {}
+
+    return app
+
+
+def now() -> float:
+    return time.time()

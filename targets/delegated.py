@@ -1,0 +1,99 @@
+"""The `delegated` variant: async handlers validate, enqueue an arq job and answer at once."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Annotated, Any
+
+from fastapi import Depends, FastAPI, HTTPException, Request
+from fastapi.responses import JSONResponse
+
+from core.db import EventState, Store, open_store
+from core.queue import ArqQueue, JobQueue, QueueUnavailable
+from core.settings import Settings
+from targets.common import (
+    LOGIN_ACCEPTED,
+    LoginBody,
+    PaymentEventDep,
+    RequestIdDep,
+    create_base_app,
+    now,
+)
+from targets.verify import verify_link
+
+log = logging.getLogger("targets.delegated")
+
+
+def get_store(request: Request) -> Store:
+    store: Store = request.app.state.store
+    return store
+
+
+def get_queue(request: Request) -> JobQueue:
+    queue: JobQueue = request.app.state.queue
+    return queue
+
+
+StoreDep = Annotated[Store, Depends(get_store)]
+QueueDep = Annotated[JobQueue, Depends(get_queue)]
+
+
+async def enqueue(queue: JobQueue, function: str, *args: Any, job_id: str) -> None:
+    try:
+        await queue.enqueue(function, *args, job_id=job_id)
+    except QueueUnavailable as exc:
+        log.warning("enqueue of %s failed: %s", job_id, exc)
+        raise HTTPException(503, "the job queue is unavailable; try again later") from exc
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or Settings()
+    if settings.redis_url is None:
+        raise SystemExit("REDIS_URL is not set: start the stack with `make serve` or set it")
+    redis_url = settings.redis_url
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        app.state.store = open_store(settings)
+        app.state.queue = await ArqQueue.connect(redis_url, settings.queue_name)
+        yield
+        await app.state.queue.close()
+
+    app = create_base_app(settings, "delegated", lifespan=lifespan)
+
+    @app.post("/login", status_code=202)
+    async def login(
+        body: LoginBody, request: Request, request_id: RequestIdDep, queue: QueueDep
+    ) -> dict[str, str]:
+        # The user lookup happens in the job too: the answer cannot depend on it.
+        await enqueue(
+            queue, "send_magic_link", request_id, body.email, str(request.base_url),
+            job_id=f"login:{request_id}",
+        )  # fmt: skip
+        return LOGIN_ACCEPTED
+
+    @app.get("/login/verify")
+    async def verify(store: StoreDep, token: str | None = None) -> JSONResponse:
+        return await asyncio.to_thread(verify_link, store, token)
+
+    @app.post("/webhooks/payment")
+    async def payment(
+        event: PaymentEventDep, request_id: RequestIdDep, store: StoreDep, queue: QueueDep
+    ) -> dict[str, str]:
+        order = await asyncio.to_thread(store.order, event.order_id)
+        if order is None:
+            raise HTTPException(404, f"unknown order {event.order_id}")
+        state = await asyncio.to_thread(store.record_event, event.id, order.id, now())
+        if state is EventState.PROCESSED:
+            return {"status": "duplicate"}
+        # A pending event is queued again: the job id makes a second copy a no-op.
+        await enqueue(
+            queue, "process_payment", event.id, order.id, request_id,
+            job_id=f"payment:{event.id}",
+        )  # fmt: skip
+        return {"status": "queued"}
+
+    return app

@@ -1,0 +1,132 @@
+"""The `sync` variant: blocking handlers on a bounded thread pool do all the work in the request."""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Annotated
+
+from anyio import to_thread
+from fastapi import Depends, FastAPI, HTTPException, Request
+from fastapi.responses import JSONResponse
+
+from core import magic_links, tickets
+from core.db import EventState, Store, open_store
+from core.email import Email, EmailClient, Outcome, backoff_s
+from core.payments import tickets_email
+from core.settings import Settings
+from targets.common import (
+    LOGIN_ACCEPTED,
+    LoginBody,
+    PaymentEventDep,
+    RequestIdDep,
+    create_base_app,
+    now,
+)
+from targets.verify import verify_link
+
+
+def get_store(request: Request) -> Store:
+    store: Store = request.app.state.store
+    return store
+
+
+def get_mailer(request: Request) -> Mailer:
+    mailer: Mailer = request.app.state.mailer
+    return mailer
+
+
+class Mailer:
+    """Sends inside the request, retrying the provider a bounded number of times."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.client = EmailClient(settings)
+        self.rng = random.Random(settings.seed)
+
+    def send(self, message: Email) -> None:
+        for attempt in range(1, self.settings.sync_provider_tries + 1):
+            result = self.client.send(message)
+            if result.outcome is Outcome.ACCEPTED:
+                return
+            if result.outcome is Outcome.PERMANENT:
+                raise HTTPException(502, f"the email provider refused the message: {result.detail}")
+            if attempt < self.settings.sync_provider_tries:
+                time.sleep(
+                    backoff_s(attempt, self.settings.sync_retry_delay_s, 2.0, self.rng, None)
+                )
+        raise HTTPException(
+            503,
+            f"the email provider is unavailable ({result.detail}); try again later",
+            headers={"Retry-After": "5"},
+        )
+
+
+StoreDep = Annotated[Store, Depends(get_store)]
+MailerDep = Annotated[Mailer, Depends(get_mailer)]
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or Settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        to_thread.current_default_thread_limiter().total_tokens = settings.sync_threads
+        app.state.store = open_store(settings)
+        app.state.mailer = Mailer(settings)
+        yield
+        app.state.mailer.client.close()
+
+    app = create_base_app(settings, "sync", lifespan=lifespan)
+
+    @app.post("/login", status_code=202)
+    def login(
+        body: LoginBody, request: Request, request_id: RequestIdDep, store: StoreDep,
+        mailer: MailerDep,
+    ) -> dict[str, str]:  # fmt: skip
+        message = magic_links.prepare(
+            store, body.email, request_id, str(request.base_url), settings, now()
+        )
+        if message is not None:
+            mailer.send(message)
+        return LOGIN_ACCEPTED
+
+    @app.get("/login/verify")
+    def verify(store: StoreDep, token: str | None = None) -> JSONResponse:
+        return verify_link(store, token)
+
+    @app.post("/webhooks/payment")
+    def payment(
+        event: PaymentEventDep, request_id: RequestIdDep, store: StoreDep, mailer: MailerDep
+    ) -> dict[str, str]:
+        order = store.order(event.order_id)
+        if order is None:
+            raise HTTPException(404, f"unknown order {event.order_id}")
+        if store.record_event(event.id, order.id, now()) is EventState.PROCESSED:
+            return {"status": "duplicate"}
+        store.mark_paid(order.id, now())
+        done = store.ticket_seats(order.id)
+        for seat in range(1, order.seats + 1):
+            if seat not in done:
+                make_ticket(settings, store, order.id, seat)
+        if order.tickets_sent_at is None:
+            mailer.send(tickets_email(store, order, request_id))
+            store.mark_tickets_sent(order.id, now())
+        store.mark_event_processed(event.id, now())
+        return {"status": "processed"}
+
+    return app
+
+
+def make_ticket(settings: Settings, store: Store, order_id: int, seat: int) -> None:
+    """One retry for a killed generator, then give up and let the processor redeliver."""
+    for attempt in (1, 2):
+        try:
+            path = tickets.generate_sync(settings, order_id, seat, attempt)
+        except tickets.TicketTimeout:
+            continue
+        store.add_ticket(order_id, seat, str(path), now())
+        return
+    raise HTTPException(503, f"ticket generation for seat {seat} timed out; redeliver later")

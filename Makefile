@@ -1,10 +1,11 @@
-# delegate-bench: every target creates the virtualenv first, so each works on a fresh clone.
+# delegate-bench. Every target creates the virtualenv first, so each works on a fresh clone.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+RUN ?= results/latest
 
-.PHONY: install test lint clean
+.PHONY: install test lint bench bench-quick serve report check perf clean
 
 install: $(STAMP)
 
@@ -20,7 +21,25 @@ test: install
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy core targets jobs provider tests
+	$(BIN)/mypy .
+
+bench: install
+	$(BIN)/python -m runner bench $(if $(SCENARIOS),--scenarios $(SCENARIOS)) $(if $(REPEAT),--repeat $(REPEAT)) $(BENCH_ARGS)
+
+bench-quick: install
+	$(BIN)/python -m runner bench --quick $(if $(SCENARIOS),--scenarios $(SCENARIOS)) $(BENCH_ARGS)
+
+serve: install
+	$(BIN)/python -m runner serve $(SERVE_ARGS)
+
+report: install
+	$(BIN)/python -m analysis report $(RUN)
+
+check: install
+	$(BIN)/python -m analysis check $(RUN) $(CHECK_ARGS)
+
+perf: install
+	$(BIN)/python benchmarks/perf.py
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache *.egg-info

@@ -47,6 +47,7 @@ def configure(process_name: str, level: str = "INFO") -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per request is too many
     logging.Formatter.converter = time.gmtime
 
 

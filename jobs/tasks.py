@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import logging
 import random
 import time
@@ -161,6 +162,7 @@ async def tracked(ctx: Ctx, function: str, work_id: str, body: Callable[[], Awai
             "job_id": ctx["job_id"], "function": function, "try": ctx["job_try"],
             "enqueued_at": ctx["enqueue_time"].timestamp(), "started_at": started,
             "ended_at": time.time(), "outcome": outcome, "work_id": work_id,
+            "pid": os.getpid(),
         }  # fmt: skip
         event(log, "job_end", **record)
         await ctx["redis"].rpush(JOB_EVENTS_KEY, json.dumps(record))

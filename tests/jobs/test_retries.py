@@ -1,0 +1,120 @@
+"""Delegated work under provider faults: retried in the background, dead-lettered at the end."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import httpx
+from redis.asyncio import Redis
+
+from core import dataset
+from core.db import Store
+from core.queue import ArqQueue
+from core.settings import Settings
+from jobs.tasks import JOB_EVENTS_KEY
+from targets import delegated
+from tests.support import drain, messages, serve
+
+OUTAGE = {"errors": [{"status": 503, "probability": 1.0}]}
+
+
+async def job_events(redis: Redis) -> list[dict[str, object]]:
+    return [json.loads(raw) for raw in await redis.lrange(JOB_EVENTS_KEY, 0, -1)]
+
+
+async def test_delegated_keeps_answering_through_an_outage_and_delivers_after_recovery(
+    settings: Settings, store: Store, provider: httpx.Client, redis: Redis
+) -> None:
+    patient = settings.model_copy(update={"max_tries": 40, "retry_base_s": 0.1})
+    provider.post("/control/timeline", json={"events": [{"at_s": 0, "duration_s": 1.0,
+                                                         "faults": OUTAGE}]})  # fmt: skip
+    addresses = [dataset.registered_email(i) for i in range(5)]
+    async with httpx.AsyncClient(timeout=5) as client:
+        with serve(delegated.create_app(patient)) as url:
+            answers = [
+                await client.post(f"{url}/login", json={"email": a}, headers={"X-Request-ID": f"o{i}"})
+                for i, a in enumerate(addresses)
+            ]  # fmt: skip
+            assert [a.status_code for a in answers] == [202] * 5
+            await drain(patient)
+
+    sent = messages(provider, kind="magic_link")
+    assert sorted(m["to"] for m in sent) == sorted(addresses)
+    assert all(m["attempts"] == 1 for m in sent)
+    counters = provider.get("/control/counters").json()
+    assert counters["by_status"].get("503", 0) >= 5  # every job saw the outage first
+    retried = [e for e in await job_events(redis) if e["outcome"] == "retry"]
+    assert len(retried) >= 5
+    assert store.dead_letters() == []
+
+
+async def test_exhausted_retries_leave_a_dead_letter(
+    settings: Settings, store: Store, provider: httpx.Client, redis: Redis
+) -> None:
+    provider.put("/control/faults", json=OUTAGE).raise_for_status()
+    queue = await ArqQueue.connect(str(settings.redis_url), settings.queue_name)
+    await queue.enqueue("send_magic_link", "r-dead", dataset.registered_email(1), "http://t",
+                        job_id="login:r-dead")  # fmt: skip
+    await queue.close()
+    await drain(settings)
+
+    (letter,) = store.dead_letters()
+    assert letter["work_id"] == "login:r-dead"
+    assert letter["tries"] == settings.max_tries
+    assert "gave up after 3 tries: provider answered 503" == letter["reason"]
+    outcomes = [e["outcome"] for e in await job_events(redis)]
+    assert outcomes == ["retry", "retry", "dead_letter"]
+    assert messages(provider) == []
+
+
+async def test_a_refused_message_is_not_retried(
+    settings: Settings, store: Store, provider: httpx.Client, redis: Redis
+) -> None:
+    provider.put("/control/faults", json={"errors": [{"status": 400, "probability": 1.0}]})
+    queue = await ArqQueue.connect(str(settings.redis_url), settings.queue_name)
+    await queue.enqueue("send_magic_link", "r-400", dataset.registered_email(2), "http://t",
+                        job_id="login:r-400")  # fmt: skip
+    await queue.close()
+    await drain(settings)
+
+    (letter,) = store.dead_letters()
+    assert letter["tries"] == 1
+    assert "400" in str(letter["reason"])
+    assert [e["outcome"] for e in await job_events(redis)] == ["dead_letter"]
+
+
+async def test_rate_limit_is_honoured_with_retry_after(
+    settings: Settings, store: Store, provider: httpx.Client, redis: Redis
+) -> None:
+    limited = {"errors": [{"status": 429, "probability": 1.0, "retry_after_s": 1}]}
+    provider.post("/control/timeline", json={"events": [{"at_s": 0, "duration_s": 0.5,
+                                                         "faults": limited}]})  # fmt: skip
+    queue = await ArqQueue.connect(str(settings.redis_url), settings.queue_name)
+    await queue.enqueue("send_magic_link", "r-429", dataset.registered_email(3), "http://t",
+                        job_id="login:r-429")  # fmt: skip
+    await queue.close()
+    await drain(settings)
+
+    first, second = await job_events(redis)
+    assert first["outcome"] == "retry" and second["outcome"] == "ok"
+    # Full jitter alone would retry within retry_cap_s (0.2 s); Retry-After asked for 1 s.
+    assert float(second["started_at"]) - float(first["ended_at"]) >= 0.95  # type: ignore[arg-type]
+    assert len(messages(provider, work_id="login:r-429")) == 1
+
+
+async def test_a_job_whose_worker_died_on_the_last_try_is_dead_lettered(
+    settings: Settings, store: Store, provider: httpx.Client, redis: Redis
+) -> None:
+    queue = await ArqQueue.connect(str(settings.redis_url), settings.queue_name)
+    await queue.enqueue("send_magic_link", "r-crash", dataset.registered_email(4), "http://t",
+                        job_id="login:r-crash")  # fmt: skip
+    await queue.close()
+    # arq counts tries in this key; a worker killed mid-job leaves it incremented.
+    await redis.set("arq:retry:login:r-crash", settings.max_tries)
+    await drain(settings)
+
+    (letter,) = store.dead_letters()
+    assert letter["reason"] == "the worker died during the last try"
+    assert messages(provider) == []
+    await asyncio.sleep(0)

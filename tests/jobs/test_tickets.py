@@ -1,0 +1,106 @@
+"""Ticket fan-out: hung generators are killed and retried, the email goes out exactly once."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+
+import httpx
+import psutil
+from redis.asyncio import Redis
+
+from core import tickets
+from core.db import Store
+from core.queue import ArqQueue
+from core.settings import Settings
+from jobs.tasks import JOB_EVENTS_KEY
+from tests.support import drain, messages
+
+
+def ticket_programs() -> list[psutil.Process]:
+    found = []
+    for process in psutil.process_iter(["cmdline"]):
+        cmdline = process.info["cmdline"] or []
+        if any(part.endswith("ticket_program.py") for part in cmdline):
+            found.append(process)
+    return found
+
+
+def first_seat_that_hangs_once(settings: Settings, order_id: int, seats: int) -> int:
+    p = settings.ticket_hang_probability
+    for seat in range(1, seats + 1):
+        if tickets.should_hang(settings.seed, order_id, seat, 1, p) and not any(
+            tickets.should_hang(settings.seed, order_id, seat, attempt, p) for attempt in (2, 3)
+        ):
+            return seat
+    raise AssertionError("no seat hangs on its first try only; pick another seed")
+
+
+async def test_a_hung_ticket_subprocess_is_killed_and_the_job_retried(
+    settings: Settings, store: Store, redis: Redis
+) -> None:
+    hanging = settings.model_copy(update={"ticket_hang_probability": 0.5, "ticket_timeout_s": 0.5})
+    seat = first_seat_that_hangs_once(hanging, order_id=1, seats=20)
+    queue = await ArqQueue.connect(str(hanging.redis_url), hanging.queue_name)
+    await queue.enqueue("generate_ticket", 1, seat, "r-hang", job_id=f"ticket:1:{seat}")
+    await queue.close()
+
+    started = time.monotonic()
+    await drain(hanging)
+    assert time.monotonic() - started < 5  # the hang lasts an hour unless it is killed
+
+    events = [json.loads(raw) for raw in await redis.lrange(JOB_EVENTS_KEY, 0, -1)]
+    assert [(e["try"], e["outcome"]) for e in events] == [(1, "retry"), (2, "ok")]
+    assert store.ticket_seats(1) == {seat}
+    assert ticket_programs() == []
+
+
+def start_workers(settings: Settings, count: int) -> list[subprocess.Popen[bytes]]:
+    env = {
+        **os.environ,
+        "REDIS_URL": str(settings.redis_url),
+        "DATABASE_PATH": str(settings.database_path),
+        "TICKETS_DIR": str(settings.tickets_dir),
+        "PROVIDER_URL": settings.provider_url,
+        "POLL_DELAY_S": "0.01",
+        "TICKET_WORK_S": "0.2",
+        "WORKER_MAX_JOBS": "2",
+        "LOG_LEVEL": "WARNING",
+    }
+    arq = os.path.join(os.path.dirname(sys.executable), "arq")
+    return [
+        subprocess.Popen([arq, "jobs.worker.WorkerSettings", "--burst"], env=env)
+        for _ in range(count)
+    ]
+
+
+async def test_tickets_are_emailed_exactly_once_when_workers_race(
+    settings: Settings, store: Store, provider: httpx.Client, redis: Redis
+) -> None:
+    orders = [o for o in (store.order(i) for i in range(1, 21)) if o and o.seats >= 4][:3]
+    assert len(orders) == 3
+    queue = await ArqQueue.connect(str(settings.redis_url), settings.queue_name)
+    for order in orders:
+        await queue.enqueue("process_payment", f"evt_{order.id}", order.id, f"r{order.id}",
+                            job_id=f"payment:evt_{order.id}")  # fmt: skip
+    await queue.close()
+
+    # Three real `arq` processes share the fan-out, so the last tickets finish concurrently.
+    workers = start_workers(settings, 3)
+    for worker in workers:
+        assert worker.wait(timeout=60) == 0
+
+    events = [json.loads(raw) for raw in await redis.lrange(JOB_EVENTS_KEY, 0, -1)]
+    for order in orders:
+        assert store.ticket_seats(order.id) == set(range(1, order.seats + 1))
+        sends = [e for e in events if e["function"] == "send_tickets"
+                 and e["work_id"] == f"order:{order.id}"]  # fmt: skip
+        assert len(sends) == 1
+        (sent,) = messages(provider, work_id=f"order:{order.id}")
+        assert sent["attempts"] == 1
+    ticket_jobs = [e for e in events if e["function"] == "generate_ticket"]
+    assert len({e["job_id"] for e in ticket_jobs}) == sum(o.seats for o in orders)
+    assert len({e["pid"] for e in ticket_jobs}) > 1  # the fan-out really was shared

@@ -1,0 +1,60 @@
+"""Test helpers: real uvicorn servers in threads and real arq burst workers."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import httpx
+import uvicorn
+from arq.worker import Worker, create_worker
+
+from core.settings import Settings
+from jobs.worker import worker_settings
+
+
+@contextmanager
+def serve(app: Any, host: str = "127.0.0.1") -> Iterator[str]:
+    """Run `app` on a real uvicorn server on a free loopback port; yield its base URL."""
+    config = uvicorn.Config(app, host=host, port=0, log_level="warning", lifespan="on")
+    server = uvicorn.Server(config)
+    server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            raise RuntimeError("test server did not start")
+        time.sleep(0.01)
+    port = server.servers[0].sockets[0].getsockname()[1]
+    try:
+        yield f"http://{host}:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+
+
+def burst_worker(settings: Settings, **overrides: Any) -> Worker:
+    """A worker that runs every queued job, deferred retries included, then returns."""
+    options: dict[str, Any] = {"burst": True, "handle_signals": False, **overrides}
+    return create_worker(worker_settings(settings), **options)
+
+
+async def drain(settings: Settings, **overrides: Any) -> Worker:
+    worker = burst_worker(settings, **overrides)
+    try:
+        await worker.main()
+    finally:
+        await worker.close()
+    return worker
+
+
+def messages(provider: httpx.Client, **filters: str) -> list[dict[str, Any]]:
+    """What the fake provider accepted, filtered by its capture API."""
+    response = provider.get("/control/messages", params=filters)
+    response.raise_for_status()
+    found: list[dict[str, Any]] = response.json()["messages"]
+    return found

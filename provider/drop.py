@@ -9,6 +9,7 @@ which servers also answer by closing the connection.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import socket
 import struct
@@ -19,6 +20,7 @@ from fastapi import FastAPI
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
+DISCONNECT_WAIT_S = 1.0
 _server_send: ContextVar[Send | None] = ContextVar("server_send", default=None)
 
 
@@ -74,6 +76,8 @@ class DroppedResponse(Response):
         else:
             transport.close()
         # The server marks the request disconnected once the close is processed; until then it
-        # would answer a returning app with a 500, so wait for it to notice.
-        while (await receive())["type"] != "http.disconnect":
-            pass
+        # would answer a returning app with a 500, so wait (briefly) for it to notice.
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(DISCONNECT_WAIT_S):
+                while (await receive())["type"] != "http.disconnect":
+                    pass

@@ -16,12 +16,18 @@ from core.settings import Settings
 from jobs.worker import worker_settings
 
 
+class ThreadedServer(uvicorn.Server):
+    @contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        # Signals belong to pytest's main thread.
+        yield
+
+
 @contextmanager
-def serve(app: Any, host: str = "127.0.0.1") -> Iterator[str]:
+def serve(app: Any, **config: Any) -> Iterator[str]:
     """Run `app` on a real uvicorn server on a free loopback port; yield its base URL."""
-    config = uvicorn.Config(app, host=host, port=0, log_level="warning", lifespan="on")
-    server = uvicorn.Server(config)
-    server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
+    options: dict[str, Any] = {"host": "127.0.0.1", "port": 0, "log_level": "warning", **config}
+    server = ThreadedServer(uvicorn.Config(app, **options))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 10
@@ -31,7 +37,7 @@ def serve(app: Any, host: str = "127.0.0.1") -> Iterator[str]:
         time.sleep(0.01)
     port = server.servers[0].sockets[0].getsockname()[1]
     try:
-        yield f"http://{host}:{port}"
+        yield f"http://{options['host']}:{port}"
     finally:
         server.should_exit = True
         thread.join(timeout=10)

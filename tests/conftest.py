@@ -76,4 +76,3 @@ async def redis(settings: Settings, redis_url: str) -> AsyncIterator[Redis]:
     client = Redis.from_url(redis_url)
     yield client
     await client.aclose()
-

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from collections.abc import Iterator
@@ -11,8 +12,10 @@ from typing import Any
 import httpx
 import uvicorn
 from arq.worker import Worker, create_worker
+from redis.asyncio import Redis
 
 from core.settings import Settings
+from jobs.tasks import JOB_EVENTS_KEY
 from jobs.worker import worker_settings
 
 
@@ -64,3 +67,9 @@ def messages(provider: httpx.Client, **filters: str) -> list[dict[str, Any]]:
     response.raise_for_status()
     found: list[dict[str, Any]] = response.json()["messages"]
     return found
+
+
+async def job_events(redis: Redis) -> list[dict[str, Any]]:
+    """Every job run the workers recorded, oldest first."""
+    raw: list[bytes] = await redis.lrange(JOB_EVENTS_KEY, 0, -1)  # type: ignore[misc]
+    return [json.loads(item) for item in raw]

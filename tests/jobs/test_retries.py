@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 
 import httpx
 from redis.asyncio import Redis
@@ -12,15 +11,10 @@ from core import dataset
 from core.db import Store
 from core.queue import ArqQueue
 from core.settings import Settings
-from jobs.tasks import JOB_EVENTS_KEY
 from targets import delegated
-from tests.support import drain, messages, serve
+from tests.support import drain, job_events, messages, serve
 
 OUTAGE = {"errors": [{"status": 503, "probability": 1.0}]}
-
-
-async def job_events(redis: Redis) -> list[dict[str, object]]:
-    return [json.loads(raw) for raw in await redis.lrange(JOB_EVENTS_KEY, 0, -1)]
 
 
 async def test_delegated_keeps_answering_through_an_outage_and_delivers_after_recovery(
@@ -33,9 +27,9 @@ async def test_delegated_keeps_answering_through_an_outage_and_delivers_after_re
     async with httpx.AsyncClient(timeout=5) as client:
         with serve(delegated.create_app(patient)) as url:
             answers = [
-                await client.post(f"{url}/login", json={"email": a}, headers={"X-Request-ID": f"o{i}"})
-                for i, a in enumerate(addresses)
-            ]  # fmt: skip
+                await client.post(f"{url}/login", json={"email": a}, headers={"X-Request-ID": rid})
+                for rid, a in zip(["o0", "o1", "o2", "o3", "o4"], addresses, strict=True)
+            ]
             assert [a.status_code for a in answers] == [202] * 5
             await drain(patient)
 
@@ -62,7 +56,7 @@ async def test_exhausted_retries_leave_a_dead_letter(
     (letter,) = store.dead_letters()
     assert letter["work_id"] == "login:r-dead"
     assert letter["tries"] == settings.max_tries
-    assert "gave up after 3 tries: provider answered 503" == letter["reason"]
+    assert letter["reason"] == "gave up after 3 tries: provider answered 503"
     outcomes = [e["outcome"] for e in await job_events(redis)]
     assert outcomes == ["retry", "retry", "dead_letter"]
     assert messages(provider) == []
@@ -99,7 +93,7 @@ async def test_rate_limit_is_honoured_with_retry_after(
     first, second = await job_events(redis)
     assert first["outcome"] == "retry" and second["outcome"] == "ok"
     # Full jitter alone would retry within retry_cap_s (0.2 s); Retry-After asked for 1 s.
-    assert float(second["started_at"]) - float(first["ended_at"]) >= 0.95  # type: ignore[arg-type]
+    assert float(second["started_at"]) - float(first["ended_at"]) >= 0.95
     assert len(messages(provider, work_id="login:r-429")) == 1
 
 

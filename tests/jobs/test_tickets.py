@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
@@ -16,8 +15,7 @@ from core import tickets
 from core.db import Store
 from core.queue import ArqQueue
 from core.settings import Settings
-from jobs.tasks import JOB_EVENTS_KEY
-from tests.support import drain, messages
+from tests.support import drain, job_events, messages
 
 
 def ticket_programs() -> list[psutil.Process]:
@@ -52,7 +50,7 @@ async def test_a_hung_ticket_subprocess_is_killed_and_the_job_retried(
     await drain(hanging)
     assert time.monotonic() - started < 5  # the hang lasts an hour unless it is killed
 
-    events = [json.loads(raw) for raw in await redis.lrange(JOB_EVENTS_KEY, 0, -1)]
+    events = await job_events(redis)
     assert [(e["try"], e["outcome"]) for e in events] == [(1, "retry"), (2, "ok")]
     assert store.ticket_seats(1) == {seat}
     assert ticket_programs() == []
@@ -93,7 +91,7 @@ async def test_tickets_are_emailed_exactly_once_when_workers_race(
     for worker in workers:
         assert worker.wait(timeout=60) == 0
 
-    events = [json.loads(raw) for raw in await redis.lrange(JOB_EVENTS_KEY, 0, -1)]
+    events = await job_events(redis)
     for order in orders:
         assert store.ticket_seats(order.id) == set(range(1, order.seats + 1))
         sends = [e for e in events if e["function"] == "send_tickets"

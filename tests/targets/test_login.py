@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 
 import httpx
 import pytest
@@ -121,11 +122,9 @@ def test_bad_login_input_gets_a_4xx_that_says_what_was_wrong(
 
 
 def test_oversized_chunked_body_is_refused(target: httpx.Client) -> None:
-    def chunks() -> object:
+    def chunks() -> Iterator[bytes]:
         for _ in range(20):
             yield b"x" * 8192
 
-    response = target.post(
-        "/login", content=chunks(), headers={"Content-Type": "application/json"}
-    )
+    response = target.post("/login", content=chunks(), headers={"Content-Type": "application/json"})
     assert response.status_code == 413

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import cast
+
 import numpy as np
 import pandas as pd
 
@@ -33,7 +35,8 @@ def enumeration_table(requests: pd.DataFrame, tolerance: float) -> pd.DataFrame:
     registered = logins["registered"].eq(True).fillna(False).to_numpy(dtype=bool)
     groups = logins.groupby(["scenario", "variant"], observed=True).indices
     rows = []
-    for (s, v), positions in sorted(groups.items()):
+    for key, positions in sorted(groups.items(), key=str):
+        s, v = cast(tuple[str, str], key)
         mine, mask = latency[positions], registered[positions]
         yes, no = mine[mask], mine[~mask]
         value = auc(yes, no)
@@ -51,6 +54,4 @@ def enumeration_table(requests: pd.DataFrame, tolerance: float) -> pd.DataFrame:
             }
         )
     columns = ["scenario", "variant", "auc", "gap", "registered", "unknown"]
-    return pd.DataFrame(
-        rows, columns=[*columns, "registered_p50_ms", "unknown_p50_ms", "verdict"]
-    )
+    return pd.DataFrame(rows, columns=[*columns, "registered_p50_ms", "unknown_p50_ms", "verdict"])

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 import numpy as np
 import pandas as pd
@@ -18,7 +18,7 @@ class RunError(Exception):
 
 
 # Strings that repeat a lot are categories: 1M rows then cost bytes, not Python objects.
-_CAT = "category"
+_CAT: Final = "category"
 REQUEST_DTYPES: dict[str, Any] = {
     "scenario": _CAT,
     "variant": _CAT,
@@ -42,6 +42,7 @@ DELIVERY_DTYPES: dict[str, Any] = {
     "first_at": "float64",
     "last_at": "float64",
 }
+# raw/jobs.csv is not read: no metric needs it yet (the ledger comes from the provider).
 JOB_DTYPES: dict[str, Any] = {
     "scenario": _CAT,
     "variant": _CAT,
@@ -93,7 +94,6 @@ class Run:
     windows: pd.DataFrame
     requests: pd.DataFrame
     deliveries: pd.DataFrame
-    jobs: pd.DataFrame
     dead_letters: pd.DataFrame
     queue_samples: pd.DataFrame
     process_samples: pd.DataFrame
@@ -112,7 +112,6 @@ def load_run(path: Path) -> Run:
         windows=windows_frame(meta),
         requests=requests,
         deliveries=normalize_deliveries(_read_csv(raw / "deliveries.csv", DELIVERY_DTYPES)),
-        jobs=_read_csv(raw / "jobs.csv", JOB_DTYPES),
         dead_letters=_read_csv(raw / "dead_letters.csv", DEAD_LETTER_DTYPES),
         queue_samples=_read_csv(raw / "queue_samples.csv", QUEUE_DTYPES),
         process_samples=_read_csv(raw / "process_samples.csv", PROCESS_DTYPES),
@@ -154,8 +153,13 @@ def empty_frame(dtypes: dict[str, Any]) -> pd.DataFrame:
 def normalize_requests(frame: pd.DataFrame) -> pd.DataFrame:
     """Status as int (0 = no response), error as text, registered as nullable boolean."""
     out = frame.copy()
-    out["status"] = pd.to_numeric(out["status"]).fillna(0).astype("int32")
-    out["error"] = out["error"].astype("string").fillna("").astype(_CAT)
+    out["status"] = pd.to_numeric(out["status"]).fillna(0).astype(np.int32)
+    error = out["error"].astype(_CAT)
+    if error.isna().any():
+        if "" not in error.cat.categories:
+            error = error.cat.add_categories([""])
+        error = error.fillna("")
+    out["error"] = error
     out["registered"] = _as_boolean(out["registered"])
     return out
 
@@ -176,15 +180,17 @@ def endpoint_of_work(work_ids: pd.Series) -> pd.Series:
 
 
 def _as_boolean(values: pd.Series) -> pd.Series:
+    """true/false/empty text as a nullable boolean, decided once per distinct value."""
     if values.dtype == "boolean":
         return values
-    text = values.astype("string").str.strip().str.lower()
-    truthy = text.isin(["true", "1", "yes"])
-    falsy = text.isin(["false", "0", "no"])
-    out = pd.Series(pd.NA, index=values.index, dtype="boolean")
-    out[truthy.fillna(False)] = True
-    out[falsy.fillna(False)] = False
-    return out
+    categories = values.astype(_CAT)
+    names = [str(c).strip().lower() for c in categories.cat.categories]
+    # Code -1 (a missing value) indexes the extra last slot: unknown.
+    truth = np.array([n in ("true", "1", "yes") for n in names] + [False])
+    known = np.array([n in ("true", "1", "yes", "false", "0", "no") for n in names] + [False])
+    codes = categories.cat.codes.to_numpy()
+    array = pd.arrays.BooleanArray(truth[codes], ~known[codes])
+    return pd.Series(array, index=values.index)
 
 
 def runs_frame(meta: dict[str, Any], requests: pd.DataFrame) -> pd.DataFrame:

@@ -34,7 +34,8 @@ def group_quantiles(codes: Ints, values: Floats, qs: list[float], n_groups: int)
 
 
 def quantiles(values: Floats, qs: list[float]) -> Floats:
-    return group_quantiles(np.zeros(len(values), dtype=np.int64), values, qs, 1)[0]
+    row: Floats = group_quantiles(np.zeros(len(values), dtype=np.int64), values, qs, 1)[0]
+    return row
 
 
 def percentile_dict(values: Floats, scale: float = 1.0) -> dict[str, float | None]:

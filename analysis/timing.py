@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from analysis.names import GROUP, RUN
+from analysis.names import RUN
 from analysis.stats import PERCENTILES, group_quantiles
 
 LATENCY_COLUMNS = [f"{k}_ms" for k in PERCENTILES]
@@ -65,7 +65,8 @@ def traffic_table(requests: pd.DataFrame, runs: pd.DataFrame, keys: list[str]) -
     run_seconds = str_keys(runs[RUN]).assign(
         seconds=(runs["load_end"] - runs["t0"]).clip(lower=1e-9).to_numpy()
     )
-    present = str_keys(frame.groupby([*keys, *RUN], observed=True).size().reset_index())
+    both = list(dict.fromkeys([*keys, *RUN]))
+    present = str_keys(frame.groupby(both, observed=True).size().reset_index())
     seconds = present.merge(run_seconds, on=RUN, how="left").groupby(keys)["seconds"].sum()
     out = out.merge(seconds.reset_index(), on=keys, how="left")
     out["throughput_rps"] = out["ok"] / out["seconds"]
@@ -82,9 +83,11 @@ def traffic_table(requests: pd.DataFrame, runs: pd.DataFrame, keys: list[str]) -
     for row in kinds.itertuples(index=False):
         values = tuple(row)
         by_kind.setdefault(values[: len(keys)], {})[str(values[-2])] = int(values[-1])
-    out["errors_by_kind"] = [
-        by_kind.get(tuple(r), {}) for r in out[keys].itertuples(index=False, name=None)
-    ]
+    out["errors_by_kind"] = pd.Series(
+        [by_kind.get(tuple(r), {}) for r in out[keys].itertuples(index=False, name=None)],
+        index=out.index,
+        dtype=object,
+    )
     return out
 
 
@@ -96,7 +99,9 @@ def str_keys(frame: pd.DataFrame) -> pd.DataFrame:
     return frame.astype(types)
 
 
-def latency_table(requests: pd.DataFrame, keys: list[str], late_threshold_ms: float) -> pd.DataFrame:
+def latency_table(
+    requests: pd.DataFrame, keys: list[str], late_threshold_ms: float
+) -> pd.DataFrame:
     """Exact percentiles (ms) from the actual and from the intended start, and late starts."""
     grouped = requests.groupby(keys, observed=True, sort=True)
     codes = grouped.ngroup().to_numpy().astype(np.int64)

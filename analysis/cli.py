@@ -1,0 +1,144 @@
+"""Command line: `python -m analysis report|check [RUN_DIR]`; the only module that prints."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import NoReturn
+
+from rich.console import Console
+from rich.table import Table
+
+from analysis.baseline import compare
+from analysis.gate import Check, GateError, Names, evaluate, parse_thresholds, run_checks
+from analysis.junit import write_junit
+from analysis.load import RunError, read_meta
+from analysis.report import build_report, current_summary, resolve_run_dir, settings_for
+
+DEFAULT_RUN = Path("results/latest")
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+
+class UsageError(Exception):
+    pass
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(f"{message} (see --help)")
+
+
+def parser() -> argparse.ArgumentParser:
+    top = _Parser(prog="python -m analysis", description=__doc__)
+    commands = top.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    report = commands.add_parser("report", help="rebuild summary.json, charts and reports")
+    report.add_argument("run_dir", nargs="?", type=Path, default=DEFAULT_RUN)
+    report.add_argument(
+        "--warmup-s",
+        type=float,
+        help="seconds trimmed from each run's start "
+        "for latency metrics (default: meta settings.warmup_s, else 5)",
+    )
+    report.add_argument(
+        "--late-ms", type=float, help="a start later than this is late (default 10)"
+    )
+    report.add_argument("--processes", type=int, default=2, help="chart rendering processes")
+    check = commands.add_parser("check", help="gate a run against thresholds and a baseline")
+    check.add_argument("run_dir", nargs="?", type=Path, default=DEFAULT_RUN)
+    check.add_argument("--thresholds", type=Path, default=Path("thresholds.txt"))
+    check.add_argument("--baseline", type=Path, help="a run to compare with")
+    check.add_argument("--junit", type=Path, help="write JUnit XML here")
+    check.add_argument(
+        "--min-effect",
+        type=float,
+        default=0.10,
+        help="smallest relative change that counts, with repetitions",
+    )
+    check.add_argument(
+        "--max-change",
+        type=float,
+        default=0.20,
+        help="relative change that counts, with one run each",
+    )
+    return top
+
+
+def main(argv: list[str] | None = None) -> int:
+    # Off a terminal (CI logs), rich would wrap the table at 80 columns.
+    console = Console(highlight=False, width=None if sys.stdout.isatty() else 160)
+    errors = Console(stderr=True, highlight=False)
+    try:
+        args = parser().parse_args(argv)
+        if args.command == "report":
+            return _report(args, console)
+        return _check(args, console)
+    except (UsageError, RunError, GateError) as exc:
+        errors.print(f"analysis: error: {exc}", markup=False, soft_wrap=True)
+        return EXIT_USAGE
+    except SystemExit as exc:  # --help
+        return exc.code if isinstance(exc.code, int) else EXIT_OK
+
+
+def _report(args: argparse.Namespace, console: Console) -> int:
+    run_dir = resolve_run_dir(args.run_dir)
+    if not run_dir.is_dir():
+        raise RunError(f"no results folder at {run_dir}")
+    settings = settings_for(
+        read_meta(run_dir), warmup_s=args.warmup_s, late_threshold_ms=args.late_ms
+    )
+    summary = build_report(run_dir, settings, processes=args.processes)
+    console.print(f"wrote {run_dir}/summary.json, report.md, report.html and charts/", markup=False)
+    for variant, v in summary["enumeration"]["verdicts"].items():
+        console.print(f"enumeration, {variant}: {v['verdict']}", markup=False)
+    return EXIT_OK
+
+
+def _check(args: argparse.Namespace, console: Console) -> int:
+    run_dir = resolve_run_dir(args.run_dir)
+    if not run_dir.is_dir():
+        raise RunError(f"no results folder at {run_dir}")
+    try:
+        text = args.thresholds.read_text()
+    except OSError as exc:
+        raise UsageError(
+            f"cannot read thresholds file {args.thresholds} ({exc.strerror})"
+        ) from None
+    summary = current_summary(run_dir)
+    thresholds = parse_thresholds(text, Names.known(summary), str(args.thresholds))
+    checks = run_checks(summary) + evaluate(thresholds, summary)
+    if thresholds and all(c.status == "skip" for c in checks[1:]):
+        raise GateError(
+            f"no threshold in {args.thresholds} applies to {run_dir}: nothing was checked"
+        )
+    if args.baseline:
+        baseline_dir = resolve_run_dir(args.baseline)
+        if not baseline_dir.is_dir():
+            raise RunError(f"no baseline results folder at {baseline_dir}")
+        checks += compare(
+            current_summary(run_dir),
+            current_summary(baseline_dir),
+            min_effect=args.min_effect,
+            max_change=args.max_change,
+        )
+    _print_checks(checks, console)
+    if args.junit:
+        write_junit(checks, args.junit)
+    failed = sum(c.status == "fail" for c in checks)
+    passed = sum(c.status == "pass" for c in checks)
+    skipped = sum(c.status == "skip" for c in checks)
+    console.print(f"{passed} passed, {failed} failed, {skipped} skipped", markup=False)
+    return EXIT_FAILED if failed else EXIT_OK
+
+
+def _print_checks(checks: list[Check], console: Console) -> None:
+    table = Table(title="delegate-bench gate", show_lines=False)
+    table.add_column("check")
+    table.add_column("measured", justify="right")
+    table.add_column("result")
+    table.add_column("detail")
+    style = {"pass": "green", "fail": "bold red", "skip": "yellow"}
+    for c in checks:
+        value = "-" if c.value is None else f"{c.value:,.4g}"
+        table.add_row(c.name, value, f"[{style[c.status]}]{c.status.upper()}[/]", c.detail)
+    console.print(table)

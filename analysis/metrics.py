@@ -1,0 +1,181 @@
+"""Every metric of a run as frames: one row per scenario x variant x endpoint, plus extras."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from analysis.enumeration import enumeration_table
+from analysis.load import Run
+from analysis.names import GROUP, SCENARIOS, AnalysisSettings
+from analysis.stats import bootstrap_ratio_ci, safe_ratio
+from analysis.system import process_table, queue_table
+from analysis.timing import (
+    in_windows,
+    is_success,
+    latency_table,
+    str_keys,
+    traffic_table,
+    trim_warmup,
+    with_run_times,
+)
+from analysis.work import work_ledger, work_table
+
+# Metrics compared sync / delegated; per-repeat values feed the bootstrap intervals.
+COMPARED = [
+    "p50_ms",
+    "p99_ms",
+    "p99_corrected_ms",
+    "throughput_rps",
+    "error_rate",
+    "completion_p99_ms",
+]
+
+
+@dataclass(frozen=True)
+class Metrics:
+    requests: pd.DataFrame  # every request, with t0 / t_rel
+    trimmed: pd.DataFrame  # warm-up removed: what latency metrics use
+    results: pd.DataFrame
+    per_repeat: pd.DataFrame
+    ledger: pd.DataFrame
+    queue: pd.DataFrame
+    processes: pd.DataFrame
+    enumeration: pd.DataFrame
+    comparisons: pd.DataFrame
+
+
+def compute_metrics(run: Run, settings: AnalysisSettings) -> Metrics:
+    requests = with_run_times(run.requests, run.runs)
+    trimmed = trim_warmup(requests, settings.warmup_s)
+    ledger = work_ledger(run.requests, run.deliveries, run.dead_letters)
+    results = _combine(requests, trimmed, ledger, run, settings, GROUP)
+    per_repeat = _combine(requests, trimmed, ledger, run, settings, [*GROUP, "repeat"])
+    fault = fault_table(requests[in_windows(requests, run.windows).to_numpy()])
+    results = results.merge(fault, on=GROUP, how="left")
+    return Metrics(
+        requests=requests,
+        trimmed=trimmed,
+        results=_in_scenario_order(results),
+        per_repeat=per_repeat,
+        ledger=ledger,
+        queue=queue_table(run.queue_samples, run.runs),
+        processes=process_table(run.process_samples),
+        enumeration=enumeration_table(trimmed, settings.enumeration_tolerance),
+        comparisons=comparisons_table(results, per_repeat, settings),
+    )
+
+
+def _in_scenario_order(results: pd.DataFrame) -> pd.DataFrame:
+    order = results["scenario"].map(lambda s: scenario_order(str(s)))
+    keyed = results.assign(_order=order).sort_values(["_order", "variant", "endpoint"])
+    return keyed.drop(columns="_order").reset_index(drop=True)
+
+
+def _combine(
+    requests: pd.DataFrame,
+    trimmed: pd.DataFrame,
+    ledger: pd.DataFrame,
+    run: Run,
+    settings: AnalysisSettings,
+    keys: list[str],
+) -> pd.DataFrame:
+    traffic = traffic_table(requests, run.runs, keys)
+    latency = latency_table(trimmed, keys, settings.late_threshold_ms)
+    work = work_table(ledger, keys)
+    return traffic.merge(latency, on=keys, how="left").merge(work, on=keys, how="left")
+
+
+def fault_table(inside: pd.DataFrame) -> pd.DataFrame:
+    """Requests intended to start inside a fault window: count, error rate, p50 and p99."""
+    columns = [*GROUP, "fault_requests", "fault_error_rate", "fault_p50_ms", "fault_p99_ms"]
+    if inside.empty:
+        return pd.DataFrame(columns=columns).astype({c: "str" for c in GROUP})
+    latency = latency_table(inside, GROUP, 0.0)
+    failed = str_keys(
+        inside[GROUP]
+        .assign(failed=~is_success(inside).to_numpy())
+        .groupby(GROUP, observed=True)["failed"]
+        .mean()
+        .reset_index()
+    )
+    out = latency.merge(failed, on=GROUP).rename(
+        columns={
+            "latency_requests": "fault_requests",
+            "failed": "fault_error_rate",
+            "p50_ms": "fault_p50_ms",
+            "p99_ms": "fault_p99_ms",
+        }
+    )
+    return out[columns]
+
+
+def comparisons_table(
+    results: pd.DataFrame, per_repeat: pd.DataFrame, settings: AnalysisSettings
+) -> pd.DataFrame:
+    """sync / delegated per scenario, endpoint and metric, with a bootstrap CI over repeats."""
+    rows = []
+    pairs = results[["scenario", "endpoint"]].drop_duplicates().itertuples(index=False)
+    for scenario, endpoint in pairs:
+        mine = results[(results["scenario"] == scenario) & (results["endpoint"] == endpoint)]
+        by_variant = mine.set_index("variant")
+        if not {"sync", "delegated"} <= set(by_variant.index):
+            continue
+        reps = per_repeat[
+            (per_repeat["scenario"] == scenario) & (per_repeat["endpoint"] == endpoint)
+        ]
+        for metric in COMPARED:
+            sync, delegated = (_number(by_variant.at[v, metric]) for v in ("sync", "delegated"))
+            ratio = safe_ratio(sync, delegated)
+            ci = bootstrap_ratio_ci(
+                _finite(reps.loc[reps["variant"] == "sync", metric]),
+                _finite(reps.loc[reps["variant"] == "delegated", metric]),
+                samples=settings.bootstrap_samples,
+                confidence=settings.confidence,
+                seed=settings.seed,
+            )
+            rows.append(
+                {
+                    "scenario": scenario,
+                    "endpoint": endpoint,
+                    "metric": metric,
+                    "sync": sync,
+                    "delegated": delegated,
+                    "ratio": ratio,
+                    "ci_low": ci[0] if ci else None,
+                    "ci_high": ci[1] if ci else None,
+                }
+            )
+    columns = ["scenario", "endpoint", "metric", "sync", "delegated", "ratio", "ci_low", "ci_high"]
+    return pd.DataFrame(rows, columns=columns)
+
+
+def _number(value: object) -> float | None:
+    if value is None or value is pd.NA:
+        return None
+    number = float(value)  # type: ignore[arg-type]
+    return None if np.isnan(number) else number
+
+
+def _finite(values: pd.Series) -> np.ndarray[tuple[int], np.dtype[np.float64]]:
+    array = values.to_numpy(dtype=np.float64)
+    finite: np.ndarray[tuple[int], np.dtype[np.float64]] = array[np.isfinite(array)]
+    return finite
+
+
+def scenario_order(name: str) -> tuple[int, str]:
+    return (SCENARIOS.index(name) if name in SCENARIOS else len(SCENARIOS), name)
+
+
+def primary_endpoints(results: pd.DataFrame) -> dict[str, str]:
+    """The endpoint each scenario is about: the busiest one that promises work, else the busiest."""
+    out: dict[str, str] = {}
+    names = sorted(results["scenario"].unique(), key=scenario_order)
+    for scenario in names:
+        rows = results[results["scenario"] == scenario]
+        counts = rows.groupby("endpoint")["requests"].sum().sort_values(ascending=False)
+        working = [e for e in counts.index if e in ("login", "webhook")]
+        out[str(scenario)] = str(working[0] if working else counts.index[0])
+    return out

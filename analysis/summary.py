@@ -1,0 +1,189 @@
+"""summary.json: the metrics of a run as plain JSON (schema_version 1)."""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from analysis.load import Run, RunError
+from analysis.metrics import Metrics, scenario_order
+from analysis.names import AnalysisSettings
+from analysis.stats import PERCENTILES, clean
+
+SCHEMA_VERSION = 1
+WORK_COUNTS = [
+    "expected",
+    "delivered",
+    "lost",
+    "duplicates",
+    "duplicate_attempts",
+    "dead_lettered",
+    "unpromised",
+]
+PER_REPEAT = [
+    "p50_ms",
+    "p99_ms",
+    "p99_corrected_ms",
+    "throughput_rps",
+    "error_rate",
+    "completion_p99_ms",
+]
+
+
+def build_summary(run: Run, metrics: Metrics, settings: AnalysisSettings) -> dict[str, Any]:
+    meta = run.meta
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "run": {
+            "label": meta.get("label"),
+            "started_at": meta.get("started_at"),
+            "finished_at": meta.get("finished_at"),
+            "git_sha": meta.get("git_sha"),
+            "seed": meta.get("seed"),
+            "cpu": meta.get("cpu"),
+        },
+        "complete": bool(meta.get("complete", False)),
+        "incomplete_reason": meta.get("incomplete_reason"),
+        "flags": meta.get("flags") or [],
+        "analysis": asdict(settings),
+        "scenarios": sorted(metrics.results["scenario"].unique().tolist(), key=scenario_order),
+        "fault_windows": _records(run.windows),
+        "results": [_result(row, metrics) for row in _rows(metrics.results)],
+        "comparisons": _records(metrics.comparisons),
+        "enumeration": {
+            "by_scenario": _records(metrics.enumeration),
+            "verdicts": enumeration_verdicts(metrics.enumeration),
+        },
+    }
+
+
+def _result(row: dict[str, Any], metrics: Metrics) -> dict[str, Any]:
+    scenario, variant, endpoint = row["scenario"], row["variant"], row["endpoint"]
+    out: dict[str, Any] = {
+        "scenario": scenario,
+        "variant": variant,
+        "endpoint": endpoint,
+        "repeats": int(row["repeats"]),
+        "requests": int(row["requests"]),
+        "throughput_rps": clean(row["throughput_rps"]),
+        "offered_rps": clean(row["offered_rps"]),
+        "error_rate": clean(row["error_rate"]),
+        "errors_by_kind": row["errors_by_kind"],
+        "latency_ms": {k: clean(row[f"{k}_ms"]) for k in PERCENTILES},
+        "latency_corrected_ms": {k: clean(row[f"{k}_corrected_ms"]) for k in PERCENTILES},
+        "latency_requests": _int(row["latency_requests"]),
+        "late_starts": _int(row["late_starts"]),
+        "late_start_rate": clean(row["late_start_rate"]),
+        "fault_window": None,
+        "work": None,
+    }
+    if _int(row.get("fault_requests")):
+        out["fault_window"] = {
+            "requests": _int(row["fault_requests"]),
+            "error_rate": clean(row["fault_error_rate"]),
+            "p50_ms": clean(row["fault_p50_ms"]),
+            "p99_ms": clean(row["fault_p99_ms"]),
+        }
+    if not _missing(row.get("expected")):
+        work: dict[str, Any] = {k: _int(row[k]) for k in WORK_COUNTS}
+        work["completion_ms"] = {k: clean(row[f"completion_{k}_ms"]) for k in ("p50", "p99", "max")}
+        out["work"] = work
+    queue = metrics.queue[
+        (metrics.queue["scenario"] == scenario) & (metrics.queue["variant"] == variant)
+    ]
+    out["queue"] = None
+    if len(queue):
+        q = queue.iloc[0]
+        out["queue"] = {
+            "peak_depth": clean(q["peak_depth"]),
+            "mean_depth": clean(q["mean_depth"]),
+            "peak_in_progress": clean(q["peak_in_progress"]),
+            "drain_s": clean(q["drain_s"]),
+            "drained": bool(q["drained"]) if not _missing(q["drained"]) else None,
+        }
+    processes = metrics.processes[
+        (metrics.processes["scenario"] == scenario) & (metrics.processes["variant"] == variant)
+    ]
+    out["processes"] = {
+        str(p["process"]): {
+            "peak_cpu_percent": clean(p["peak_cpu_percent"]),
+            "peak_rss_mb": clean(p["peak_rss_mb"]),
+        }
+        for p in _rows(processes)
+    }
+    reps = metrics.per_repeat[
+        (metrics.per_repeat["scenario"] == scenario)
+        & (metrics.per_repeat["variant"] == variant)
+        & (metrics.per_repeat["endpoint"] == endpoint)
+    ]
+    out["per_repeat"] = [
+        {"repeat": int(r["repeat"]), **{k: clean(r[k]) for k in PER_REPEAT}}
+        for r in _rows(reps.sort_values("repeat"))
+    ]
+    return out
+
+
+def enumeration_verdicts(table: pd.DataFrame) -> dict[str, dict[str, Any]]:
+    """Per variant, the worst scenario: one distinguishable scenario is enough for an attacker."""
+    out: dict[str, dict[str, Any]] = {}
+    for variant, rows in table.groupby("variant"):
+        worst = rows.sort_values("gap", ascending=False).iloc[0]
+        out[str(variant)] = {
+            "verdict": str(worst["verdict"]),
+            "worst_scenario": str(worst["scenario"]),
+            "worst_auc": clean(float(worst["auc"])),
+        }
+    return out
+
+
+def write_summary(summary: dict[str, Any], path: Path) -> None:
+    path.write_text(json.dumps(summary, indent=2, allow_nan=False) + "\n")
+
+
+def read_summary(path: Path) -> dict[str, Any]:
+    try:
+        summary = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise RunError(f"{path} is missing: run `python -m analysis report` first") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise RunError(f"{path} is not valid JSON ({exc})") from None
+    if (
+        not isinstance(summary, dict)
+        or summary.get("schema_version") != SCHEMA_VERSION
+        or not isinstance(summary.get("results"), list)
+    ):
+        raise RunError(f"{path} is not a schema_version {SCHEMA_VERSION} summary")
+    return summary
+
+
+def _rows(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    return [{str(k): v for k, v in row.items()} for row in frame.to_dict("records")]
+
+
+def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    return [{k: _json_value(v) for k, v in row.items()} for row in _rows(frame)]
+
+
+def _json_value(value: Any) -> Any:
+    if isinstance(value, float):
+        return clean(value)
+    if _missing(value):
+        return None
+    if hasattr(value, "item"):
+        return value.item()
+    return value
+
+
+def _missing(value: Any) -> bool:
+    if value is None or value is pd.NA:
+        return True
+    return isinstance(value, float) and math.isnan(value)
+
+
+def _int(value: Any) -> int | None:
+    return None if _missing(value) else int(value)

@@ -1,0 +1,292 @@
+"""A seeded, made-up results folder in the exact contract format, for tests and benchmarks.
+
+The numbers follow the shape the design predicts (sync waits for the provider, delegated
+answers at once and finishes the work later), not any measurement.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+
+from analysis.names import SCENARIOS, VARIANTS
+
+Floats = npt.NDArray[np.float64]
+WEBHOOK_SCENARIOS = ("webhook-burst", "hung-ticket")
+CLIENT_TIMEOUT_S = 10.0
+
+
+def timeline(scenario: str, duration_s: float) -> list[dict[str, Any]]:
+    window = {"at_s": round(duration_s * 0.4, 3), "duration_s": round(duration_s * 0.2, 3)}
+    if scenario == "outage":
+        return [
+            {
+                **window,
+                "faults": {"errors": [{"status": 503, "probability": 1.0}]},
+                "label": "provider 503",
+                "target": "provider",
+            }
+        ]
+    if scenario == "worker-crash":
+        return [{**window, "faults": {}, "label": "worker killed", "target": "worker"}]
+    return []
+
+
+def write_synthetic_run(
+    path: Path,
+    *,
+    requests_per_run: int = 2000,
+    duration_s: float = 30.0,
+    scenarios: tuple[str, ...] = SCENARIOS,
+    repeats: int = 1,
+    seed: int = 7,
+) -> Path:
+    rng = np.random.default_rng(seed)
+    raw = path / "raw"
+    raw.mkdir(parents=True, exist_ok=True)
+    t = 1_700_000_000.0
+    runs, parts = [], []
+    for repeat in range(repeats):
+        for scenario in scenarios:
+            order = VARIANTS if repeat % 2 == 0 else VARIANTS[::-1]
+            for variant in order:
+                frames = _one_run(rng, scenario, variant, repeat, t, requests_per_run, duration_s)
+                load_end = t + duration_s
+                drained_at = load_end + (0.5 if variant == "sync" else float(rng.uniform(1, 20)))
+                runs.append(
+                    {
+                        "scenario": scenario,
+                        "variant": variant,
+                        "repeat": repeat,
+                        "t0": t,
+                        "load_end": load_end,
+                        "drained_at": drained_at,
+                        "drained": True,
+                    }
+                )
+                parts.append(frames)
+                t = drained_at + 5.0
+    names = ["requests", "deliveries", "jobs", "dead_letters", "queue_samples", "process_samples"]
+    for i, name in enumerate(names):
+        pd.concat([p[i] for p in parts], ignore_index=True).to_csv(
+            raw / f"{name}.csv", index=False, float_format="%.6f"
+        )
+    meta = {
+        "schema_version": 1,
+        "label": "synthetic",
+        "started_at": runs[0]["t0"],
+        "finished_at": t,
+        "complete": True,
+        "incomplete_reason": None,
+        "git_sha": "0" * 40,
+        "packages": {"numpy": np.__version__, "pandas": pd.__version__},
+        "cpu": {"count": 2, "model": "synthetic"},
+        "settings": {"poll_delay_s": 0.5, "max_tries": 5},
+        "seed": seed,
+        "scenarios": [
+            {
+                "name": s,
+                "duration_s": duration_s,
+                "load": {"kind": "constant-arrival-rate"},
+                "timeline": timeline(s, duration_s),
+            }
+            for s in scenarios
+        ],
+        "runs": runs,
+        "flags": [],
+    }
+    (path / "meta.json").write_text(json.dumps(meta, indent=2))
+    return path
+
+
+def _intended(rng: np.random.Generator, scenario: str, n: int, duration_s: float) -> Floats:
+    if scenario != "spike":
+        return np.sort(rng.uniform(0.0, duration_s, n))
+    # Four equal steps at 1x, 2x, 4x, 1x the base rate.
+    weights = np.array([1.0, 2.0, 4.0, 1.0])
+    step = rng.choice(4, size=n, p=weights / weights.sum())
+    return np.sort((step + rng.uniform(0.0, 1.0, n)) * duration_s / 4)
+
+
+def _one_run(
+    rng: np.random.Generator,
+    scenario: str,
+    variant: str,
+    repeat: int,
+    t0: float,
+    n: int,
+    duration_s: float,
+) -> tuple[pd.DataFrame, ...]:
+    rel = _intended(rng, scenario, n, duration_s)
+    webhooks = scenario in WEBHOOK_SCENARIOS
+    if webhooks:
+        endpoint = np.where(rng.random(n) < 0.9, "webhook", "noop")
+    else:
+        endpoint = rng.choice(["login", "verify", "noop"], size=n, p=[0.85, 0.1, 0.05])
+    registered = np.where(endpoint == "login", np.where(rng.random(n) < 0.7, "true", "false"), "")
+    sync = variant == "sync"
+    window = [(e["at_s"], e["at_s"] + e["duration_s"]) for e in timeline(scenario, duration_s)]
+    in_window = np.zeros(n, dtype=bool)
+    for a, b in window:
+        in_window |= (rel >= a) & (rel < b)
+    median_s = {"slow-provider": 0.8}.get(scenario, 0.15)
+    provider = rng.lognormal(np.log(median_s), 0.8 if scenario == "slow-provider" else 0.4, n)
+    seats = rng.integers(1, 61, n)
+    base = rng.lognormal(np.log(0.003), 0.4, n)
+    lag = rng.exponential(0.0005, n)
+    if scenario == "spike" and sync:
+        load = np.interp(rel, [0, duration_s / 2, 0.75 * duration_s, duration_s], [0, 0, 1, 0])
+        lag += load * rng.uniform(0.0, 0.5, n)
+        base += load * rng.uniform(0.0, 2.0, n)
+    slow = np.zeros(n)
+    does_work = (endpoint == "login") & (registered == "true")
+    if sync:
+        slow = np.where(does_work, provider, 0.0)
+        slow = np.where(endpoint == "webhook", seats * 0.02 + provider, slow)
+    status = np.where(endpoint == "login", 202, 200)
+    error = np.full(n, "", dtype=object)
+    latency = base + slow
+    if sync and scenario == "outage":
+        fails = in_window & does_work
+        timeout = fails & (rng.random(n) < 0.4)
+        status = np.where(fails, 503, status)
+        latency = np.where(fails, 1.2 + rng.uniform(0, 0.3, n), latency)
+        status = np.where(timeout, 0, status)
+        error[timeout] = "timeout"
+        latency = np.where(timeout, CLIENT_TIMEOUT_S, latency)
+    if sync and scenario == "rate-limited":
+        limited = does_work & (rng.random(n) < 0.2)
+        status = np.where(limited, 503, status)
+    if sync and scenario == "hung-ticket":
+        hung = (endpoint == "webhook") & (rng.random(n) < 0.02)
+        status = np.where(hung, 0, status)
+        error[hung] = "timeout"
+        latency = np.where(hung, CLIENT_TIMEOUT_S, latency)
+    broken = rng.random(n) < 0.001
+    status = np.where(broken, 0, status)
+    error[broken] = "connection"
+    start = t0 + rel + lag
+    end = start + latency
+    request_id = pd.Series(rng.integers(0, 2**62, n)).map("{:032x}".format).to_numpy()
+    order = rng.integers(1, 5001, n)
+    work_id = np.where(endpoint == "login", "login:" + request_id, "")
+    work_id = np.where(endpoint == "webhook", "order:" + order.astype(str), work_id)
+    requests = pd.DataFrame(
+        {
+            "scenario": scenario,
+            "variant": variant,
+            "repeat": repeat,
+            "endpoint": endpoint,
+            "intended_start": t0 + rel,
+            "start": start,
+            "end": end,
+            "status": status,
+            "error": error,
+            "request_id": request_id,
+            "work_id": work_id,
+            "registered": registered,
+        }
+    )
+    promised = (status >= 200) & (status < 300) & (does_work | (endpoint == "webhook"))
+    first = ~pd.Series(np.where(promised, work_id, request_id)).duplicated().to_numpy()
+    todo = promised & first
+    # The sync variant sometimes sends an email for a request whose client gave up.
+    todo |= sync & (error == "timeout") & does_work & (rng.random(n) < 0.5)
+    if sync:
+        first_at = end - 0.001
+    else:
+        first_at = end + rng.uniform(0.0, 0.5, n) + provider
+        if scenario == "outage":
+            first_at = np.where(in_window, window[0][1] * 1.0 + t0 + rng.uniform(0, 5, n), first_at)
+        if scenario in WEBHOOK_SCENARIOS:
+            first_at += seats * 0.05
+    dead = todo & (not sync) & in_window & (rng.random(n) < 0.02)
+    lost = todo & (rng.random(n) < (0.002 if scenario == "worker-crash" else 0.0))
+    sent = todo & ~dead & ~lost
+    attempts = np.where(in_window & (not sync), rng.integers(1, 4, n), 1)
+    deliveries = pd.DataFrame(
+        {
+            "scenario": scenario,
+            "variant": variant,
+            "repeat": repeat,
+            "message_id": request_id,
+            "kind": np.where(endpoint == "login", "magic_link", "tickets"),
+            "work_id": work_id,
+            "request_id": request_id,
+            "idempotency_key": np.where(endpoint == "login", "magic:", "tickets:") + request_id,
+            "to": "u***@example.com",
+            "attempts": attempts,
+            "first_at": first_at,
+            "last_at": first_at + attempts - 1,
+        }
+    )[sent]
+    doubled = deliveries[rng.random(len(deliveries)) < (0.003 if scenario == "worker-crash" else 0)]
+    deliveries = pd.concat([deliveries, doubled], ignore_index=True)
+    dead_letters = pd.DataFrame(
+        {
+            "scenario": scenario,
+            "variant": variant,
+            "repeat": repeat,
+            "work_id": work_id,
+            "function": "send_magic_link",
+            "tries": 5,
+            "reason": "provider 503",
+            "at": first_at,
+        }
+    )[dead]
+    jobs = pd.DataFrame(
+        {
+            "scenario": scenario,
+            "variant": variant,
+            "repeat": repeat,
+            "job_id": work_id,
+            "function": "send_magic_link",
+            "try": 1,
+            "enqueued_at": end,
+            "started_at": end + 0.2,
+            "ended_at": first_at,
+            "outcome": "ok",
+            "work_id": work_id,
+        }
+    )[sent & (not sync)]
+    ts = np.arange(0.0, duration_s + 10.0, 0.5)
+    backlog = np.zeros(len(ts)) if sync else rng.poisson(3, len(ts)).astype(float)
+    if not sync:
+        for a, b in window:
+            backlog += np.clip(ts - a, 0, None) * 20 * (ts < b) + (ts >= b) * np.clip(
+                (b - a) * 20 - (ts - b) * 40, 0, None
+            )
+    queue = pd.DataFrame(
+        {
+            "scenario": scenario,
+            "variant": variant,
+            "repeat": repeat,
+            "t": t0 + ts,
+            "ready": np.round(backlog * 0.3),
+            "deferred": np.round(backlog * 0.7),
+            "in_progress": 0 if sync else np.minimum(10, rng.poisson(4, len(ts))),
+        }
+    )
+    processes = ["target", "provider", "locust", "redis", *([] if sync else ["worker"])]
+    seconds = np.arange(0.0, duration_s, 1.0)
+    samples = pd.DataFrame(
+        [
+            {
+                "scenario": scenario,
+                "variant": variant,
+                "repeat": repeat,
+                "t": t0 + s,
+                "process": p,
+                "cpu_percent": float(rng.uniform(5, 90)),
+                "rss_mb": float(rng.uniform(50, 200)),
+            }
+            for p in processes
+            for s in seconds
+        ]
+    )
+    return requests, deliveries, jobs, dead_letters, queue, samples

@@ -12,6 +12,7 @@ from fastapi import Depends, FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ValidationError, field_validator
+from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from core import signatures
@@ -88,10 +89,14 @@ async def read_body(request: Request, settings: SettingsDep) -> bytes:
     if declared and declared.isdigit() and int(declared) > settings.max_body_bytes:
         raise HTTPException(413, f"body is larger than {settings.max_body_bytes} bytes")
     body = b""
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > settings.max_body_bytes:
-            raise HTTPException(413, f"body is larger than {settings.max_body_bytes} bytes")
+    try:
+        async for chunk in request.stream():
+            body += chunk
+            if len(body) > settings.max_body_bytes:
+                raise HTTPException(413, f"body is larger than {settings.max_body_bytes} bytes")
+    except ClientDisconnect as exc:
+        # Nobody is left to read the answer; say so in the access log rather than a traceback.
+        raise HTTPException(400, "client disconnected before sending the whole body") from exc
     return body
 
 

@@ -1,0 +1,114 @@
+"""`python -m runner serve|bench`: start the stack, or benchmark both variants through it."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from pydantic import ValidationError
+
+from core.settings import PROJECT_ROOT, Settings
+from runner.processes import StackError
+from runner.stack import StackOptions
+
+
+def _count(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{text} is below 0")
+    return value
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text} is not at least 1")
+    return value
+
+
+def _add_stack_arguments(parser: argparse.ArgumentParser, settings: Settings, fixed: bool) -> None:
+    provider_port = (urlsplit(settings.provider_url).port or 8025) if fixed else 0
+    parser.add_argument("--host", default=settings.host, help="interface every server binds")
+    parser.add_argument("--workers", type=_count, default=1, help="arq worker processes")
+    for name, port in (("provider", provider_port), ("sync", 8001), ("delegated", 8002)):
+        default = port if fixed else 0
+        parser.add_argument(
+            f"--{name}-port",
+            type=_count,
+            default=default,
+            metavar="PORT",
+            help=f"port of the {name} server; 0 picks a free one (default {default})",
+        )
+    parser.add_argument("--log-dir", type=Path, default=None, help="one log file per process")
+
+
+def build_parser(settings: Settings) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m runner", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    serve = sub.add_parser("serve", help="run the whole stack in the foreground until Ctrl-C")
+    _add_stack_arguments(serve, settings, fixed=True)
+    serve.add_argument(
+        "--urls-file", type=Path, default=PROJECT_ROOT / "var" / "serve.json",
+        help="where the URLs are written as JSON (default var/serve.json)",
+    )  # fmt: skip
+
+    bench = sub.add_parser("bench", help="run scenarios against both variants, write results/")
+    _add_stack_arguments(bench, settings, fixed=False)
+    bench.add_argument("--scenarios", default="", help="comma-separated names (default: all)")
+    bench.add_argument("--repeat", type=_positive, default=1, help="repetitions of each run")
+    bench.add_argument("--seed", type=int, default=settings.seed, help="seeds every run alike")
+    bench.add_argument("--quick", action="store_true", help="every scenario shortened to ~5 s")
+    bench.add_argument(
+        "--duration-s", type=float, default=None, metavar="S",
+        help="squeeze every scenario's load into S seconds (quick: 5)",
+    )  # fmt: skip
+    bench.add_argument("--locust-processes", type=_positive, default=1, metavar="N")
+    bench.add_argument("--sync-url", default=None, help="drive a sync target running elsewhere")
+    bench.add_argument("--delegated-url", default=None, help="drive a delegated target elsewhere")
+    bench.add_argument("--label", default="", help="suffix of the results folder's name")
+    bench.add_argument("--results-dir", type=Path, default=PROJECT_ROOT / "results")
+    bench.add_argument("--no-report", action="store_true", help="skip `python -m analysis report`")
+    return parser
+
+
+def stack_options(args: argparse.Namespace, log_dir: Path) -> StackOptions:
+    return StackOptions(
+        host=args.host,
+        provider_port=args.provider_port,
+        sync_port=args.sync_port,
+        delegated_port=args.delegated_port,
+        workers=args.workers,
+        sync_url=getattr(args, "sync_url", None),
+        delegated_url=getattr(args, "delegated_url", None),
+        log_dir=log_dir,
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    try:
+        settings = Settings()
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"]).upper()
+        print(f"error: environment variable {where}: {first['msg']}", file=sys.stderr)
+        return 2
+    args = build_parser(settings).parse_args(argv)
+    try:
+        if args.command == "serve":
+            from runner.serve import serve
+
+            log_dir = args.log_dir or PROJECT_ROOT / "var" / "logs"
+            return serve(settings, stack_options(args, log_dir), args.urls_file)
+        from runner.bench import bench
+
+        return bench(settings, args)
+    except StackError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return exc.exit_code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,257 @@
+"""The whole system under test, started child by child into an ExitStack (for serve and bench)."""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+from collections.abc import Mapping
+from contextlib import ExitStack
+from dataclasses import dataclass, field, replace
+from functools import partial
+from pathlib import Path
+
+import httpx
+import redis
+
+from core.redis_server import RedisNotFound, find_redis_server, free_port, redis_command
+from core.settings import Settings
+from runner import commands
+from runner.processes import (
+    Child,
+    ChildDied,
+    StackError,
+    UsageError,
+    first_dead,
+    port_free,
+    wait_healthy,
+)
+
+HEALTH_DEADLINE_S = 30.0
+SEED_DEADLINE_S = 120.0
+
+
+@dataclass(frozen=True)
+class StackOptions:
+    host: str = "127.0.0.1"
+    provider_port: int = 8025  # 0: any free port
+    sync_port: int = 8001
+    delegated_port: int = 8002
+    workers: int = 1
+    sync_url: str | None = None  # a target already running elsewhere: not started here
+    delegated_url: str | None = None
+    log_dir: Path = Path("var/logs")
+    health_deadline_s: float = HEALTH_DEADLINE_S
+    python: str = sys.executable
+    env: Mapping[str, object] = field(default_factory=dict)  # settings overrides for every child
+
+
+def http_ok(url: str) -> bool:
+    return httpx.get(f"{url}/healthz", timeout=1.0).status_code == 200
+
+
+def redis_ok(url: str) -> bool:
+    with redis.Redis.from_url(url, socket_timeout=1.0, socket_connect_timeout=1.0) as client:
+        return bool(client.ping())
+
+
+def health_check_key(settings: Settings) -> str:
+    return f"{settings.queue_name}:health-check"  # arq writes it on the worker's first poll
+
+
+@dataclass
+class Stack:
+    """Every child of the stack, the URLs they answer on, and the env they were started with."""
+
+    settings: Settings
+    options: StackOptions
+    exits: ExitStack
+    env: dict[str, str] = field(default_factory=dict)
+    redis_url: str = ""
+    provider_url: str = ""
+    target_urls: dict[str, str] = field(default_factory=dict)
+    children: dict[str, Child] = field(default_factory=dict)
+    worker_env: dict[str, str] = field(default_factory=dict)
+    target_env: dict[str, dict[str, str]] = field(default_factory=dict)
+    _worker_serial: int = 0
+
+    @property
+    def workers(self) -> list[Child]:
+        return [c for name, c in self.children.items() if name.startswith("worker")]
+
+    def child(self, name: str, argv: list[str], env: Mapping[str, str]) -> Child:
+        """Start a child owned by the ExitStack; a restart replaces the entry under its name."""
+        started = self.exits.enter_context(
+            Child(name, argv, env, self.options.log_dir / f"{name}.log")
+        )
+        self.children[name] = started
+        return started
+
+    def check_alive(self) -> None:
+        dead = first_dead(self.children.values())
+        if dead is not None:
+            raise ChildDied(dead)
+
+    def pids(self) -> dict[str, int]:
+        return {name: c.pid for name, c in self.children.items()}
+
+    # Starting each part.
+
+    def start_redis(self) -> None:
+        if self.settings.redis_url:
+            self.redis_url = self.settings.redis_url
+            wait_healthy(
+                f"Redis at {self.redis_url} (REDIS_URL)", lambda: redis_ok(self.redis_url), 5
+            )
+            return
+        try:
+            binary = find_redis_server()
+        except RedisNotFound as exc:
+            raise UsageError(str(exc)) from None
+        directory = Path(
+            self.exits.enter_context(tempfile.TemporaryDirectory(prefix="bench-redis-"))
+        )
+        port = free_port(self.options.host)
+        argv = redis_command(binary, port, directory)
+        argv[argv.index("--bind") + 1] = self.options.host
+        child = self.child("redis", argv, os.environ)
+        self.redis_url = f"redis://{self.options.host}:{port}/0"
+        wait_healthy(
+            "redis", lambda: redis_ok(self.redis_url), self.options.health_deadline_s, [child]
+        )
+
+    def start_provider(self) -> None:
+        port = claim_port(self.options.host, self.options.provider_port, "--provider-port")
+        self.provider_url = commands.url(self.options.host, port)
+        base = commands.child_env(os.environ, self.options.env)
+        self.env = commands.stack_env(base, self.settings, self.redis_url, self.provider_url)
+        argv = commands.provider_command(
+            self.options.python, self.options.host, port, self.settings.log_level
+        )
+        child = self.child("provider", argv, self.env)
+        wait_healthy(
+            "provider", lambda: http_ok(self.provider_url), self.options.health_deadline_s, [child]
+        )
+
+    def seed(self) -> None:
+        with Child(
+            "seed",
+            commands.seed_command(self.options.python),
+            self.env,
+            self.options.log_dir / "seed.log",
+        ) as seed:
+            assert seed.process is not None
+            try:
+                code = seed.process.wait(timeout=SEED_DEADLINE_S)
+            except Exception:
+                raise StackError(f"seeding the database took over {SEED_DEADLINE_S:.0f}s") from None
+            if code != 0:
+                raise StackError(f"seeding the database failed: {' | '.join(seed.last_lines(3))}")
+
+    def start_target(self, variant: str, extra_env: Mapping[str, str] | None = None) -> None:
+        port_option = {"sync": self.options.sync_port, "delegated": self.options.delegated_port}[
+            variant
+        ]
+        port = claim_port(self.options.host, port_option, f"--{variant}-port")
+        env = {**self.env, **(extra_env or {})}
+        argv = commands.target_command(
+            self.options.python, variant, self.options.host, port, self.settings.log_level
+        )
+        name = f"target-{variant}"
+        child = self.child(name, argv, env)
+        self.target_env[variant] = dict(extra_env or {})
+        target = commands.url(self.options.host, port)
+        wait_healthy(name, lambda: http_ok(target), self.options.health_deadline_s, [child])
+        self.target_urls[variant] = target
+
+    def restart_target(self, variant: str, extra_env: Mapping[str, str]) -> None:
+        old = self.children.pop(f"target-{variant}")
+        old.stop()
+        url = self.target_urls.pop(variant)
+        port = int(url.rsplit(":", 1)[1])
+        options = self.options
+        if variant == "sync":
+            self.options = replace(options, sync_port=port)
+        else:
+            self.options = replace(options, delegated_port=port)
+        try:
+            self.start_target(variant, extra_env)
+        finally:
+            self.options = options
+
+    def start_workers(self, n: int, extra_env: Mapping[str, str] | None = None) -> None:
+        key = health_check_key(self.settings)
+        with redis.Redis.from_url(self.redis_url) as client:
+            client.delete(key)
+        started = []
+        env = {**self.env, **(extra_env or {})}
+        for _ in range(n):
+            self._worker_serial += 1
+            name = f"worker-{self._worker_serial}"
+            started.append(self.child(name, commands.worker_command(self.options.python), env))
+        self.worker_env = dict(extra_env or {})
+
+        def ready() -> bool:
+            with redis.Redis.from_url(self.redis_url, socket_timeout=1.0) as client:
+                return bool(client.exists(key))
+
+        wait_healthy("worker", ready, self.options.health_deadline_s, started)
+
+    def stop_workers(self) -> None:
+        for worker in self.workers:
+            worker.stop()
+            self.children = {k: v for k, v in self.children.items() if v is not worker}
+
+    def replace_worker(self, victim: Child) -> Child:
+        """SIGKILL a worker (a crash) and start another at once, not health-gated."""
+        self.children = {k: v for k, v in self.children.items() if v is not victim}
+        victim.kill()
+        self._worker_serial += 1
+        env = {**self.env, **self.worker_env}
+        name = f"worker-{self._worker_serial}"
+        return self.child(name, commands.worker_command(self.options.python), env)
+
+    def restart_workers(self, extra_env: Mapping[str, str] | None = None) -> None:
+        n = len(self.workers) or self.options.workers
+        self.stop_workers()
+        self.start_workers(n, extra_env)
+
+
+def claim_port(host: str, port: int, option: str) -> int:
+    """The port to bind: a free one for 0, else the one asked for if nothing listens there."""
+    if port == 0:
+        return free_port(host)
+    if not port_free(host, port):
+        raise UsageError(
+            f"port {port} on {host} is in use (is `make serve` already running?);"
+            f" stop it or choose another with {option}"
+        )
+    return port
+
+
+def start_stack(exits: ExitStack, settings: Settings, options: StackOptions) -> Stack:
+    """Redis, the seeded data, the provider, both targets and the workers; each health-gated.
+
+    Targets given by URL are only checked, not started; workers are started only with the
+    delegated target they serve.
+    """
+    for variant, port in (("sync", options.sync_port), ("delegated", options.delegated_port)):
+        if getattr(options, f"{variant}_url") is None and port:
+            claim_port(options.host, port, f"--{variant}-port")  # fail before starting anything
+    if options.provider_port:
+        claim_port(options.host, options.provider_port, "--provider-port")
+    stack = Stack(settings, options, exits)
+    stack.start_redis()
+    stack.start_provider()
+    stack.seed()
+    for variant in commands.VARIANTS:
+        given = getattr(options, f"{variant}_url")
+        if given is None:
+            stack.start_target(variant)
+        else:
+            target = given.rstrip("/")
+            wait_healthy(f"target-{variant} at {target}", partial(http_ok, target), 5)
+            stack.target_urls[variant] = target
+    if options.delegated_url is None and options.workers > 0:
+        stack.start_workers(options.workers)
+    return stack

@@ -1,0 +1,23 @@
+"""The runner's tests start it as a subprocess with a private, small data set."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+
+@pytest.fixture
+def runner_env(tmp_path: Path) -> dict[str, str]:
+    """A private data set and a small one; no REDIS_URL, so the runner starts its own Redis."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("REDIS_URL", "BENCH_"))}
+    env.update(
+        DATABASE_PATH=str(tmp_path / "bench.db"),
+        TICKETS_DIR=str(tmp_path / "tickets"),
+        SEED_USERS="200",
+        SEED_ORDERS="200",
+        POLL_DELAY_S="0.05",
+        PYTHONUNBUFFERED="1",
+    )
+    return env

@@ -1,0 +1,86 @@
+"""Command lines and environments are built without spawning anything."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from core.settings import Settings
+from runner import commands
+from runner.bench import run_order
+from runner.scenarios import SCENARIOS, UnknownScenario, choose
+
+
+def test_servers_are_uvicorn_factories_without_access_logs() -> None:
+    argv = commands.target_command("/py", "delegated", "127.0.0.1", 8002)
+    assert argv[:5] == ["/py", "-m", "uvicorn", "targets.delegated:create_app", "--factory"]
+    assert argv[argv.index("--port") + 1] == "8002"
+    assert "--no-access-log" in argv
+    assert commands.provider_command("/py", "127.0.0.1", 8025)[3] == "provider.app:create_app"
+
+
+def test_an_unknown_variant_is_refused() -> None:
+    with pytest.raises(ValueError, match="sync, delegated"):
+        commands.target_command("/py", "inline", "127.0.0.1", 1)
+
+
+def test_worker_and_seed_commands() -> None:
+    assert commands.worker_command("/py") == ["/py", "-m", "arq", "jobs.worker.WorkerSettings"]
+    assert commands.seed_command("/py") == ["/py", "-m", "core.db", "seed"]
+
+
+def test_env_passes_everything_down_and_overrides_by_field_name() -> None:
+    env = commands.child_env({"PATH": "/bin", "SEED": "1"}, {"seed": 7, "poll_delay_s": None})
+    assert env["PATH"] == "/bin" and env["SEED"] == "7" and env["PYTHONUNBUFFERED"] == "1"
+    settings = Settings(database_path=Path("/d/b.db"))
+    stack = commands.stack_env({"POLL_DELAY_S": "0.1"}, settings, "redis://x/0", "http://p:1")
+    assert stack["REDIS_URL"] == "redis://x/0" and stack["PROVIDER_URL"] == "http://p:1"
+    assert stack["DATABASE_PATH"] == "/d/b.db" and stack["POLL_DELAY_S"] == "0.1"
+
+
+def test_locust_command_follows_the_loadtests_options() -> None:
+    run = commands.LocustRun(
+        locustfile=Path("loadtests/login.py"), host="http://127.0.0.1:8001", duration_s=4.5,
+        users=50, csv_prefix=Path("r/raw/locust/steady-sync-0"), raw_out=Path("r/x.csv"),
+        scenario="steady", variant="sync", repeat=1, seed=3, provider_url="http://p",
+        stages=((2.0, 10.0), (2.5, 40.0)), processes=2, options={"seed_users": 50},
+    )  # fmt: skip
+    argv = commands.locust_command("/py", run)
+    joined = " ".join(argv)
+    assert argv[:5] == ["/py", "-m", "locust", "-f", "loadtests/login.py"]
+    assert "--headless -u 50 -r 50 -t 5s --host http://127.0.0.1:8001" in joined
+    assert "--csv r/raw/locust/steady-sync-0" in joined
+    assert "--raw-out r/x.csv --scenario steady --variant sync --repeat 1 --seed 3" in joined
+    assert "--stages 2:10,2.5:40" in joined and "--arrival-rate" not in joined
+    assert "--processes 2" in joined and "--seed-users 50" in joined
+
+
+def test_scenarios_are_chosen_by_name_in_table_order() -> None:
+    names = [s.name for s in choose("outage, steady", quick=False)]
+    assert names == ["steady", "outage"]
+    assert len(choose("", quick=False)) == len(SCENARIOS) == 8
+    with pytest.raises(UnknownScenario, match="unknown scenario nope: choose from steady"):
+        choose("steady,nope", quick=False)
+
+
+def test_quick_squeezes_load_fault_windows_and_kills_alike() -> None:
+    outage = choose("outage", quick=True)[0]
+    assert outage.duration_s == 5
+    (window,) = outage.timeline
+    assert window["at_s"] == pytest.approx(10 * 5 / 40)
+    assert window["duration_s"] == pytest.approx(15 * 5 / 40)
+    spike = choose("spike", quick=False, duration_s=4)[0]
+    assert sum(d for d, _ in spike.stages) == pytest.approx(4)
+    assert spike.peak_rate == 200
+    crash = choose("worker-crash", quick=True)[0]
+    assert crash.worker_faults[0].at_s == pytest.approx(2.0)
+    described = crash.describe()
+    assert described["timeline"][0]["target"] == "worker"
+
+
+def test_variants_alternate_across_repeats() -> None:
+    order = list(run_order(["a", "b"], 2))
+    assert order[:2] == [("a", "sync", 0), ("a", "delegated", 0)]
+    assert order[4:6] == [("a", "delegated", 1), ("a", "sync", 1)]
+    assert len(order) == 8

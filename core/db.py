@@ -131,16 +131,24 @@ class Store:
         self.conn.executescript(SCHEMA)
 
     def seed(self, seed: int, n_users: int, n_orders: int, max_seats: int) -> None:
-        """Replace every table's rows with the deterministic data set for `seed`."""
+        """Replace every table with the deterministic data set for `seed`."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        # Dropping, not deleting, also brings a database made by an older version up to date.
+        for table in (
+            "tickets",
+            "magic_links",
+            "webhook_events",
+            "dead_letters",
+            "orders",
+            "users",
+        ):
+            self.conn.execute(f"DROP TABLE IF EXISTS {table}")
         self.create_schema()
         users = [(i, dataset.registered_email(i), f"User {i}") for i in range(n_users)]
         orders = [
             (o.id, o.user_id, o.seats) for o in dataset.orders(seed, n_orders, n_users, max_seats)
         ]
         with self.transaction() as conn:
-            for table in ("tickets", "magic_links", "webhook_events", "dead_letters", "orders"):
-                conn.execute(f"DELETE FROM {table}")
-            conn.execute("DELETE FROM users")
             conn.executemany("INSERT INTO users (id, email, name) VALUES (?, ?, ?)", users)
             conn.executemany("INSERT INTO orders (id, user_id, seats) VALUES (?, ?, ?)", orders)
 

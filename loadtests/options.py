@@ -1,4 +1,4 @@
-"""The load generator's own command-line options: every knob has a flag, a BENCH_ env var and a default."""
+"""The load generator's own options: every knob has a flag, a BENCH_ env var and a default."""
 
 from __future__ import annotations
 
@@ -30,7 +30,7 @@ def parse_stages(text: str) -> Stages:
 
 
 def _stages_arg(text: str) -> str:
-    # Kept as text in parsed_options: Locust ships options to workers and the web UI as plain values.
+    # Kept as text: Locust ships parsed_options to workers and the web UI as plain values.
     try:
         parse_stages(text)
     except ValueError as e:
@@ -45,26 +45,33 @@ def _share(text: str) -> float:
     return value
 
 
+def _positive(text: str) -> float:
+    value = float(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"{text} is not above 0")
+    return value
+
+
 # (flag, type, default, help); the env var is BENCH_ + the flag in upper snake case.
 _OPTIONS: list[tuple[str, Any, Any, str]] = [
-    ("--arrival-rate", float, 10.0, "Open model: requests started per second, all workers together."),
+    ("--arrival-rate", _positive, 10.0, "Open model: requests/s started, all workers together."),
     ("--stages", _stages_arg, "", "Open model: duration_s:rate steps, e.g. '10:20,10:40'."),
     ("--think-time-s", float, 1.0, "Closed model: each user's pause between requests."),
     ("--raw-out", str, "", "CSV path for one row per request; empty records nothing."),
     ("--scenario", str, "adhoc", "Scenario name written to each raw row."),
     ("--variant", str, "", "Target variant (sync, delegated) written to each raw row."),
     ("--repeat", int, 0, "Repetition number written to each raw row."),
-    ("--seed", int, 1, "Seeds the request sequence; equal seeds give both variants equal requests."),
+    ("--seed", int, 1, "Seeds the request sequence: equal seeds, equal requests."),
     ("--late-threshold-ms", float, 10.0, "A start later than this after its slot counts as late."),
     ("--provider-url", str, "http://127.0.0.1:8025", "Fake provider, for fetching magic links."),
     ("--registered-share", _share, 0.8, "Share of logins for a registered address."),
     ("--follow-share", _share, 0.1, "Share of registered logins that fetch the link and verify."),
     ("--redelivery-share", _share, 0.1, "Share of webhook slots that redeliver an earlier event."),
-    ("--ack-timeout-s", float, 10.0, "Webhook client timeout: the processor's acknowledgement deadline."),
+    ("--ack-timeout-s", _positive, 10.0, "Webhook client timeout (the processor's ack deadline)."),
     ("--webhook-secret", str, DEFAULT_WEBHOOK_SECRET, "Secret that signs the webhook events."),
     ("--seed-users", int, 10_000, "Registered addresses are user0..user<n-1>@example.com."),
     ("--seed-orders", int, 5_000, "Orders 1..n exist in the target's data set."),
-    ("--order-offset", int, 0, "Webhook slot k pays order offset+k+1."),
+    ("--order-offset", int, 0, "Webhook slot k pays order offset+k+1 (redeliveries aside)."),
 ]
 
 

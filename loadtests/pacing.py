@@ -20,6 +20,9 @@ from loadtests.options import Stages
 
 # Rates x durations are floats: 0.1 x 30 must give 3 slots, not 4.
 _EPS = 1e-9
+# Locust blocks its event loop for some ms when it begins to stop (it inspects the call stack),
+# so slots due just before the stop are not counted as dropped.
+STOP_GRACE_S = 0.1
 
 
 def _slots_in(duration_s: float, rate: float) -> int:
@@ -55,12 +58,8 @@ class Schedule:
         """Seconds after t0 at which the slot should start; None past the last stage."""
         if self.total is not None and slot >= self.total:
             return None
+        # The last stage starting at or before the slot: never an empty (rate 0) one.
         j = bisect.bisect_right(self._first, slot) - 1
-        # Skip empty (rate 0) stages that share a first slot with the next one.
-        while j + 1 < len(self._first) and self._first[j + 1] == self._first[j] and (
-            _slots_in(*self.stages[j]) == 0
-        ):
-            j += 1
         return self._starts[j] + (slot - self._first[j]) / self.stages[j][1]
 
     def slots_before(self, offset_s: float) -> int:
@@ -115,42 +114,60 @@ class Pacer:
         self.started = 0
         self.late = 0
         self.max_late_s = 0.0
+        self.stopping = False
 
-    def acquire(self) -> tuple[int, float, float] | None:
-        """Take the next slot, wait for its time: (global slot, intended, actual start).
-        None when the schedule has no slots left."""
+    def take(self) -> tuple[int, float] | None:
+        """Claim the next slot without waiting: (global slot, intended start); None when the
+        schedule has no slots left or the test is stopping. Claims come in slot order, so a
+        plan that depends on order is made here, not after the wait."""
+        if self.stopping:
+            return None
         slot = self.worker_index + self.taken * self.worker_count
         if self.schedule is None:
             self.taken += 1
-            self.started += 1
-            now = self.clock()
-            return slot, now, now
+            return slot, self.clock()
         offset = self.schedule.offset(slot)
         if offset is None:
             return None
         self.taken += 1
-        intended = self.t0 + offset
-        wait = intended - self.clock()
-        if wait > 0:
+        return slot, self.t0 + offset
+
+    def wait(self, intended: float) -> float | None:
+        """Sleep until the intended start; return the actual start, counting it late or not.
+        None if the test began to stop meanwhile: the slot is not started."""
+        if self.schedule is not None and (wait := intended - self.clock()) > 0:
             self.sleep(wait)
-        start = self.clock()
+        if self.stopping:
+            return None
+        # Closed model: the request starts when the user is ready, by definition on time.
+        start = intended if self.schedule is None else self.clock()
         self.started += 1
         late = start - intended
         if late > self.late_threshold_s:
             self.late += 1
             self.max_late_s = max(self.max_late_s, late)
-        return slot, intended, start
+        return start
+
+    def acquire(self) -> tuple[int, float, float] | None:
+        """take() then wait(): (global slot, intended, actual start)."""
+        got = self.take()
+        if got is None:
+            return None
+        slot, intended = got
+        start = self.wait(intended)
+        return None if start is None else (slot, intended, start)
 
     def stats(self, t_stop: float) -> PacingStats:
-        if self.schedule is None:
-            planned = self.started
-        else:
-            due = self.schedule.slots_before(t_stop - self.t0)
-            planned = local_share(due, self.worker_index, self.worker_count)
+        planned = dropped = 0
+        if self.schedule is not None:
+            k, n = self.worker_index, self.worker_count
+            planned = local_share(self.schedule.slots_before(t_stop - self.t0), k, n)
+            due = local_share(self.schedule.slots_before(t_stop - STOP_GRACE_S - self.t0), k, n)
+            dropped = max(0, due - self.started)
         return PacingStats(
-            slots_planned=planned,
+            slots_planned=max(planned, self.started),
             slots_started=self.started,
             late_starts=self.late,
-            dropped=max(0, planned - self.started),
+            dropped=dropped,
             max_late_ms=round(self.max_late_s * 1000, 3),
         )

@@ -42,6 +42,8 @@ PROGRESS_COLUMNS = (
 )
 LOOP_S = 0.05
 LOCUST_START_S = 30.0  # importing Locust and gevent takes a second or two on a busy machine
+WARMUP_S = 5.0
+QUICK_WARMUP_S = 1.0  # quick runs carry only a few seconds of load
 QUICK_MAX_SEATS = 8  # quick webhook runs: fewer ticket subprocesses on a small machine
 # More late starts than this share (and a handful): the generator fell behind its rate.
 LATE_SHARE_FLAG = 0.02
@@ -339,7 +341,11 @@ def bench(settings: Settings, args: argparse.Namespace) -> int:
         "git_sha": git_sha(),
         "packages": packages(),
         "cpu": cpu(),
-        "settings": masked_settings(settings),
+        # The analysis trims this much of each run's start from latency figures.
+        "settings": {
+            **masked_settings(settings),
+            "warmup_s": QUICK_WARMUP_S if args.quick else WARMUP_S,
+        },
         "seed": args.seed,
         "repeat": args.repeat,
         "quick": args.quick,

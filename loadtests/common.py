@@ -1,0 +1,280 @@
+"""Locust glue shared by every locustfile: the options, one Run per process and test, BenchUser.
+
+Pacing (see loadtests.pacing) is open-model by default: give Locust enough users (-u above
+rate x worst latency, -r high enough to spawn them in a second or two). If there are too few,
+slots start late and the stats file says how many; nothing is silently smoothed over.
+
+Distributed mode (--processes N, or --master/--worker): on test start the master stamps the
+number of connected workers and a common t0 into parsed_options, which Locust ships to each
+worker with its spawn message; worker k then takes global slots k, k+N, ... at the total rate.
+With a separate --master, start it with --expect-workers N so that all N are connected first.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import resource
+import time
+from collections.abc import Callable
+from typing import Any
+
+import gevent
+from gevent.event import Event
+from gevent.pool import Group
+from locust import FastHttpUser, events
+from locust.env import Environment
+from locust.runners import MasterRunner, WorkerRunner
+
+from loadtests.options import Options, add_arguments
+from loadtests.pacing import Pacer, Schedule
+from loadtests.plans import RequestIds
+from loadtests.recorder import (
+    RawRecorder,
+    create_raw_file,
+    error_text,
+    merge_stats,
+    reset_stats,
+    stats_path,
+)
+
+logger = logging.getLogger("loadtests")
+
+# Small batches keep each flush short (a long one would delay the responses being timed).
+FLUSH_INTERVAL_S = 0.25
+# A user with no slot left (the stages are over) checks back this often.
+IDLE_SLEEP_S = 0.5
+# A master t0 further off than this from a worker's clock is not trusted (another machine).
+T0_SKEW_S = 5.0
+
+
+def _cpu_s() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+class Run:
+    """One process's share of one test."""
+
+    def __init__(
+        self, options: Options, pacer: Pacer, recorder: RawRecorder | None, stopping: Event
+    ) -> None:
+        self.options = options
+        self.stopping = stopping
+        self.pacer = pacer
+        self.recorder = recorder
+        self.ids = RequestIds(options.seed, options.scenario, options.variant, options.repeat)
+        self.followups = Group()
+        self.extra: dict[str, int] = {}
+        self.t_stop: float | None = None
+        self._cpu0, self._wall0 = _cpu_s(), time.time()
+        self._flusher = gevent.spawn(self._flush_loop) if recorder is not None else None
+
+    def count(self, key: str) -> None:
+        self.extra[key] = self.extra.get(key, 0) + 1
+
+    def _flush_loop(self) -> None:
+        assert self.recorder is not None
+        while True:
+            gevent.sleep(FLUSH_INTERVAL_S)
+            self.recorder.flush()
+
+    def finish(self) -> dict[str, Any]:
+        t_stop = self.t_stop or time.time()
+        self.followups.kill(block=True, timeout=2)
+        if self._flusher is not None:
+            self._flusher.kill(block=True)
+        if self.recorder is not None:
+            self.recorder.close()
+        wall_s = max(time.time() - self._wall0, 1e-9)
+        cpu_s = _cpu_s() - self._cpu0
+        return {
+            "worker_index": self.pacer.worker_index,
+            "worker_count": self.pacer.worker_count,
+            "pid": os.getpid(),
+            "t0": self.pacer.t0,
+            "t_stop": t_stop,
+            **vars(self.pacer.stats(t_stop)),
+            "rows": self.recorder.written if self.recorder is not None else 0,
+            "cpu_s": round(cpu_s, 3),
+            "wall_s": round(wall_s, 3),
+            "cpu_percent": round(100 * cpu_s / wall_s, 1),
+            "extra": dict(self.extra),
+        }
+
+
+_run: Run | None = None
+
+
+def current_run() -> Run:
+    if _run is None:
+        raise RuntimeError("no delegate-bench test is running in this process")
+    return _run
+
+
+def _on_parser(parser: Any, **_kw: Any) -> None:
+    add_arguments(parser)
+
+
+def _on_test_start(environment: Environment, **_kw: Any) -> None:
+    global _run
+    options = Options.from_namespace(environment.parsed_options)
+    runner = environment.runner
+    if not isinstance(runner, WorkerRunner) and options.raw_out:
+        create_raw_file(options.raw_out)
+        reset_stats(stats_path(options.raw_out))
+    if isinstance(runner, MasterRunner):
+        if environment.parsed_options is not None:
+            environment.parsed_options.bench_worker_count = max(runner.worker_count, 1)
+            environment.parsed_options.bench_t0 = time.time()
+        return
+    index, count, t0 = 0, 1, time.time()
+    if isinstance(runner, WorkerRunner):
+        index = max(runner.worker_index, 0)
+        count = int(getattr(environment.parsed_options, "bench_worker_count", 1))
+        master_t0 = getattr(environment.parsed_options, "bench_t0", None)
+        if master_t0 is not None and abs(t0 - float(master_t0)) < T0_SKEW_S:
+            t0 = float(master_t0)
+        if index >= count:
+            logger.warning("worker index %d >= worker count %d: slots will overlap", index, count)
+    if options.closed_model:
+        schedule = None
+    else:
+        schedule = (
+            Schedule(options.stages) if options.stages else Schedule.fixed(options.arrival_rate)
+        )
+    stopping = Event()
+    pacer = Pacer(
+        schedule,
+        t0=t0,
+        late_threshold_s=options.late_threshold_ms / 1000,
+        clock=time.time,
+        sleep=stopping.wait,  # a sleep that the test's stop cuts short
+        worker_index=index,
+        worker_count=count,
+    )
+    recorder = None
+    if options.raw_out:
+        recorder = RawRecorder(options.raw_out, options.scenario, options.variant, options.repeat)
+    _run = Run(options, pacer, recorder, stopping)
+
+
+def _on_test_stopping(**_kw: Any) -> None:
+    if _run is not None and _run.t_stop is None:
+        _run.t_stop = time.time()
+        _run.pacer.stopping = True
+        # Wake users waiting for a future slot, or Locust's --stop-timeout would wait for them.
+        _run.stopping.set()
+
+
+def _on_test_stop(**_kw: Any) -> None:
+    global _run
+    run, _run = _run, None
+    if run is None:
+        return
+    worker = run.finish()
+    logger.info(
+        "pacing: %(slots_planned)d slots planned, %(slots_started)d started, "
+        "%(late_starts)d late, %(dropped)d dropped; generator CPU %(cpu_percent)s%%",
+        worker,
+    )
+    options = run.options
+    if options.raw_out:
+        meta = {
+            "scenario": options.scenario,
+            "variant": options.variant,
+            "repeat": options.repeat,
+            "seed": options.seed,
+            "model": "closed" if options.closed_model else "open",
+            "arrival_rate": options.arrival_rate,
+            "stages": [list(s) for s in options.stages],
+            "late_threshold_ms": options.late_threshold_ms,
+            "raw_out": options.raw_out,
+        }
+        merge_stats(stats_path(options.raw_out), meta, worker)
+
+
+def _listen(hook: Any, listener: Callable[..., None]) -> None:
+    hook.add_listener(listener)  # EventHook is untyped; its decorator form would erase our types
+
+
+_listen(events.init_command_line_parser, _on_parser)
+_listen(events.test_start, _on_test_start)
+_listen(events.test_stopping, _on_test_stopping)
+_listen(events.test_stop, _on_test_stop)
+
+
+class BenchUser(FastHttpUser):
+    """A FastHttpUser that takes arrival slots and writes one raw row per request."""
+
+    abstract = True
+
+    def wait_time(self) -> float:
+        run = _run
+        return run.options.think_time_s if run is not None and run.options.closed_model else 0.0
+
+    def next_slot(self) -> tuple[int, float, float] | None:
+        """(global slot, intended start, actual start), after waiting for the slot's time;
+        None when there is no slot to fire (schedule over, or the test is stopping)."""
+        got = self.take_slot()
+        if got is None:
+            return None
+        slot, intended = got
+        start = current_run().pacer.wait(intended)
+        return None if start is None else (slot, intended, start)
+
+    def take_slot(self) -> tuple[int, float] | None:
+        """Claim the next slot, in slot order; pacer.wait(intended) then waits for its time."""
+        got = current_run().pacer.take()
+        if got is None:
+            current_run().stopping.wait(IDLE_SLEEP_S)
+        return got
+
+    def call(
+        self,
+        endpoint: str,
+        method: str,
+        path: str,
+        request_id: str,
+        intended: float,
+        start: float,
+        *,
+        name: str | None = None,
+        data: str | None = None,
+        headers: dict[str, str] | None = None,
+        work_id: Callable[[str], str] | None = None,
+        registered: str = "",
+    ) -> tuple[int, str]:
+        """Send, mark the outcome in Locust's stats and record the row: (status, server's id)."""
+        status, error, rid, end = 0, "stopped", request_id, 0.0
+        sent = {"X-Request-ID": request_id, **headers} if headers else {"X-Request-ID": request_id}
+        try:
+            with self.client.request(
+                method, path, name=name, data=data, headers=sent, catch_response=True
+            ) as resp:
+                end = time.time()
+                status = resp.status_code
+                if resp.headers is not None:
+                    rid = resp.headers.get("X-Request-ID") or request_id
+                error = error_text(status, resp.error if not status else None)
+                if not error:
+                    resp.success()
+                else:
+                    resp.failure(resp.error if not status and resp.error else error)
+        finally:
+            recorder = _run.recorder if _run is not None else None
+            if recorder is not None:
+                recorder.rows.append(
+                    (
+                        endpoint,
+                        intended,
+                        start,
+                        end or time.time(),
+                        status,
+                        error,
+                        rid,
+                        work_id(rid) if work_id is not None else "",
+                        registered,
+                    )
+                )
+        return status, rid

@@ -1,0 +1,71 @@
+"""Signed Stripe-shaped payment webhooks: each slot pays the next order or redelivers an event.
+
+    locust -f loadtests/webhook.py --headless -u 100 -r 100 -t 60s --arrival-rate 5 \
+        --host http://127.0.0.1:8001 --order-offset 0 --redelivery-share 0.1
+
+Slot k pays order --order-offset + k + 1 (redeliveries excepted), so both variants of a run pay
+the same orders; give each run against the same database its own offset. The client waits
+--ack-timeout-s at most, like a payment processor waiting for the acknowledgement.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from locust import task
+
+from core.signatures import HEADER, sign
+from loadtests.common import BenchUser, Run, current_run
+from loadtests.plans import WebhookPlan, event_id, payment_event_body
+
+logger = logging.getLogger("loadtests")
+_plan: tuple[Run, WebhookPlan] | None = None
+
+
+def plan_for(run: Run) -> WebhookPlan:
+    """One plan per test in this process, shared by its users."""
+    global _plan
+    if _plan is None or _plan[0] is not run:
+        o = run.options
+        _plan = (run, WebhookPlan(o.seed, o.redelivery_share, o.order_offset))
+    return _plan[1]
+
+
+class WebhookUser(BenchUser):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        # FastHttpUser builds its client from these in __init__.
+        self.network_timeout = self.connection_timeout = current_run().options.ack_timeout_s
+        super().__init__(*args, **kwargs)
+
+    @task
+    def pay(self) -> None:
+        got = self.take_slot()
+        if got is None:
+            return
+        slot, intended = got
+        run = current_run()
+        payment = plan_for(run).for_slot(slot)  # before waiting: claims come in slot order
+        start = run.pacer.wait(intended)
+        if start is None:
+            return
+        if payment.redelivery:
+            run.count("redeliveries")
+        elif payment.order_id > run.options.seed_orders:
+            if not run.extra.get("past_seed_orders"):
+                logger.warning("order %d is past --seed-orders: expect 404s", payment.order_id)
+            run.count("past_seed_orders")
+        secret = run.options.webhook_secret
+        body = payment_event_body(event_id(run.options.seed, payment.order_id), payment.order_id)
+        work_id = f"order:{payment.order_id}"
+        self.call(
+            "webhook",
+            "POST",
+            "/webhooks/payment",
+            run.ids.for_slot(slot),
+            intended,
+            start,
+            data=body.decode(),  # ASCII JSON: the bytes that were signed
+            headers={HEADER: sign(secret, body), "Content-Type": "application/json"},
+            work_id=lambda _rid: work_id,
+        )

@@ -1,0 +1,124 @@
+"""A real headless Locust run (a subprocess) against a real uvicorn server on loopback."""
+
+from __future__ import annotations
+
+import csv
+import itertools
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import uvicorn
+from fastapi import FastAPI, Request, Response
+
+from loadtests.pacing import STOP_GRACE_S
+from loadtests.recorder import COLUMNS
+
+REPO = Path(__file__).resolve().parents[2]
+LOCUST = Path(sys.executable).with_name("locust")
+RATE = 50.0
+
+
+def tiny_app() -> FastAPI:
+    app = FastAPI()
+    calls = itertools.count(1)
+
+    def reply(request: Request, response: Response, status: int) -> dict[str, str]:
+        # A changed id proves the generator records the id the server answers with.
+        response.headers["X-Request-ID"] = "srv-" + request.headers.get("x-request-id", "none")
+        response.status_code = status
+        return {}
+
+    @app.get("/noop")
+    def noop(request: Request, response: Response) -> dict[str, str]:
+        return reply(request, response, 503 if next(calls) % 10 == 0 else 200)
+
+    @app.post("/login")
+    def login(request: Request, response: Response) -> dict[str, str]:
+        return reply(request, response, 202)
+
+    return app
+
+
+@pytest.fixture(scope="module")
+def target_url() -> Iterator[str]:
+    # uvicorn leaves signals alone outside the main thread.
+    server = uvicorn.Server(
+        uvicorn.Config(tiny_app(), host="127.0.0.1", port=0, log_level="warning")
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started:
+        assert thread.is_alive() and time.monotonic() < deadline, "test server did not start"
+        time.sleep(0.01)
+    port = server.servers[0].sockets[0].getsockname()[1]
+    yield f"http://127.0.0.1:{port}"
+    server.should_exit = True
+    thread.join(timeout=10)
+
+
+def test_headless_noop_run_writes_exact_rows(target_url: str, tmp_path: Path) -> None:
+    raw = tmp_path / "raw" / "requests.csv"
+    command = [
+        str(LOCUST),
+        "-f",
+        "loadtests/noop.py",
+        "--headless",
+        "-u", "20",
+        "-r", "20",
+        "-t", "3s",
+        "--host", target_url,
+        "--arrival-rate", str(RATE),
+        "--raw-out", str(raw),
+        "--scenario", "e2e",
+        "--json-file", str(tmp_path / "locust"),
+        "--only-summary",
+    ]  # fmt: skip
+    env = {**os.environ, "BENCH_VARIANT": "fake", "BENCH_REPEAT": "2"}
+    done = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=30)
+    assert done.returncode in (0, 1), done.stderr  # 1: Locust saw failures (the 503s)
+
+    with raw.open() as f:
+        reader = csv.DictReader(f)
+        assert tuple(reader.fieldnames or ()) == COLUMNS
+        rows = list(reader)
+    stats = json.loads(Path(f"{raw}.stats.json").read_text())
+    totals, worker = stats["totals"], stats["workers"]["0"]
+    due = RATE * (worker["t_stop"] - worker["t0"])
+
+    assert len(rows) == totals["rows"] == totals["slots_started"]
+    # Nothing starts while Locust begins to stop: up to STOP_GRACE_S of slots go unstarted.
+    assert due - RATE * STOP_GRACE_S - 2 <= len(rows) <= due + 1
+    assert 0.7 * RATE * 3 <= len(rows) <= 1.05 * RATE * 3
+    assert totals["dropped"] == 0 and totals["late_starts"] <= len(rows) * 0.05
+    assert {(r["scenario"], r["variant"], r["repeat"], r["endpoint"]) for r in rows} == {
+        ("e2e", "fake", "2", "noop")
+    }
+    for r in rows:
+        assert float(r["intended_start"]) <= float(r["start"]) <= float(r["end"])
+    starts = sorted(float(r["intended_start"]) for r in rows)
+    gaps = [b - a for a, b in itertools.pairwise(starts)]
+    assert all(g == pytest.approx(1 / RATE, abs=1e-5) for g in gaps)
+
+    # A request still in flight when Locust stops its users is killed: recorded, not counted.
+    stopped = [r for r in rows if r["error"] == "stopped"]
+    assert len(stopped) <= 2
+    assert all(float(r["start"]) > worker["t_stop"] - STOP_GRACE_S for r in stopped)
+    answered = [r for r in rows if r["error"] != "stopped"]
+    ids = [r["request_id"] for r in answered]
+    assert len(set(ids)) == len(ids) and all(i.startswith("srv-") for i in ids)
+
+    failed = [r for r in answered if r["status"] != "200"]
+    assert failed and {(r["status"], r["error"]) for r in failed} == {("503", "http 503")}
+    # Locust's own count, from --json-file (its --csv files are written once a second and
+    # miss the last moments of a run).
+    locust_stats = json.loads((tmp_path / "locust.json").read_text())
+    noop = next(s for s in locust_stats if s["name"] == "/noop")
+    assert (noop["num_requests"], noop["num_failures"]) == (len(answered), len(failed))

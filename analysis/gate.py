@@ -20,7 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from analysis.names import ENDPOINTS, SCENARIOS, VARIANTS
+from analysis.names import ENDPOINTS, SCENARIOS, VARIANTS, WORK_COUNTS
 
 Result = dict[str, Any]
 Getter = Callable[[Result, dict[str, Any]], float | None]
@@ -64,18 +64,7 @@ METRICS: dict[str, Getter] = {
     "late_start_rate": _at("late_start_rate"),
     **{f"{p}_ms": _at("latency_ms", p) for p in _PERCENTILES},
     **{f"{p}_corrected_ms": _at("latency_corrected_ms", p) for p in _PERCENTILES},
-    **{
-        f"work.{k}": _at("work", k)
-        for k in (
-            "expected",
-            "delivered",
-            "lost",
-            "duplicates",
-            "duplicate_attempts",
-            "dead_lettered",
-            "unpromised",
-        )
-    },
+    **{f"work.{k}": _at("work", k) for k in WORK_COUNTS},
     **{f"completion_{p}_ms": _at("work", "completion_ms", p) for p in ("p50", "p99", "max")},
     "fault.p50_ms": _at("fault_window", "p50_ms"),
     "fault.p99_ms": _at("fault_window", "p99_ms"),

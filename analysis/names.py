@@ -33,3 +33,14 @@ class AnalysisSettings:
     bootstrap_samples: int = 2000
     confidence: float = 0.95
     seed: int = 0
+
+
+WORK_COUNTS = (
+    "expected",
+    "delivered",
+    "lost",
+    "duplicates",
+    "duplicate_attempts",
+    "dead_lettered",
+    "unpromised",
+)

@@ -12,19 +12,10 @@ import pandas as pd
 
 from analysis.load import Run, RunError
 from analysis.metrics import Metrics, scenario_order
-from analysis.names import AnalysisSettings
+from analysis.names import WORK_COUNTS, AnalysisSettings
 from analysis.stats import PERCENTILES, clean
 
 SCHEMA_VERSION = 1
-WORK_COUNTS = [
-    "expected",
-    "delivered",
-    "lost",
-    "duplicates",
-    "duplicate_attempts",
-    "dead_lettered",
-    "unpromised",
-]
 PER_REPEAT = [
     "p50_ms",
     "p99_ms",

@@ -16,6 +16,7 @@ from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from core import signatures
+from core.db import Store
 from core.payments import EventError, PaymentEvent, parse_event
 from core.settings import Settings
 
@@ -76,7 +77,13 @@ def get_settings(request: Request) -> Settings:
     return settings
 
 
+def get_store(request: Request) -> Store:
+    store: Store = request.app.state.store
+    return store
+
+
 SettingsDep = Annotated[Settings, Depends(get_settings)]
+StoreDep = Annotated[Store, Depends(get_store)]
 RequestIdDep = Annotated[str, Depends(request_id)]
 
 

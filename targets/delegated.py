@@ -11,7 +11,7 @@ from typing import Annotated, Any
 from fastapi import Depends, FastAPI, HTTPException, Request
 from fastapi.responses import JSONResponse
 
-from core.db import EventState, Store, open_store
+from core.db import EventState, open_store
 from core.queue import ArqQueue, JobQueue, QueueUnavailable
 from core.settings import Settings
 from targets.common import (
@@ -19,6 +19,7 @@ from targets.common import (
     LoginBody,
     PaymentEventDep,
     RequestIdDep,
+    StoreDep,
     create_base_app,
     now,
 )
@@ -27,17 +28,11 @@ from targets.verify import verify_link
 log = logging.getLogger("targets.delegated")
 
 
-def get_store(request: Request) -> Store:
-    store: Store = request.app.state.store
-    return store
-
-
 def get_queue(request: Request) -> JobQueue:
     queue: JobQueue = request.app.state.queue
     return queue
 
 
-StoreDep = Annotated[Store, Depends(get_store)]
 QueueDep = Annotated[JobQueue, Depends(get_queue)]
 
 

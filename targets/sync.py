@@ -22,15 +22,11 @@ from targets.common import (
     LoginBody,
     PaymentEventDep,
     RequestIdDep,
+    StoreDep,
     create_base_app,
     now,
 )
 from targets.verify import verify_link
-
-
-def get_store(request: Request) -> Store:
-    store: Store = request.app.state.store
-    return store
 
 
 def get_mailer(request: Request) -> Mailer:
@@ -64,7 +60,6 @@ class Mailer:
         )
 
 
-StoreDep = Annotated[Store, Depends(get_store)]
 MailerDep = Annotated[Mailer, Depends(get_mailer)]
 
 

@@ -1,16 +1,16 @@
 """`make perf`: how fast the harness's own parts are, as ratios measured in one run.
 
-Starts the embedded Redis and one uvicorn process serving the delegated target (plus a route that
-validates the login body and does one RPUSH), then drives each endpoint with wrk for a few seconds
-on one connection thread. The machine is shared and noisy: read the ratios, not the absolutes.
+Part one starts the embedded Redis and one uvicorn process serving the delegated target (plus a
+route that validates the login body and does one RPUSH) and drives each endpoint with wrk for a few
+seconds on one thread. Part two is benchmarks/loadgen_perf.py: Locust's ceiling on one core, with
+and without raw rows, beside wrk's on the same endpoint. The machine is shared and noisy: read
+the ratios, each measured within one run, not the absolutes.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
-import re
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -19,6 +19,7 @@ from pathlib import Path
 
 import httpx
 
+from benchmarks import loadgen_perf, wrk
 from core.redis_server import embedded_redis, free_port
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -27,20 +28,6 @@ wrk.method = "POST"
 wrk.headers["Content-Type"] = "application/json"
 wrk.body = '{"email": "nobody1@example.net"}'
 """
-
-
-def wrk_rate(url: str, seconds: int, connections: int, script: Path | None) -> float:
-    command = ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--latency", url]
-    if script is not None:
-        command += ["-s", str(script)]
-    out = subprocess.run(command, capture_output=True, text=True, check=True).stdout
-    match = re.search(r"Requests/sec:\s+([\d.]+)", out)
-    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
-    if match is None:
-        raise RuntimeError(f"could not read wrk's output:\n{out}")
-    if errors:
-        print(f"  warning: {errors.group(1)} non-2xx answers from {url}", file=sys.stderr)
-    return float(match.group(1))
 
 
 def wait_healthy(url: str, deadline_s: float = 20) -> None:
@@ -60,7 +47,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seconds", type=int, default=5)
     parser.add_argument("--connections", type=int, default=32)
     args = parser.parse_args(argv)
-    if shutil.which("wrk") is None:
+    if not wrk.available():
         print("perf: wrk is not installed (apt-get install wrk)", file=sys.stderr)
         return 2
 
@@ -96,7 +83,7 @@ def main(argv: list[str] | None = None) -> int:
                 ("POST /perf/rpush (validate + one RPUSH)", "/perf/rpush", script),
                 ("POST /login (delegated: validate + arq enqueue)", "/login", script),
             ]:
-                rates[name] = wrk_rate(base + path, args.seconds, args.connections, lua)
+                rates[name] = wrk.rate(base + path, args.seconds, args.connections, lua)
         finally:
             server.terminate()
             server.wait(timeout=10)
@@ -108,7 +95,10 @@ def main(argv: list[str] | None = None) -> int:
     login = rates["POST /login (delegated: validate + arq enqueue)"]
     verdict = "meets" if login >= 0.25 * noop else "MISSES"
     print(f"\nDelegated POST /login {verdict} the goal of at least 25% of /noop's rate.")
-    return 0 if login >= 0.25 * noop else 1
+
+    print("\nThe load generator on one core (Locust, loadtests/noop.py) against a bare /noop:")
+    generator = loadgen_perf.main(["--rounds", "2", "--duration-s", str(args.seconds)])
+    return 0 if login >= 0.25 * noop and generator == 0 else 1
 
 
 if __name__ == "__main__":

@@ -5,6 +5,9 @@ from __future__ import annotations
 from typing import Any, Protocol
 
 from arq.connections import ArqRedis, RedisSettings, create_pool
+from arq.constants import job_key_prefix, result_key_prefix
+from arq.jobs import serialize_job
+from arq.utils import timestamp_ms
 from redis.exceptions import RedisError
 
 
@@ -22,11 +25,24 @@ class JobQueue(Protocol):
     async def close(self) -> None: ...
 
 
+# arq's enqueue_job does WATCH, EXISTS, then MULTI/PSETEX/ZADD/EXEC: three round trips. This
+# script makes the same checks and writes the same keys atomically in one.
+ENQUEUE = """
+if redis.call('EXISTS', KEYS[1], KEYS[2]) > 0 then return 0 end
+redis.call('PSETEX', KEYS[1], ARGV[1], ARGV[2])
+redis.call('ZADD', KEYS[3], ARGV[3], ARGV[4])
+return 1
+"""
+
+
 class ArqQueue:
+    """Jobs written exactly as arq's `enqueue_job` writes them, for arq's workers to run."""
+
     def __init__(self, redis: ArqRedis, queue_name: str, owned: bool = True) -> None:
         self.redis = redis
         self.queue_name = queue_name
         self.owned = owned
+        self.script = redis.register_script(ENQUEUE)
 
     @classmethod
     async def connect(cls, redis_url: str, queue_name: str) -> ArqQueue:
@@ -36,13 +52,16 @@ class ArqQueue:
     async def enqueue(
         self, function: str, *args: Any, job_id: str, defer_s: float | None = None
     ) -> bool:
+        enqueued_ms = timestamp_ms()
+        defer_ms = round(defer_s * 1000) if defer_s else 0
+        job = serialize_job(function, args, {}, None, enqueued_ms)
+        keys = [job_key_prefix + job_id, result_key_prefix + job_id, self.queue_name]
+        expires_ms = defer_ms + self.redis.expires_extra_ms
         try:
-            job = await self.redis.enqueue_job(
-                function, *args, _job_id=job_id, _queue_name=self.queue_name, _defer_by=defer_s
-            )
+            added = await self.script(keys, [expires_ms, job, enqueued_ms + defer_ms, job_id])
         except (RedisError, OSError) as exc:
             raise QueueUnavailable(str(exc)) from exc
-        return job is not None
+        return bool(added)
 
     async def close(self) -> None:
         if self.owned:

@@ -68,49 +68,49 @@ class RequestIdMiddleware:
         await self.app(scope, receive, send_with_id)
 
 
-def request_id(request: Request) -> str:
+async def request_id(request: Request) -> str:
     return str(request.state.request_id)
 
 
-def get_settings(request: Request) -> Settings:
+def settings_of(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
 
 
-def get_store(request: Request) -> Store:
+async def get_store(request: Request) -> Store:
     store: Store = request.app.state.store
     return store
 
 
-SettingsDep = Annotated[Settings, Depends(get_settings)]
-StoreDep = Annotated[Store, Depends(get_store)]
+# Dependencies are `async def`: FastAPI runs a plain `def` dependency in the thread pool, and
+# those hops cost the delegated login more than half of its request rate (benchmarks/perf.py).
 RequestIdDep = Annotated[str, Depends(request_id)]
+StoreDep = Annotated[Store, Depends(get_store)]
 
 
-async def read_body(request: Request, settings: SettingsDep) -> bytes:
+async def read_body(request: Request) -> bytes:
     """The raw body of a JSON request, refusing other content types and oversized bodies."""
+    limit = settings_of(request).max_body_bytes
     content_type = request.headers.get("content-type", "")
     if content_type.split(";")[0].strip().lower() != "application/json":
         raise HTTPException(415, "Content-Type must be application/json")
     declared = request.headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > settings.max_body_bytes:
-        raise HTTPException(413, f"body is larger than {settings.max_body_bytes} bytes")
+    if declared and declared.isdigit() and int(declared) > limit:
+        raise HTTPException(413, f"body is larger than {limit} bytes")
     body = b""
     try:
         async for chunk in request.stream():
             body += chunk
-            if len(body) > settings.max_body_bytes:
-                raise HTTPException(413, f"body is larger than {settings.max_body_bytes} bytes")
+            if len(body) > limit:
+                raise HTTPException(413, f"body is larger than {limit} bytes")
     except ClientDisconnect as exc:
         # Nobody is left to read the answer; say so in the access log rather than a traceback.
         raise HTTPException(400, "client disconnected before sending the whole body") from exc
     return body
 
 
-RawBody = Annotated[bytes, Depends(read_body)]
-
-
-async def login_body(body: RawBody) -> LoginRequest:
+async def login_body(request: Request) -> LoginRequest:
+    body = await read_body(request)
     if not body.strip():
         raise HTTPException(400, 'body is empty; send {"email": "..."}')
     try:
@@ -119,8 +119,10 @@ async def login_body(body: RawBody) -> LoginRequest:
         raise RequestValidationError(exc.errors(include_url=False, include_input=False)) from exc
 
 
-async def payment_event(request: Request, body: RawBody, settings: SettingsDep) -> PaymentEvent:
+async def payment_event(request: Request) -> PaymentEvent:
     """Verify the signature over the raw body before looking inside it."""
+    body = await read_body(request)
+    settings = settings_of(request)
     try:
         signatures.verify(
             request.headers.get(signatures.HEADER),

@@ -28,7 +28,7 @@ from targets.verify import verify_link
 log = logging.getLogger("targets.delegated")
 
 
-def get_queue(request: Request) -> JobQueue:
+async def get_queue(request: Request) -> JobQueue:
     queue: JobQueue = request.app.state.queue
     return queue
 

@@ -29,7 +29,7 @@ from targets.common import (
 from targets.verify import verify_link
 
 
-def get_mailer(request: Request) -> Mailer:
+async def get_mailer(request: Request) -> Mailer:
     mailer: Mailer = request.app.state.mailer
     return mailer
 

@@ -1,0 +1,51 @@
+"""The one-round-trip enqueue writes jobs that arq's own workers run, with arq's job-id rules."""
+
+from __future__ import annotations
+
+import pickle
+
+from arq.jobs import Job, JobStatus
+from redis.asyncio import Redis
+
+from core.queue import ArqQueue
+from core.settings import Settings
+from tests.support import drain
+
+
+async def test_a_job_id_is_refused_while_queued_and_while_its_result_is_kept(
+    settings: Settings, redis: Redis
+) -> None:
+    queue = await ArqQueue.connect(str(settings.redis_url), settings.queue_name)
+    try:
+        assert await queue.enqueue("send_magic_link", "r1", "nobody1@example.net", "http://t",
+                                   job_id="login:r1")  # fmt: skip
+        assert not await queue.enqueue("send_magic_link", "r1", "x", "y", job_id="login:r1")
+        job = Job("login:r1", queue.redis, _queue_name=settings.queue_name)
+        assert await job.status() is JobStatus.queued
+        info = await job.info()
+        assert info is not None
+        assert (info.function, info.args) == (
+            "send_magic_link", ("r1", "nobody1@example.net", "http://t"),
+        )  # fmt: skip
+
+        await drain(settings)
+        assert await job.status() is JobStatus.complete
+        assert await job.result(timeout=1) == "unknown_user"
+        assert not await queue.enqueue("send_magic_link", "r1", "x", "y", job_id="login:r1")
+    finally:
+        await queue.close()
+
+
+async def test_a_deferred_job_waits_its_turn(settings: Settings, redis: Redis) -> None:
+    queue = await ArqQueue.connect(str(settings.redis_url), settings.queue_name)
+    try:
+        await queue.enqueue("send_magic_link", "r2", "a@b.co", "http://t", job_id="j2", defer_s=30)
+        ((member, score),) = await redis.zrange(settings.queue_name, 0, -1, withscores=True)
+        raw = await redis.get("arq:job:j2")
+        assert member == b"j2"
+        assert raw is not None
+        data = pickle.loads(raw)
+        assert score - data["et"] == 30_000
+        assert 30_000 < await redis.pttl("arq:job:j2") <= 30_000 + 86_400_000
+    finally:
+        await queue.close()

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any, Protocol
 
 from arq.connections import ArqRedis, RedisSettings, create_pool
 from arq.constants import job_key_prefix, result_key_prefix
-from arq.jobs import serialize_job
+from arq.jobs import Job, serialize_job
 from arq.utils import timestamp_ms
 from redis.exceptions import RedisError
 
@@ -20,6 +21,10 @@ class JobQueue(Protocol):
         self, function: str, *args: Any, job_id: str, defer_s: float | None = None
     ) -> bool:
         """Queue a job; False when a job with this id is already queued, running or kept."""
+        ...
+
+    async def wait(self, job_id: str, timeout_s: float) -> None:
+        """Wait until the job has finished, however it ended, or the timeout passed."""
         ...
 
     async def close(self) -> None: ...
@@ -62,6 +67,11 @@ class ArqQueue:
         except (RedisError, OSError) as exc:
             raise QueueUnavailable(str(exc)) from exc
         return bool(added)
+
+    async def wait(self, job_id: str, timeout_s: float) -> None:
+        job = Job(job_id, self.redis, _queue_name=self.queue_name)
+        with contextlib.suppress(Exception):  # the job's own failure is not the caller's
+            await job.result(timeout=timeout_s, poll_delay=0.05)
 
     async def close(self) -> None:
         if self.owned:

@@ -40,6 +40,10 @@ class Settings(BaseSettings):
     sync_provider_tries: int = Field(default=3, ge=1)
     sync_retry_delay_s: float = 0.2
 
+    # Above 0, the delegated target waits up to this long for its job before answering: a
+    # deliberately degraded variant that shows what `make check` catches. 0 answers at once.
+    delegated_await_job_s: float = Field(default=0.0, ge=0.0)
+
     # Magic links and webhooks.
     magic_link_ttl_s: int = 15 * 60
     webhook_secret: str = DEFAULT_WEBHOOK_SECRET

@@ -36,12 +36,16 @@ async def get_queue(request: Request) -> JobQueue:
 QueueDep = Annotated[JobQueue, Depends(get_queue)]
 
 
-async def enqueue(queue: JobQueue, function: str, *args: Any, job_id: str) -> None:
+async def enqueue(
+    queue: JobQueue, settings: Settings, function: str, *args: Any, job_id: str
+) -> None:
     try:
         await queue.enqueue(function, *args, job_id=job_id)
     except QueueUnavailable as exc:
         log.warning("enqueue of %s failed: %s", job_id, exc)
         raise HTTPException(503, "the job queue is unavailable; try again later") from exc
+    if settings.delegated_await_job_s:
+        await queue.wait(job_id, settings.delegated_await_job_s)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -65,7 +69,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     ) -> dict[str, str]:
         # The user lookup happens in the job too: the answer cannot depend on it.
         await enqueue(
-            queue, "send_magic_link", request_id, body.email, str(request.base_url),
+            queue, settings, "send_magic_link", request_id, body.email, str(request.base_url),
             job_id=f"login:{request_id}",
         )  # fmt: skip
         return LOGIN_ACCEPTED
@@ -86,7 +90,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             return {"status": "duplicate"}
         # A pending event is queued again: the job id makes a second copy a no-op.
         await enqueue(
-            queue, "process_payment", event.id, order.id, request_id,
+            queue, settings, "process_payment", event.id, order.id, request_id,
             job_id=f"payment:{event.id}",
         )  # fmt: skip
         return {"status": "queued"}

@@ -44,8 +44,11 @@ class Settings(BaseSettings):
     # deliberately degraded variant that shows what `make check` catches. 0 answers at once.
     delegated_await_job_s: float = Field(default=0.0, ge=0.0)
 
-    # Magic links and webhooks.
+    # Magic links and webhooks. Sign-in requests are limited per address and per client IP;
+    # 0 turns a limit off. The per-client one is off by default: a load generator is one client.
     magic_link_ttl_s: int = 15 * 60
+    login_per_address_per_min: int = Field(default=5, ge=0)
+    login_per_client_per_min: int = Field(default=0, ge=0)
     webhook_secret: str = DEFAULT_WEBHOOK_SECRET
     webhook_tolerance_s: int = 300
     max_body_bytes: int = 64 * 1024

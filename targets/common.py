@@ -19,6 +19,7 @@ from core import signatures
 from core.db import Store
 from core.payments import EventError, PaymentEvent, parse_event
 from core.settings import Settings
+from targets.limits import LoginLimits
 
 log = logging.getLogger("targets")
 
@@ -114,9 +115,19 @@ async def login_body(request: Request) -> LoginRequest:
     if not body.strip():
         raise HTTPException(400, 'body is empty; send {"email": "..."}')
     try:
-        return LoginRequest.model_validate_json(body)
+        login = LoginRequest.model_validate_json(body)
     except ValidationError as exc:
         raise RequestValidationError(exc.errors(include_url=False, include_input=False)) from exc
+    limits: LoginLimits = request.app.state.login_limits
+    client = request.client.host if request.client else "unknown"
+    wait_s = limits.retry_after_s(login.email, client, time.monotonic())
+    if wait_s is not None:
+        raise HTTPException(
+            429,
+            f"too many sign-in requests; try again in {wait_s} s",
+            headers={"Retry-After": str(wait_s)},
+        )
+    return login
 
 
 async def payment_event(request: Request) -> PaymentEvent:
@@ -159,6 +170,9 @@ def create_base_app(settings: Settings, variant: str, **kwargs: Any) -> FastAPI:
     app = FastAPI(title=f"delegate-bench target ({variant})", **kwargs)
     app.state.settings = settings
     app.state.variant = variant
+    app.state.login_limits = LoginLimits(
+        settings.login_per_address_per_min, settings.login_per_client_per_min
+    )
     app.add_middleware(RequestIdMiddleware)
     app.add_exception_handler(RequestValidationError, validation_error)
 

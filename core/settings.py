@@ -47,6 +47,7 @@ class Settings(BaseSettings):
     # Magic links and webhooks. Sign-in requests are limited per address and per client IP;
     # 0 turns a limit off. The per-client one is off by default: a load generator is one client.
     magic_link_ttl_s: int = 15 * 60
+    public_url: str | None = None  # where links in emails point; unset: the server's own address
     login_per_address_per_min: int = Field(default=5, ge=0)
     login_per_client_per_min: int = Field(default=0, ge=0)
     webhook_secret: str = DEFAULT_WEBHOOK_SECRET

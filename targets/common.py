@@ -78,6 +78,15 @@ def settings_of(request: Request) -> Settings:
     return settings
 
 
+def link_base(request: Request) -> str:
+    """Where sign-in links point: never the request's Host header, which the client chooses."""
+    public = settings_of(request).public_url
+    if public:
+        return public
+    host, port = request.scope.get("server") or ("127.0.0.1", 80)
+    return f"{request.scope.get('scheme', 'http')}://{host}:{port}"
+
+
 async def get_store(request: Request) -> Store:
     store: Store = request.app.state.store
     return store

@@ -21,6 +21,7 @@ from targets.common import (
     RequestIdDep,
     StoreDep,
     create_base_app,
+    link_base,
     now,
 )
 from targets.verify import verify_link
@@ -69,7 +70,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     ) -> dict[str, str]:
         # The user lookup happens in the job too: the answer cannot depend on it.
         await enqueue(
-            queue, settings, "send_magic_link", request_id, body.email, str(request.base_url),
+            queue, settings, "send_magic_link", request_id, body.email, link_base(request),
             job_id=f"login:{request_id}",
         )  # fmt: skip
         return LOGIN_ACCEPTED

@@ -24,6 +24,7 @@ from targets.common import (
     RequestIdDep,
     StoreDep,
     create_base_app,
+    link_base,
     now,
 )
 from targets.verify import verify_link
@@ -82,7 +83,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         mailer: MailerDep,
     ) -> dict[str, str]:  # fmt: skip
         message = magic_links.prepare(
-            store, body.email, request_id, str(request.base_url), settings, now()
+            store, body.email, request_id, link_base(request), settings, now()
         )
         if message is not None:
             mailer.send(message)

@@ -128,3 +128,17 @@ def test_oversized_chunked_body_is_refused(target: httpx.Client) -> None:
 
     response = target.post("/login", content=chunks(), headers={"Content-Type": "application/json"})
     assert response.status_code == 413
+
+
+async def test_links_never_point_at_the_host_the_client_named(
+    variant: str, target: httpx.Client, provider: httpx.Client, settings: Settings
+) -> None:
+    target.post(
+        "/login",
+        json={"email": REGISTERED},
+        headers={"X-Request-ID": "req-host", "Host": "evil.example"},
+    )
+    await deliver_all(variant, settings)
+    (message,) = messages(provider, work_id="login:req-host")
+    assert "evil.example" not in str(message["text"])
+    assert f"{target.base_url}/login/verify?token=" in str(message["text"])

@@ -63,8 +63,11 @@ class Settings(BaseSettings):
     # The job queue (arq). Only `Retry` is retried, so each job maps provider errors to it.
     queue_name: str = "arq:queue"
     max_tries: int = Field(default=5, ge=1)
-    poll_delay_s: float = 0.5  # arq's default; it shows up in completion time
-    worker_max_jobs: int = Field(default=10, ge=1)
+    # arq polls the queue every poll_delay and runs at most max_jobs at once, so a worker starts
+    # at most max_jobs / poll_delay jobs a second: 20 with arq's defaults (0.5 s, 10), too few
+    # for a spike. The same concurrency as the sync variant's thread pool keeps the two fair.
+    poll_delay_s: float = 0.05
+    worker_max_jobs: int = Field(default=40, ge=1)
     email_job_timeout_s: float = 15.0
     ticket_job_timeout_s: float = 10.0
     retry_base_s: float = 1.0

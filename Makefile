@@ -39,7 +39,7 @@ check: install
 	$(BIN)/python -m analysis check $(RUN) $(CHECK_ARGS)
 
 perf: install
-	$(BIN)/python benchmarks/perf.py
+	$(BIN)/python -m benchmarks.perf
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache *.egg-info

@@ -1,6 +1,6 @@
 """How fast the load generator goes on one core, with and without raw per-request rows.
 
-    .venv/bin/python benchmarks/loadgen_perf.py --rate 6000 --duration-s 5
+    .venv/bin/python -m benchmarks.loadgen_perf --rate 6000 --duration-s 5
 
 Serves a bare ASGI /noop on uvicorn in a child process pinned to one core, runs
 loadtests/noop.py pinned to the other at an arrival rate above what it can reach, and prints the

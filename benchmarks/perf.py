@@ -23,10 +23,14 @@ from benchmarks import loadgen_perf, wrk
 from core.redis_server import embedded_redis, free_port
 
 ROOT = Path(__file__).resolve().parent.parent
+# A new unknown address each request: the per-address limit is exercised, never tripped.
 LOGIN_LUA = """
-wrk.method = "POST"
-wrk.headers["Content-Type"] = "application/json"
-wrk.body = '{"email": "nobody1@example.net"}'
+counter = 0
+request = function()
+  counter = counter + 1
+  local body = '{"email": "nobody' .. counter .. '@example.net"}'
+  return wrk.format("POST", nil, {["Content-Type"] = "application/json"}, body)
+end
 """
 
 

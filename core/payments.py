@@ -22,6 +22,11 @@ class PaymentEvent:
     type: str
     order_id: int
 
+    @property
+    def pays(self) -> bool:
+        """Only these types mean money arrived; others are acknowledged and left alone."""
+        return self.type in PAID_EVENT_TYPES
+
 
 def parse_event(raw: bytes) -> PaymentEvent:
     """Parse a verified body; raise EventError saying what is wrong with it."""

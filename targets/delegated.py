@@ -83,6 +83,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def payment(
         event: PaymentEventDep, request_id: RequestIdDep, store: StoreDep, queue: QueueDep
     ) -> dict[str, str]:
+        if not event.pays:
+            return {"status": "ignored"}
         order = await asyncio.to_thread(store.order, event.order_id)
         if order is None:
             raise HTTPException(404, f"unknown order {event.order_id}")

@@ -97,6 +97,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     def payment(
         event: PaymentEventDep, request_id: RequestIdDep, store: StoreDep, mailer: MailerDep
     ) -> dict[str, str]:
+        if not event.pays:
+            return {"status": "ignored"}
         order = store.order(event.order_id)
         if order is None:
             raise HTTPException(404, f"unknown order {event.order_id}")

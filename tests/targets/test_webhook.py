@@ -135,8 +135,8 @@ def test_bad_signatures_are_refused_and_nothing_is_recorded(
         (b'{"id": "evt_x", "type": "t"}', 400, "order_id"),
         (b'{"id": "evt_x", "type": "t", "data": {"object": {"metadata": {"order_id": "x"}}}}',
          400, "order_id"),
-        (b'{"id": "evt_x", "type": "t", "data": {"object": {"metadata": {"order_id": "999"}}}}',
-         404, "unknown order"),
+        (b'{"id": "evt_x", "type": "checkout.session.completed",'
+         b' "data": {"object": {"metadata": {"order_id": "999"}}}}', 404, "unknown order"),
     ],
 )  # fmt: skip
 def test_bad_events_get_a_clear_4xx(
@@ -146,3 +146,41 @@ def test_bad_events_get_a_clear_4xx(
     assert response.status_code == status
     assert says in response.json()["detail"]
     assert events_recorded(store) == 0
+
+
+def typed_event(event_id: str, event_type: str, order_id: int) -> bytes:
+    event = json.loads(event_body(event_id, order_id))
+    return json.dumps({**event, "type": event_type}).encode()
+
+
+def test_events_that_do_not_pay_are_acknowledged_and_ignored(
+    target: httpx.Client, settings: Settings, store: Store
+) -> None:
+    body = typed_event("evt_refund", "charge.refunded", 6)
+    response = post_event(target, body, signatures.sign(settings.webhook_secret, body))
+    assert response.status_code == 200
+    assert response.json() == {"status": "ignored"}
+    order = store.order(6)
+    assert order is not None and order.paid_at is None
+    assert events_recorded(store) == 0
+
+
+async def test_two_events_paying_one_order_out_of_order_send_one_email(
+    variant: str, target: httpx.Client, provider: httpx.Client, settings: Settings, store: Store
+) -> None:
+    # The processor may send both, in either order, and redeliver either.
+    bodies = [
+        typed_event("evt_pi", "payment_intent.succeeded", 7),
+        typed_event("evt_cs", "checkout.session.completed", 7),
+        typed_event("evt_pi", "payment_intent.succeeded", 7),
+    ]
+    for body in bodies:
+        response = post_event(target, body, signatures.sign(settings.webhook_secret, body))
+        assert response.status_code == 200
+        if variant == "delegated":
+            await drain(settings)
+    (sent,) = messages(provider, work_id="order:7")
+    assert sent["attempts"] == 1
+    order = store.order(7)
+    assert order is not None
+    assert len(list((settings.tickets_dir / "order-7").iterdir())) == order.seats

@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 RUN ?= results/latest
 
-.PHONY: install test lint bench bench-quick serve report check perf clean
+.PHONY: install test lint bench bench-quick serve report check perf fuzz clean
 
 install: $(STAMP)
 
@@ -37,6 +37,9 @@ report: install
 
 check: install
 	$(BIN)/python -m analysis check $(RUN) $(CHECK_ARGS)
+
+fuzz: install
+	$(BIN)/python -m tests.fuzz $(if $(EXAMPLES),--examples $(EXAMPLES)) $(if $(SEED),--seed $(SEED)) $(FUZZ_ARGS)
 
 perf: install
 	$(BIN)/python -m benchmarks.perf

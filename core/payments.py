@@ -28,27 +28,39 @@ class PaymentEvent:
         return self.type in PAID_EVENT_TYPES
 
 
+MAX_ORDER_ID = 2**63 - 1  # SQLite's largest integer
+
+
 def parse_event(raw: bytes) -> PaymentEvent:
     """Parse a verified body; raise EventError saying what is wrong with it."""
     try:
         body = json.loads(raw)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise EventError("body is not valid JSON") from exc
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
+        raise EventError("body is not valid JSON (or nests too deeply)") from exc
     if not isinstance(body, dict):
         raise EventError("event must be a JSON object")
     event_id, event_type = body.get("id"), body.get("type")
-    if not isinstance(event_id, str) or not 1 <= len(event_id) <= 255:
+    if not isinstance(event_id, str) or not 1 <= len(event_id) <= 255 or not _text(event_id):
         raise EventError("event.id must be a string of 1 to 255 characters")
-    if not isinstance(event_type, str):
+    if not isinstance(event_type, str) or not _text(event_type):
         raise EventError("event.type must be a string")
     try:
         raw_order = body["data"]["object"]["metadata"]["order_id"]
         order_id = int(raw_order)
-    except (KeyError, TypeError, ValueError) as exc:
+    except (KeyError, TypeError, ValueError, OverflowError) as exc:
         raise EventError("event.data.object.metadata.order_id must be an integer") from exc
-    if order_id < 1:
-        raise EventError("event.data.object.metadata.order_id must be positive")
+    if not 1 <= order_id <= MAX_ORDER_ID:
+        raise EventError(f"event.data.object.metadata.order_id must be in 1..{MAX_ORDER_ID}")
     return PaymentEvent(event_id, event_type, order_id)
+
+
+def _text(value: str) -> bool:
+    """False for strings JSON can carry but UTF-8 cannot, such as a lone surrogate."""
+    try:
+        value.encode()
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def tickets_email(store: Store, order: Order, request_id: str) -> Email:

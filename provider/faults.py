@@ -4,20 +4,25 @@ from __future__ import annotations
 
 from typing import Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 
 class _Model(BaseModel):
     # Unknown fields are refused so a typo in a scenario's timeline fails loudly, not silently.
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # NaN and infinities are refused too: no fault can be infinite, and they cannot be echoed.
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
+
+MAX_MS = 600_000.0  # ten minutes: longer waits would outlive any client
+MAX_S = MAX_MS / 1000
 
 
 class Latency(_Model):
     kind: Literal["none", "fixed", "uniform", "lognormal"] = "none"
-    ms: float = Field(default=0.0, ge=0)
-    min_ms: float = Field(default=0.0, ge=0)
-    max_ms: float = Field(default=0.0, ge=0)
-    median_ms: float = Field(default=0.0, ge=0)
+    ms: float = Field(default=0.0, ge=0, le=MAX_MS)
+    min_ms: float = Field(default=0.0, ge=0, le=MAX_MS)
+    max_ms: float = Field(default=0.0, ge=0, le=MAX_MS)
+    median_ms: float = Field(default=0.0, ge=0, le=MAX_MS)
     sigma: float = Field(default=0.0, ge=0, le=10)
 
     @model_validator(mode="after")
@@ -30,12 +35,12 @@ class Latency(_Model):
 class ErrorFault(_Model):
     status: int = Field(ge=400, le=599)
     probability: float = Field(ge=0, le=1)
-    retry_after_s: float | None = Field(default=None, ge=0)
+    retry_after_s: float | None = Field(default=None, ge=0, le=MAX_S)
 
 
 class RateLimit(_Model):
-    per_s: float = Field(gt=0)
-    burst: int = Field(default=1, ge=1)
+    per_s: float = Field(ge=0.001, le=1_000_000)
+    burst: int = Field(default=1, ge=1, le=1_000_000)
 
 
 class Faults(_Model):
@@ -43,7 +48,7 @@ class Faults(_Model):
     errors: tuple[ErrorFault, ...] = ()
     rate_limit: RateLimit | None = None
     hang_probability: float = Field(default=0.0, ge=0, le=1)
-    hang_max_s: float | None = Field(default=None, gt=0)
+    hang_max_s: float | None = Field(default=None, gt=0, le=MAX_S)
     reset_probability: float = Field(default=0.0, ge=0, le=1)
     lost_response_probability: float = Field(default=0.0, ge=0, le=1)
 
@@ -58,10 +63,19 @@ class Faults(_Model):
 
 
 class TimelineEvent(_Model):
-    at_s: float = Field(ge=0)
-    duration_s: float = Field(gt=0)
+    at_s: float = Field(ge=0, le=86_400)
+    duration_s: float = Field(gt=0, le=86_400)
     faults: Faults = Faults()
-    label: str = ""
+    label: str = Field(default="", max_length=200)
+
+    @field_validator("label")
+    @classmethod
+    def _utf8(cls, value: str) -> str:
+        try:
+            value.encode()
+        except UnicodeEncodeError:
+            raise ValueError("label must be text (no lone surrogates)") from None
+        return value
 
 
 class Timeline(_Model):
@@ -69,4 +83,4 @@ class Timeline(_Model):
 
 
 class ResetRequest(_Model):
-    seed: int | None = None
+    seed: int | None = Field(default=None, ge=0, le=2**63 - 1)

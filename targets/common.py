@@ -26,6 +26,30 @@ log = logging.getLogger("targets")
 REQUEST_ID_HEADER = "x-request-id"
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 _EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]+$")
+# The handlers read their bodies themselves (raw, for the signature), so the schema says what
+# they accept: clients, docs and the fuzzer see the real contract.
+LOGIN_OPENAPI: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "content": {"application/json": {"schema": {
+            "type": "object", "required": ["email"],
+            "properties": {"email": {"type": "string", "format": "email", "maxLength": 254}},
+        }}},
+    }
+}  # fmt: skip
+PAYMENT_OPENAPI: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "content": {"application/json": {"schema": {
+            "type": "object", "required": ["id", "type", "data"],
+            "properties": {
+                "id": {"type": "string", "minLength": 1, "maxLength": 255},
+                "type": {"type": "string"},
+                "data": {"type": "object"},
+            },
+        }}},
+    }
+}  # fmt: skip
 LOGIN_ACCEPTED = {
     "status": "accepted",
     "message": "If the address is registered, a sign-in link is on its way.",

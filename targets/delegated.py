@@ -16,6 +16,8 @@ from core.queue import ArqQueue, JobQueue, QueueUnavailable
 from core.settings import Settings
 from targets.common import (
     LOGIN_ACCEPTED,
+    LOGIN_OPENAPI,
+    PAYMENT_OPENAPI,
     LoginBody,
     PaymentEventDep,
     RequestIdDep,
@@ -64,7 +66,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     app = create_base_app(settings, "delegated", lifespan=lifespan)
 
-    @app.post("/login", status_code=202)
+    @app.post("/login", status_code=202, openapi_extra=LOGIN_OPENAPI)
     async def login(
         body: LoginBody, request: Request, request_id: RequestIdDep, queue: QueueDep
     ) -> dict[str, str]:
@@ -79,7 +81,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def verify(store: StoreDep, token: str | None = None) -> JSONResponse:
         return await asyncio.to_thread(verify_link, store, token)
 
-    @app.post("/webhooks/payment")
+    @app.post("/webhooks/payment", openapi_extra=PAYMENT_OPENAPI)
     async def payment(
         event: PaymentEventDep, request_id: RequestIdDep, store: StoreDep, queue: QueueDep
     ) -> dict[str, str]:

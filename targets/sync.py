@@ -19,6 +19,8 @@ from core.payments import tickets_email
 from core.settings import Settings
 from targets.common import (
     LOGIN_ACCEPTED,
+    LOGIN_OPENAPI,
+    PAYMENT_OPENAPI,
     LoginBody,
     PaymentEventDep,
     RequestIdDep,
@@ -77,7 +79,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     app = create_base_app(settings, "sync", lifespan=lifespan)
 
-    @app.post("/login", status_code=202)
+    @app.post("/login", status_code=202, openapi_extra=LOGIN_OPENAPI)
     def login(
         body: LoginBody, request: Request, request_id: RequestIdDep, store: StoreDep,
         mailer: MailerDep,
@@ -93,7 +95,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     def verify(store: StoreDep, token: str | None = None) -> JSONResponse:
         return verify_link(store, token)
 
-    @app.post("/webhooks/payment")
+    @app.post("/webhooks/payment", openapi_extra=PAYMENT_OPENAPI)
     def payment(
         event: PaymentEventDep, request_id: RequestIdDep, store: StoreDep, mailer: MailerDep
     ) -> dict[str, str]:

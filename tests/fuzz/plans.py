@@ -1,0 +1,130 @@
+"""What is fuzzed: each plan is one app's routes fed by one family of inputs."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+import httpx
+from hypothesis import strategies as st
+
+from tests.fuzz import strategies
+from tests.fuzz.harness import (
+    PROVIDER_KEY,
+    TIMEOUT_S,
+    VALID_MAIL,
+    Answer,
+    Stack,
+    Tally,
+    explore,
+    record,
+    schema_requests,
+    send,
+)
+from tests.fuzz.known import KNOWN_BUGS
+from tests.fuzz.strategies import RawRequest
+
+# Schema operations are many and mostly simple; the raw plans get the larger share.
+SCHEMA_SHARE = 0.4
+PLANS = (
+    "sync:schema",
+    "sync:login",
+    "sync:webhook",
+    "delegated:schema",
+    "delegated:login",
+    "delegated:webhook",
+    "provider:schema",
+    "provider:control",
+    "provider:mail",
+    "provider:mail-under-faults",
+)
+
+
+def _probe(
+    client: httpx.Client, tally: Tally, allowed_5xx: frozenset[int] = frozenset()
+) -> Callable[[RawRequest], None]:
+    def probe(request: RawRequest) -> None:
+        outcome = send(client, request)
+        if outcome is not None:
+            record(tally, request, outcome, KNOWN_BUGS, allowed_5xx)
+
+    return probe
+
+
+def _schema(client: httpx.Client, app: str, examples: int, at: int) -> list[Tally]:
+    tallies = []
+    operations = schema_requests(client.get("/openapi.json").raise_for_status().json())
+    for label, requests in operations.items():
+        tally = Tally(f"{app} {label}")
+        explore(requests, _probe(client, tally), max(1, int(examples * SCHEMA_SHARE)), at)
+        tallies.append(tally)
+    return tallies
+
+
+def _raw(
+    client: httpx.Client,
+    route: str,
+    requests: st.SearchStrategy[RawRequest],
+    examples: int,
+    at: int,
+) -> list[Tally]:
+    tally = Tally(route)
+    explore(requests, _probe(client, tally), examples, at)
+    return [tally]
+
+
+def _under_faults(client: httpx.Client, examples: int, at: int) -> list[Tally]:
+    """Random fault models a scenario could set, then two sends: only injected 5xx allowed."""
+    tally = Tally("provider POST /v3/mail/send (random faults)")
+    mail = RawRequest(
+        "POST",
+        "/v3/mail/send",
+        {"Authorization": f"Bearer {PROVIDER_KEY}", "Content-Type": "application/json"},
+        content=json.dumps(VALID_MAIL).encode(),
+    )
+    # Faults that stall or drop a connection are what the provider is for; they are left out.
+    quiet = {"hang_probability": 0, "reset_probability": 0, "lost_response_probability": 0}
+
+    def probe(faults: dict[str, Any]) -> None:
+        model = {**faults, **quiet, "latency": {"kind": "none"}}
+        put = RawRequest("PUT", "/control/faults", mail.headers, content=json.dumps(model).encode())
+        answer = send(client, put)
+        if isinstance(answer, Answer) and answer.status == 200:
+            errors = model.get("errors", [])
+            allowed = frozenset(e["status"] for e in errors if isinstance(e.get("status"), int))
+            for _ in range(2):
+                outcome = send(client, mail)
+                if outcome is not None:
+                    record(tally, mail.with_note(json.dumps(model)), outcome, KNOWN_BUGS, allowed)
+        send(client, RawRequest("POST", "/control/reset"))
+
+    explore(strategies.fault_models(), probe, examples, at)
+    return [tally]
+
+
+def run_plan(name: str, stack: Stack, examples: int, at: int) -> list[Tally]:
+    app, _, kind = name.partition(":")
+    url = stack.urls["control" if (app, kind) in {("provider", "schema"), ("provider", "control")}
+                     else app]  # fmt: skip
+    secret = stack.settings.webhook_secret
+    with httpx.Client(base_url=url, timeout=TIMEOUT_S) as client:
+        if kind == "schema":
+            return _schema(client, app, examples, at)
+        if kind == "login":
+            return _raw(
+                client, f"{app} POST /login (raw)", strategies.login_requests(), examples, at
+            )
+        if kind == "webhook":
+            route = f"{app} POST /webhooks/payment (raw)"
+            return _raw(client, route, strategies.webhook_requests(secret), examples, at)
+        if kind == "control":
+            return _raw(
+                client, "provider /control (raw)", strategies.control_requests(), examples, at
+            )
+        if kind == "mail":
+            route = "provider POST /v3/mail/send (raw)"
+            return _raw(client, route, strategies.mail_requests(PROVIDER_KEY), examples, at)
+        if kind == "mail-under-faults":
+            return _under_faults(client, examples, at)
+    raise ValueError(f"unknown plan {name!r}; choose from {', '.join(PLANS)}")

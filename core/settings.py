@@ -23,6 +23,9 @@ class Settings(BaseSettings):
     tickets_dir: Path = PROJECT_ROOT / "var" / "tickets"
     host: str = "127.0.0.1"
     log_level: str = "INFO"
+    # The embedded Redis's append-only file: queued jobs then survive a Redis crash (all but
+    # the last second of writes, fsynced every second) at the cost of a disk write per command.
+    redis_appendonly: bool = False
 
     # The email provider, as the targets and jobs see it.
     provider_url: str = "http://127.0.0.1:8025"

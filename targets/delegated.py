@@ -70,7 +70,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def login(
         body: LoginBody, request: Request, request_id: RequestIdDep, queue: QueueDep
     ) -> dict[str, str]:
-        # The user lookup happens in the job too: the answer cannot depend on it.
+        # The user is looked up in the job, so the answer cannot depend on whether it exists.
         await enqueue(
             queue, settings, "send_magic_link", request_id, body.email, link_base(request),
             job_id=f"login:{request_id}",

@@ -119,5 +119,7 @@ def _key(result: dict[str, Any]) -> tuple[str, str, str]:
 
 
 def _repeats(result: dict[str, Any], metric: str) -> np.ndarray[tuple[int], np.dtype[np.float64]]:
-    values = [r.get(metric) for r in result.get("per_repeat", [])]
-    return np.array([v for v in values if v is not None], dtype=np.float64)
+    rows = result.get("per_repeat")
+    values = [r.get(metric) for r in rows if isinstance(r, dict)] if isinstance(rows, list) else []
+    numbers = [v for v in values if isinstance(v, int | float) and not isinstance(v, bool)]
+    return np.array(numbers, dtype=np.float64)

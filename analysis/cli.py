@@ -104,6 +104,8 @@ def _check(args: argparse.Namespace, console: Console) -> int:
         raise UsageError(
             f"cannot read thresholds file {args.thresholds} ({exc.strerror})"
         ) from None
+    if (run_dir / "meta.json").exists():
+        read_meta(run_dir)  # a damaged run folder is refused even when its summary reads well
     summary = current_summary(run_dir)
     thresholds = parse_thresholds(text, Names.known(summary), str(args.thresholds))
     checks = run_checks(summary) + evaluate(thresholds, summary)

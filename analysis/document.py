@@ -132,6 +132,8 @@ def _work(r: Result) -> str:
     if not work:
         return ""
     parts = [f"{r['variant']} delivered {work['delivered']:,} of {work['expected']:,} promised"]
+    if work.get("pending"):
+        parts.append(f"{work['pending']:,} still queued when the run stopped waiting")
     if work["lost"]:
         parts.append(f"LOST {work['lost']:,}")
     if work["dead_lettered"]:
@@ -195,6 +197,7 @@ def scenario_table(pair: dict[str, Result]) -> Table:
     work = [
         ("work promised", "expected"),
         ("work delivered", "delivered"),
+        ("work still queued (pending)", "pending"),
         ("work LOST", "lost"),
         ("work dead-lettered", "dead_lettered"),
         ("duplicate emails", "duplicates"),

@@ -37,7 +37,12 @@ def _at(*keys: str) -> Getter:
             if not isinstance(value, dict):
                 return None
             value = value.get(key)
-        return None if value is None else float(value)
+        if value is None:
+            return None
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            where = f"{result['variant']}.{result['scenario']}.{result['endpoint']}"
+            raise GateError(f"the summary's {'.'.join(keys)} of {where} is {value!r}, not a number")
+        return float(value)
 
     return get
 
@@ -46,9 +51,21 @@ def _enumeration(field: str) -> Getter:
     def get(result: Result, summary: dict[str, Any]) -> float | None:
         if result["endpoint"] != "login":
             return None
-        for row in summary.get("enumeration", {}).get("by_scenario", []):
-            if row["scenario"] == result["scenario"] and row["variant"] == result["variant"]:
-                return None if row.get(field) is None else float(row[field])
+        enumeration = summary.get("enumeration")
+        rows = enumeration.get("by_scenario") if isinstance(enumeration, dict) else None
+        for row in rows if isinstance(rows, list) else []:
+            if not isinstance(row, dict):
+                raise GateError("the summary's enumeration.by_scenario holds a non-object")
+            if (
+                row.get("scenario") == result["scenario"]
+                and row.get("variant") == result["variant"]
+            ):
+                value = row.get(field)
+                if value is None:
+                    return None
+                if isinstance(value, bool) or not isinstance(value, int | float):
+                    raise GateError(f"the summary's enumeration {field} is {value!r}, not a number")
+                return float(value)
         return None
 
     return get
@@ -247,7 +264,10 @@ def _evaluate_one(threshold: Threshold, summary: dict[str, Any]) -> list[Check]:
 
 
 def _absent(path: MetricPath, summary: dict[str, Any]) -> str:
-    if path.scenario != "*" and path.scenario not in summary.get("scenarios", []):
+    scenarios = summary.get("scenarios")
+    if path.scenario != "*" and path.scenario not in (
+        scenarios if isinstance(scenarios, list) else []
+    ):
         return f"scenario {path.scenario} not in this run"
     return "nothing in this run matches"
 

@@ -66,6 +66,15 @@ DEAD_LETTER_DTYPES: dict[str, Any] = {
     "reason": "str",
     "at": "float64",
 }
+# Jobs still queued or running when the runner stopped waiting; absent in older runs.
+PENDING_DTYPES: dict[str, Any] = {
+    "scenario": _CAT,
+    "variant": _CAT,
+    "repeat": "int32",
+    "job_id": "str",
+    "function": "str",
+    "work_id": "str",
+}
 QUEUE_DTYPES: dict[str, Any] = {
     "scenario": _CAT,
     "variant": _CAT,
@@ -95,6 +104,7 @@ class Run:
     requests: pd.DataFrame
     deliveries: pd.DataFrame
     dead_letters: pd.DataFrame
+    pending: pd.DataFrame
     queue_samples: pd.DataFrame
     process_samples: pd.DataFrame
 
@@ -113,6 +123,7 @@ def load_run(path: Path) -> Run:
         requests=requests,
         deliveries=normalize_deliveries(_read_csv(raw / "deliveries.csv", DELIVERY_DTYPES)),
         dead_letters=_read_csv(raw / "dead_letters.csv", DEAD_LETTER_DTYPES),
+        pending=_read_csv(raw / "pending.csv", PENDING_DTYPES),
         queue_samples=_read_csv(raw / "queue_samples.csv", QUEUE_DTYPES),
         process_samples=_read_csv(raw / "process_samples.csv", PROCESS_DTYPES),
     )

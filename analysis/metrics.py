@@ -50,7 +50,7 @@ class Metrics:
 def compute_metrics(run: Run, settings: AnalysisSettings) -> Metrics:
     requests = with_run_times(run.requests, run.runs)
     trimmed = trim_warmup(requests, settings.warmup_s)
-    ledger = work_ledger(run.requests, run.deliveries, run.dead_letters)
+    ledger = work_ledger(run.requests, run.deliveries, run.dead_letters, run.pending)
     results = _combine(requests, trimmed, ledger, run, settings, GROUP)
     per_repeat = _combine(requests, trimmed, ledger, run, settings, [*GROUP, "repeat"])
     fault = fault_table(requests[in_windows(requests, run.windows).to_numpy()])

@@ -38,6 +38,7 @@ class AnalysisSettings:
 WORK_COUNTS = (
     "expected",
     "delivered",
+    "pending",
     "lost",
     "duplicates",
     "duplicate_attempts",

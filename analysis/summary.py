@@ -149,6 +149,10 @@ def read_summary(path: Path) -> dict[str, Any]:
         or not isinstance(summary.get("results"), list)
     ):
         raise RunError(f"{path} is not a schema_version {SCHEMA_VERSION} summary")
+    for i, result in enumerate(summary["results"]):
+        keys = ("scenario", "variant", "endpoint")
+        if not isinstance(result, dict) or not all(isinstance(result.get(k), str) for k in keys):
+            raise RunError(f"{path}: results[{i}] lacks a scenario, variant and endpoint")
     return summary
 
 

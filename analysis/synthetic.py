@@ -71,7 +71,10 @@ def write_synthetic_run(
                 )
                 parts.append(frames)
                 t = drained_at + 5.0
-    names = ["requests", "deliveries", "jobs", "dead_letters", "queue_samples", "process_samples"]
+    names = [
+        "requests", "deliveries", "jobs", "dead_letters", "queue_samples", "process_samples",
+        "pending",
+    ]  # fmt: skip
     for i, name in enumerate(names):
         pd.concat([p[i] for p in parts], ignore_index=True).to_csv(
             raw / f"{name}.csv", index=False, float_format="%.6f"
@@ -207,7 +210,9 @@ def _one_run(
             first_at += seats * 0.05
     dead = todo & (not sync) & in_window & (rng.random(n) < 0.02)
     lost = todo & (rng.random(n) < (0.002 if scenario == "worker-crash" else 0.0))
-    sent = todo & ~dead & ~lost
+    # A spike outruns the worker: the last requests' jobs are still queued when the run ends.
+    queued = todo & (not sync) & (scenario == "spike") & (rel > 0.98 * duration_s)
+    sent = todo & ~dead & ~lost & ~queued
     attempts = np.where(in_window & (not sync), rng.integers(1, 4, n), 1)
     deliveries = pd.DataFrame(
         {
@@ -254,6 +259,16 @@ def _one_run(
             "work_id": work_id,
         }
     )[sent & (not sync)]
+    pending = pd.DataFrame(
+        {
+            "scenario": scenario,
+            "variant": variant,
+            "repeat": repeat,
+            "job_id": work_id,
+            "function": np.where(endpoint == "login", "send_magic_link", "process_payment"),
+            "work_id": work_id,
+        }
+    )[queued]
     ts = np.arange(0.0, duration_s + 10.0, 0.5)
     backlog = np.zeros(len(ts)) if sync else rng.poisson(3, len(ts)).astype(float)
     if not sync:
@@ -289,4 +304,4 @@ def _one_run(
             for s in seconds
         ]
     )
-    return requests, deliveries, jobs, dead_letters, queue, samples
+    return requests, deliveries, jobs, dead_letters, queue, samples, pending

@@ -1,4 +1,4 @@
-"""What happened to the work: expected, delivered, lost, duplicated, dead-lettered, and when."""
+"""What happened to the work: expected, delivered, pending, lost, duplicated, dead-lettered."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from analysis.timing import is_success, str_keys
 COUNT_COLUMNS = [
     "expected",
     "delivered",
+    "pending",
     "lost",
     "dead_lettered",
     "duplicates",
@@ -80,20 +81,32 @@ def delivered_work(
 
 
 def work_ledger(
-    requests: pd.DataFrame, deliveries: pd.DataFrame, dead_letters: pd.DataFrame
+    requests: pd.DataFrame,
+    deliveries: pd.DataFrame,
+    dead_letters: pd.DataFrame,
+    pending: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
-    """Every work id either promised or delivered, with its fate and completion time (ms)."""
+    """Every work id either promised or delivered, with its fate and completion time (ms).
+
+    `pending` lists the jobs still queued or running when the run stopped waiting: work they
+    serve is pending, not lost (unless it was delivered or dead-lettered after all).
+    """
     lookup: dict[tuple[str, str, int], int] = {}
-    expected = expected_work(requests, lookup).assign(expected=True, delivered=False, dead=False)
-    delivered = delivered_work(deliveries, lookup).assign(
-        expected=False, delivered=True, dead=False
-    )
+    fates = {"expected": False, "delivered": False, "dead": False, "queued": False}
+    expected = expected_work(requests, lookup).assign(**{**fates, "expected": True})
+    delivered = delivered_work(deliveries, lookup).assign(**{**fates, "delivered": True})
     dead = dead_letters[["work_id"]].assign(
-        run=run_ids(dead_letters, lookup), expected=False, delivered=False, dead=True
+        run=run_ids(dead_letters, lookup), **{**fates, "dead": True}
     )
-    # One groupby over the three stacked is an outer join without the sorting of merge().
+    parts = [expected, delivered, dead]
+    if pending is not None and len(pending):
+        queued = pending[pending["work_id"].notna().to_numpy()]
+        parts.append(
+            queued[["work_id"]].assign(run=run_ids(queued, lookup), **{**fates, "queued": True})
+        )
+    # One groupby over the parts stacked is an outer join without the sorting of merge().
     ledger = (
-        pd.concat([expected, delivered, dead], ignore_index=True)
+        pd.concat(parts, ignore_index=True)
         .groupby(["run", "work_id"], sort=False)
         .agg(
             start=("start", "min"),
@@ -104,6 +117,7 @@ def work_ledger(
             expected=("expected", "any"),
             delivered=("delivered", "any"),
             dead=("dead", "any"),
+            queued=("queued", "any"),
         )
         .reset_index()
     )
@@ -120,12 +134,14 @@ def work_table(ledger: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
     """Accounting per group; only for endpoints that promise work."""
     frame = ledger[ledger["endpoint"].isin(WORK_ENDPOINTS)]
     expected, delivered, dead = frame["expected"], frame["delivered"], frame["dead"]
+    queued = frame["queued"]
     counts = pd.DataFrame(
         {
             "expected": expected,
             "delivered": expected & delivered,
             "dead_lettered": expected & dead & ~delivered,
-            "lost": expected & ~delivered & ~dead,
+            "pending": expected & ~delivered & ~dead & queued,
+            "lost": expected & ~delivered & ~dead & ~queued,
             "unpromised": ~expected & delivered,
             "duplicates": (frame["rows"].fillna(1) - 1).clip(lower=0),
             "duplicate_attempts": frame["extra_attempts"].fillna(0),

@@ -8,7 +8,7 @@ import logging
 import os
 import random
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from arq import Retry
@@ -25,6 +25,17 @@ log = logging.getLogger("jobs")
 
 JOB_EVENTS_KEY = "bench:job-events"  # one JSON record per job run, read by the runner
 Ctx = dict[str, Any]
+
+
+def work_id_of(function: str, args: Sequence[Any]) -> str:
+    """The work id a queued job serves, from its function and positional args (as enqueued)."""
+    if function == "send_magic_link" and len(args) >= 1:
+        return f"login:{args[0]}"  # (request_id, address, link_base)
+    if function == "process_payment" and len(args) >= 2:
+        return f"order:{args[1]}"  # (event_id, order_id, request_id)
+    if function in ("generate_ticket", "send_tickets") and len(args) >= 1:
+        return f"order:{args[0]}"  # (order_id, seat, request_id) and (order_id, request_id)
+    raise ValueError(f"no work id for {function}{tuple(args)!r}")
 
 
 async def send_magic_link(ctx: Ctx, request_id: str, address: str, link_base: str) -> str:

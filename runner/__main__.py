@@ -5,12 +5,14 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import NoReturn
 from urllib.parse import urlsplit
 
 from pydantic import ValidationError
 
 from core.settings import PROJECT_ROOT, Settings
 from runner.processes import StackError
+from runner.signals import Interrupted, raising_on_signals
 from runner.stack import StackOptions
 
 
@@ -25,6 +27,22 @@ def _positive(text: str) -> int:
     value = int(text)
     if value < 1:
         raise argparse.ArgumentTypeError(f"{text} is not at least 1")
+    return value
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        """One line, not argparse's usage block: the message says what to fix."""
+        self.exit(2, f"error: {self.prog}: {message} (see --help)\n")
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"{text} is not above 0")
     return value
 
 
@@ -45,8 +63,8 @@ def _add_stack_arguments(parser: argparse.ArgumentParser, settings: Settings, fi
 
 
 def build_parser(settings: Settings) -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m runner", description=__doc__)
-    sub = parser.add_subparsers(dest="command", required=True)
+    parser = _Parser(prog="python -m runner", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     serve = sub.add_parser("serve", help="run the whole stack in the foreground until Ctrl-C")
     _add_stack_arguments(serve, settings, fixed=True)
@@ -62,7 +80,7 @@ def build_parser(settings: Settings) -> argparse.ArgumentParser:
     bench.add_argument("--seed", type=int, default=settings.seed, help="seeds every run alike")
     bench.add_argument("--quick", action="store_true", help="every scenario shortened to ~5 s")
     bench.add_argument(
-        "--duration-s", type=float, default=None, metavar="S",
+        "--duration-s", type=_seconds, default=None, metavar="S",
         help="squeeze every scenario's load into S seconds (quick: 5)",
     )  # fmt: skip
     bench.add_argument("--locust-processes", type=_positive, default=1, metavar="N")
@@ -104,9 +122,13 @@ def main(argv: list[str] | None = None) -> int:
             return serve(settings, stack_options(args, log_dir), args.urls_file)
         from runner.bench import bench
 
-        return bench(settings, args)
+        with raising_on_signals():  # the bench narrows this to its run, and cleans up after
+            return bench(settings, args)
     except StackError as exc:
         print(f"error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except Interrupted as exc:  # before anything was started
+        print(f"error: interrupted by {exc}", file=sys.stderr)
         return exc.exit_code
 
 

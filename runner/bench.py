@@ -25,7 +25,8 @@ from core.settings import PROJECT_ROOT, Settings
 from jobs.tasks import JOB_EVENTS_KEY
 from runner import commands
 from runner.meta import SCHEMA_VERSION, cpu, git_sha, masked_settings, packages, write_meta
-from runner.processes import Child, ChildDied, StackError, UsageError
+from runner.pending import pending_jobs
+from runner.processes import Child, ChildDied, StackError, UsageError, first_dead
 from runner.results import RawFiles, delivery_rows, new_run_dir, point_latest, summarize
 from runner.sampling import Sampler
 from runner.scenarios import DRAIN_S, QUICK_DRAIN_S, Scenario, UnknownScenario, choose
@@ -53,6 +54,7 @@ LATE_COUNT_FLAG = 5
 STOP_TIMEOUT_S = 10.0
 QUICK_STOP_TIMEOUT_S = 1.0
 REPORT_TIMEOUT_S = 300.0
+DEATH_GRACE_S = 1.0
 
 
 def run_order(names: list[str], repeat: int) -> Iterator[tuple[str, str, int]]:
@@ -102,7 +104,7 @@ class Bench:
         status = f"{scenario.name} x {variant} (repeat {repeat})"
 
         progress.update(task, description=f"{status}: preparing")
-        self.prepare(scenario, variant)
+        self.prepare(scenario)
         locust_dir = self.run_dir / "raw" / "locust"
         locust_dir.mkdir(parents=True, exist_ok=True)
         raw_out = locust_dir / f"{key}.requests.csv"
@@ -131,7 +133,10 @@ class Bench:
         )
         argv = commands.locust_command(sys.executable, spec)
         log = self.run_dir / "logs" / f"locust-{key}.log"
-        locust = self.exits.enter_context(Child("locust", argv, self.stack.env, log))
+        locust = Child("locust", argv, self.stack.env, log)
+        self.exits.callback(locust.stop)
+        launched = time.monotonic()
+        locust.start()
         children = {**self.stack.children, "locust": locust}
 
         # Load starts when Locust's test_start creates the raw file: the timeline starts then.
@@ -144,6 +149,7 @@ class Bench:
             time.sleep(LOOP_S)
         t0 = time.time()
         record["t0"] = t0
+        record["locust_start_s"] = round(time.monotonic() - launched, 2)  # its own overhead
         if scenario.timeline:
             self.control("POST", "/control/timeline", {"events": list(scenario.timeline)})
         kills = sorted(f.at_s for f in scenario.worker_faults) if variant == "delegated" else []
@@ -168,6 +174,7 @@ class Bench:
             raise ChildDied(locust)
         stats = self.read_stats(raw_out)
         record["t0"], record["load_end"] = self.load_window(stats, t0, load_end)
+        record["locust_stop_s"] = round(load_end - record["load_end"], 2)
 
         drain_s = QUICK_DRAIN_S if self.args.quick else DRAIN_S
         drain_end = time.monotonic() + drain_s
@@ -192,16 +199,22 @@ class Bench:
         progress.update(task, description=f"{status}: collecting")
         self.collect(tag, raw_out, stats, record)
 
-    def prepare(self, scenario: Scenario, variant: str) -> None:
-        """The same starting line for every run: provider, queue and data reset."""
+    def prepare(self, scenario: Scenario) -> None:
+        """The same starting line for every run: provider, queue and data reset.
+
+        Workers and the sync target take the scenario's env; whichever is stale is restarted
+        before the scenario's first run, side by side, so their start-ups overlap.
+        """
+        self.stack.check_alive()  # a child that died between runs is a fault, not a restart
         env = dict(scenario.work_env)
-        workers_stale = self.workers_dirty or self.stack.worker_env != env
-        if variant == "delegated" and self.stack.workers and workers_stale:
-            self.stack.restart_workers(env)
+        gates = []
+        if self.stack.workers and (self.workers_dirty or self.stack.worker_env != env):
+            gates.append(self.stack.relaunch_workers(env))
             self.workers_dirty = False
-        sync_stale = self.stack.target_env.get("sync", {}) != env
-        if variant == "sync" and "target-sync" in self.stack.children and sync_stale:
-            self.stack.restart_target("sync", env)
+        if "target-sync" in self.stack.children and self.stack.target_env.get("sync", {}) != env:
+            gates.append(self.stack.relaunch_target("sync", env))
+        for gate in gates:
+            gate()
         self.control("POST", "/control/reset", {"seed": self.args.seed})
         self.control("PUT", "/control/faults", scenario.faults)
         with redis.Redis.from_url(self.stack.redis_url) as client:
@@ -255,6 +268,11 @@ class Bench:
         requests = _read_rows(raw_out)
         self.raw.append("requests", requests)
         raw_out.unlink(missing_ok=True)
+        # Before the provider's capture: a job that ends in between is then delivered, never
+        # counted lost for having left the queue after the snapshot.
+        with redis.Redis.from_url(self.stack.redis_url) as client:
+            pending = [{**tag, **p} for p in pending_jobs(client, self.settings.queue_name)]
+        self.raw.append("pending", pending)
         messages = self.control("GET", "/control/messages", None)["messages"]
         deliveries = delivery_rows(messages, tag)
         self.raw.append("deliveries", deliveries)
@@ -283,12 +301,15 @@ class Bench:
         if not stats:
             self.flag(tag, "no_generator_stats", "Locust wrote no stats file")
         load_s = float(record["load_end"]) - float(record["t0"])
-        summary = summarize(tag["scenario"], tag["variant"], requests, deliveries, dead, load_s)
+        summary = summarize(
+            tag["scenario"], tag["variant"], requests, deliveries, dead, load_s, pending
+        )
         self.summaries.append(summary)
         self.console.log(
             f"{tag['scenario']} x {tag['variant']}: {summary.requests} requests,"
             f" p99 {summary.p99_ms:.0f} ms, {summary.errors} errors;"
-            f" work {summary.delivered}/{summary.expected} delivered, {summary.lost} lost"
+            f" work {summary.delivered}/{summary.expected} delivered,"
+            f" {summary.pending} pending (still queued), {summary.lost} lost"
         )
 
     def flag(self, tag: dict[str, Any], kind: str, detail: str) -> None:
@@ -329,7 +350,13 @@ def bench(settings: Settings, args: argparse.Namespace) -> int:
             update={"max_seats": min(settings.max_seats, QUICK_MAX_SEATS)}
         )
     label = args.label or ("quick" if args.quick else "bench")
-    run_dir = new_run_dir(args.results_dir, label)
+    try:
+        run_dir = new_run_dir(args.results_dir, label)
+    except OSError as exc:
+        raise UsageError(
+            f"cannot create a results folder in {args.results_dir} ({exc.strerror or exc});"
+            " choose another with --results-dir"
+        ) from None
     started = datetime.now(UTC)
     meta: dict[str, Any] = {
         "schema_version": SCHEMA_VERSION,
@@ -396,12 +423,12 @@ def bench(settings: Settings, args: argparse.Namespace) -> int:
                     progress.advance(task)
     except Interrupted as exc:
         code, reason = exc.exit_code, f"interrupted by {exc}"
-    except ChildDied as exc:
-        code, reason = exc.exit_code, str(exc)
-        for line in exc.tail:
-            console.print(f"  {line}", markup=False, highlight=False)
-    except StackError as exc:
-        code, reason = exc.exit_code, str(exc)
+    except (StackError, redis.RedisError, httpx.HTTPError, OSError) as exc:
+        error = explain(exc, runner.stack if runner is not None else None)
+        code, reason = error.exit_code, str(error)
+        if isinstance(error, ChildDied) and (error.child.returncode or 0) > 0:
+            for line in error.tail:  # it failed on its own: its last words say why
+                console.print(f"  {line}", markup=False, highlight=False)
     finally:
         with ignoring_signals():
             if runner is not None:
@@ -413,8 +440,10 @@ def bench(settings: Settings, args: argparse.Namespace) -> int:
             meta["wall_s"] = round(time.monotonic() - wall, 1)
             write_meta(run_dir, meta)
     if reason is not None:
-        console.print(f"[red]error:[/] {reason}", highlight=False)
-        console.print(f"the partial run is kept in {run_dir} (meta.json complete=false)")
+        console.print(
+            f"error: {reason}; partial results kept in {run_dir} (incomplete)",
+            markup=False, highlight=False, soft_wrap=True,
+        )  # fmt: skip
         return code
     assert runner is not None
     console.print(render_table(runner.summaries, meta["flags"]))
@@ -422,6 +451,26 @@ def bench(settings: Settings, args: argparse.Namespace) -> int:
     if not args.no_report:
         report(run_dir, console)
     return 0
+
+
+def explain(exc: BaseException, stack: Stack | None) -> StackError:
+    """The error to report: a child that died is the cause of the Redis or HTTP error it caused."""
+    if isinstance(exc, ChildDied):
+        return exc
+    if stack is not None:
+        # A killed server's socket may close a moment before its exit is visible to poll().
+        deadline = time.monotonic() + DEATH_GRACE_S
+        while True:
+            dead = first_dead(stack.children.values())
+            if dead is not None:
+                return ChildDied(dead)
+            if time.monotonic() > deadline:
+                break
+            time.sleep(LOOP_S)
+    if isinstance(exc, StackError):
+        return exc
+    first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+    return StackError(f"{type(exc).__name__}: {first}")
 
 
 def report(run_dir: Path, console: Console) -> None:

@@ -29,6 +29,7 @@ COLUMNS: dict[str, tuple[str, ...]] = {
         "outcome", "work_id",
     ),
     "dead_letters": (*RUN_KEY, "work_id", "function", "tries", "reason", "at"),
+    "pending": (*RUN_KEY, "job_id", "function", "work_id"),
     "queue_samples": (*RUN_KEY, "t", "ready", "deferred", "in_progress"),
     "process_samples": (*RUN_KEY, "t", "process", "cpu_percent", "rss_mb"),
 }  # fmt: skip
@@ -136,6 +137,7 @@ class RunSummary:
     p99_ms: float
     expected: int
     delivered: int
+    pending: int
     lost: int
     duplicates: int
     dead_lettered: int
@@ -167,8 +169,13 @@ def summarize(
     deliveries: Sequence[Mapping[str, Any]],
     dead_letters: Sequence[Mapping[str, Any]],
     load_s: float,
+    pending: Sequence[Mapping[str, Any]] = (),
 ) -> RunSummary:
-    """Join one run's requests to its deliveries and dead letters by work id."""
+    """Join one run's requests to its deliveries, dead letters and pending jobs by work id.
+
+    Work neither delivered nor dead-lettered is pending while a job for it is still queued or
+    running when the run stops waiting, and lost otherwise.
+    """
     main = [r for r in requests if r.get("endpoint") in PROMISING_ENDPOINTS] or list(requests)
     errors = sum(1 for r in main if not 200 <= int(float(r.get("status") or 0)) < 300)
     latencies = [1000 * (float(r["end"]) - float(r["start"])) for r in main]
@@ -185,6 +192,8 @@ def summarize(
     dead = {str(d.get("work_id")) for d in dead_letters}
     delivered = [w for w in asked_at if sent[w] > 0]
     dead_lettered = [w for w in asked_at if sent[w] == 0 and w in dead]
+    queued = {str(p.get("work_id")) for p in pending if p.get("work_id")}
+    waiting = [w for w in asked_at if sent[w] == 0 and w not in dead and w in queued]
     completion = [
         1000 * (first_sent[w] - asked_at[w]) for w in delivered if math.isfinite(first_sent[w])
     ]
@@ -198,7 +207,8 @@ def summarize(
         p99_ms=percentile(latencies, 99),
         expected=len(asked_at),
         delivered=len(delivered),
-        lost=len(asked_at) - len(delivered) - len(dead_lettered),
+        pending=len(waiting),
+        lost=len(asked_at) - len(delivered) - len(dead_lettered) - len(waiting),
         duplicates=sum(max(0, sent[w] - 1) for w in asked_at),
         dead_lettered=len(dead_lettered),
         completion_p99_ms=percentile(completion, 99),

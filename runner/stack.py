@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import sys
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from contextlib import ExitStack
 from dataclasses import dataclass, field, replace
 from functools import partial
@@ -28,6 +28,7 @@ from runner.processes import (
 )
 
 HEALTH_DEADLINE_S = 30.0
+Gate = Callable[[], float]  # waits until a started child is healthy; the seconds it took
 SEED_DEADLINE_S = 120.0
 
 
@@ -81,9 +82,10 @@ class Stack:
 
     def child(self, name: str, argv: list[str], env: Mapping[str, str]) -> Child:
         """Start a child owned by the ExitStack; a restart replaces the entry under its name."""
-        started = self.exits.enter_context(
-            Child(name, argv, env, self.options.log_dir / f"{name}.log")
-        )
+        started = Child(name, argv, env, self.options.log_dir / f"{name}.log")
+        # Its stop is registered first: a Ctrl-C landing just after the fork leaves no orphan.
+        self.exits.callback(started.stop)
+        started.start()
         self.children[name] = started
         return started
 
@@ -120,7 +122,7 @@ class Stack:
             "redis", lambda: redis_ok(self.redis_url), self.options.health_deadline_s, [child]
         )
 
-    def start_provider(self) -> None:
+    def launch_provider(self) -> Gate:
         port = claim_port(self.options.host, self.options.provider_port, "--provider-port")
         self.provider_url = commands.url(self.options.host, port)
         base = commands.child_env(os.environ, self.options.env)
@@ -129,8 +131,9 @@ class Stack:
             self.options.python, self.options.host, port, self.settings.log_level
         )
         child = self.child("provider", argv, self.env)
-        wait_healthy(
-            "provider", lambda: http_ok(self.provider_url), self.options.health_deadline_s, [child]
+        url = self.provider_url
+        return partial(
+            wait_healthy, "provider", partial(http_ok, url), self.options.health_deadline_s, [child]
         )
 
     def seed(self) -> None:
@@ -149,6 +152,10 @@ class Stack:
                 raise StackError(f"seeding the database failed: {' | '.join(seed.last_lines(3))}")
 
     def start_target(self, variant: str, extra_env: Mapping[str, str] | None = None) -> None:
+        self.launch_target(variant, extra_env)()
+
+    def launch_target(self, variant: str, extra_env: Mapping[str, str] | None = None) -> Gate:
+        """Start a target; the gate returned waits until it answers /healthz."""
         port_option = {"sync": self.options.sync_port, "delegated": self.options.delegated_port}[
             variant
         ]
@@ -161,10 +168,12 @@ class Stack:
         child = self.child(name, argv, env)
         self.target_env[variant] = dict(extra_env or {})
         target = commands.url(self.options.host, port)
-        wait_healthy(name, lambda: http_ok(target), self.options.health_deadline_s, [child])
         self.target_urls[variant] = target
+        deadline_s = self.options.health_deadline_s
+        return partial(wait_healthy, name, partial(http_ok, target), deadline_s, [child])
 
-    def restart_target(self, variant: str, extra_env: Mapping[str, str]) -> None:
+    def relaunch_target(self, variant: str, extra_env: Mapping[str, str]) -> Gate:
+        """Stop a target and start it again on the same port with another env."""
         old = self.children.pop(f"target-{variant}")
         old.stop()
         url = self.target_urls.pop(variant)
@@ -175,11 +184,18 @@ class Stack:
         else:
             self.options = replace(options, delegated_port=port)
         try:
-            self.start_target(variant, extra_env)
+            return self.launch_target(variant, extra_env)
         finally:
             self.options = options
 
+    def restart_target(self, variant: str, extra_env: Mapping[str, str]) -> None:
+        self.relaunch_target(variant, extra_env)()
+
     def start_workers(self, n: int, extra_env: Mapping[str, str] | None = None) -> None:
+        self.launch_workers(n, extra_env)()
+
+    def launch_workers(self, n: int, extra_env: Mapping[str, str] | None = None) -> Gate:
+        """Start n workers; the gate returned waits until one has polled the queue."""
         key = health_check_key(self.settings)
         with redis.Redis.from_url(self.redis_url) as client:
             client.delete(key)
@@ -195,7 +211,7 @@ class Stack:
             with redis.Redis.from_url(self.redis_url, socket_timeout=1.0) as client:
                 return bool(client.exists(key))
 
-        wait_healthy("worker", ready, self.options.health_deadline_s, started)
+        return partial(wait_healthy, "worker", ready, self.options.health_deadline_s, started)
 
     def stop_workers(self) -> None:
         for worker in self.workers:
@@ -211,10 +227,13 @@ class Stack:
         name = f"worker-{self._worker_serial}"
         return self.child(name, commands.worker_command(self.options.python), env)
 
-    def restart_workers(self, extra_env: Mapping[str, str] | None = None) -> None:
+    def relaunch_workers(self, extra_env: Mapping[str, str] | None = None) -> Gate:
         n = len(self.workers) or self.options.workers
         self.stop_workers()
-        self.start_workers(n, extra_env)
+        return self.launch_workers(n, extra_env)
+
+    def restart_workers(self, extra_env: Mapping[str, str] | None = None) -> None:
+        self.relaunch_workers(extra_env)()
 
 
 def claim_port(host: str, port: int, option: str) -> int:
@@ -242,16 +261,21 @@ def start_stack(exits: ExitStack, settings: Settings, options: StackOptions) -> 
         claim_port(options.host, options.provider_port, "--provider-port")
     stack = Stack(settings, options, exits)
     stack.start_redis()
-    stack.start_provider()
+    # Each process takes a second or so to import: start them side by side, then gate each.
+    provider_ready = stack.launch_provider()
     stack.seed()
+    provider_ready()
+    gates = []
     for variant in commands.VARIANTS:
         given = getattr(options, f"{variant}_url")
         if given is None:
-            stack.start_target(variant)
+            gates.append(stack.launch_target(variant))
         else:
             target = given.rstrip("/")
             wait_healthy(f"target-{variant} at {target}", partial(http_ok, target), 5)
             stack.target_urls[variant] = target
     if options.delegated_url is None and options.workers > 0:
-        stack.start_workers(options.workers)
+        gates.append(stack.launch_workers(options.workers))
+    for gate in gates:
+        gate()
     return stack

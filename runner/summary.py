@@ -34,6 +34,7 @@ COLUMNS: tuple[tuple[str, Callable[[RunSummary], float], bool, int], ...] = (
     ("errors", lambda r: r.errors, True, 0),
     ("owed", lambda r: r.expected, True, 0),
     ("sent", lambda r: r.delivered, True, 0),
+    ("pending", lambda r: r.pending, True, 0),
     ("lost", lambda r: r.lost, True, 0),
     ("dup", lambda r: r.duplicates, True, 0),
     ("dead", lambda r: r.dead_lettered, True, 0),
@@ -43,7 +44,8 @@ COLUMNS: tuple[tuple[str, Callable[[RunSummary], float], bool, int], ...] = (
 
 def render_table(summaries: Sequence[RunSummary], flags: Sequence[dict[str, Any]]) -> Table:
     table = Table(
-        title="client: latency, errors | work: emails owed, sent, lost", title_justify="left"
+        title="client: latency, errors | work: emails owed, sent, still queued, lost",
+        title_justify="left",
     )
     table.add_column("scenario")
     table.add_column("variant")

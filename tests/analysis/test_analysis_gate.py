@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any
@@ -52,6 +50,7 @@ SUMMARY: dict[str, Any] = {
     [
         "delegated.outage.login.p99_ms < 100",
         "delegated.*.*.work.lost == 0   # no lost work",
+        "delegated.spike.login.work.pending <= 10",
         "sync.outage.login.p99_ms / delegated.outage.login.p99_ms > 10",
         "sync.*.login.p99_corrected_ms/delegated.*.login.p99_corrected_ms>=1.5e1",
         "delegated.steady.webhook.completion_p99_ms <= 30000",
@@ -148,32 +147,6 @@ def test_incomplete_run_fails_the_gate(tmp_path: Path) -> None:
     thresholds = tmp_path / "t.txt"
     thresholds.write_text("delegated.outage.login.p99_ms < 100\n")
     assert main(["check", str(run), "--thresholds", str(thresholds)]) == 1
-
-
-def test_a_real_process_reports_a_corrupt_summary_in_one_line(tmp_path: Path) -> None:
-    run = tmp_path / "run"
-    run.mkdir()
-    (run / "summary.json").write_text("{not json")
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "analysis",
-            "check",
-            str(run),
-            "--thresholds",
-            str(ROOT / "thresholds.txt"),
-        ],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        timeout=60,
-        check=False,
-    )
-    assert done.returncode == 2
-    assert "Traceback" not in done.stderr
-    assert len(done.stderr.strip().splitlines()) == 1
-    assert "summary.json is not valid JSON" in done.stderr
 
 
 def test_checked_in_thresholds_parse() -> None:

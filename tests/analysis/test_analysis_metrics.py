@@ -143,7 +143,7 @@ def _deliveries(rows: list[dict[str, Any]]) -> pd.DataFrame:
     return normalize_deliveries(frame.assign(last_at=frame["first_at"]))
 
 
-def test_work_accounting_expected_delivered_lost_duplicates_dead_letters() -> None:
+def test_work_accounting_expected_delivered_pending_lost_duplicates_dead_letters() -> None:
     frame = requests(
         [
             # Promised and delivered twice (2 rows), the first with 3 send attempts.
@@ -152,6 +152,8 @@ def test_work_accounting_expected_delivered_lost_duplicates_dead_letters() -> No
             {"intended_start": T0 + 2, "end": T0 + 2.1, "work_id": "login:b", "registered": "true"},
             # Promised, never delivered: lost.
             {"intended_start": T0 + 3, "end": T0 + 3.1, "work_id": "login:c", "registered": "true"},
+            # Promised, its job still queued when the run stopped waiting: pending, not lost.
+            {"intended_start": T0 + 3, "end": T0 + 3.1, "work_id": "login:f", "registered": "true"},
             # Unknown address: nothing promised.
             {
                 "intended_start": T0 + 4,
@@ -198,13 +200,21 @@ def test_work_accounting_expected_delivered_lost_duplicates_dead_letters() -> No
             ),
         ]
     )
-    table = work_table(work_ledger(frame, deliveries, dead), GROUP).set_index("endpoint")
+    run = {"scenario": "steady", "variant": "sync", "repeat": 0}
+    pending = pd.DataFrame(
+        [{**run, "work_id": w} for w in ("login:f", "login:a", "order:7", "order:7")]
+    )  # login:a and order:7 were delivered while their last jobs were finishing
+    table = work_table(work_ledger(frame, deliveries, dead, pending), GROUP).set_index("endpoint")
     login, webhook = table.loc["login"], table.loc["webhook"]
-    assert (login["expected"], login["delivered"], login["lost"]) == (3, 1, 1)
+    assert (login["expected"], login["delivered"], login["lost"]) == (4, 1, 1)
+    assert login["pending"] == 1 and webhook["pending"] == 0
     assert (login["dead_lettered"], login["unpromised"]) == (1, 1)
     assert (login["duplicates"], login["duplicate_attempts"]) == (1, 2)
     assert login["completion_max_ms"] == pytest.approx(500.0)
     assert (webhook["expected"], webhook["delivered"], webhook["lost"]) == (1, 1, 0)
+    # Without a pending list (an older run) the same work is lost.
+    older = work_table(work_ledger(frame, deliveries, dead), GROUP).set_index("endpoint")
+    assert (older.loc["login", "pending"], older.loc["login", "lost"]) == (0, 2)
     assert webhook["completion_max_ms"] == pytest.approx(1000.0)
 
 

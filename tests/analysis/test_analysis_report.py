@@ -36,6 +36,7 @@ def test_summary_follows_the_schema(report_dir: Path) -> None:
     assert set(row["work"]) >= {
         "expected",
         "delivered",
+        "pending",
         "lost",
         "duplicates",
         "duplicate_attempts",
@@ -43,6 +44,12 @@ def test_summary_follows_the_schema(report_dir: Path) -> None:
         "completion_ms",
     }
     assert row["repeats"] == 2 and len(row["per_repeat"]) == 2
+    spike = next(
+        r
+        for r in summary["results"]
+        if r["scenario"] == "spike" and r["variant"] == "delegated" and r["endpoint"] == "login"
+    )
+    assert spike["work"]["pending"] > 0 and spike["work"]["lost"] == 0
     assert row["queue"]["peak_depth"] > 0
     assert summary["enumeration"]["verdicts"]["delegated"]["verdict"] == "indistinguishable"
     assert summary["enumeration"]["verdicts"]["sync"]["verdict"] == "distinguishable"
@@ -61,6 +68,8 @@ def test_markdown_has_a_verdict_a_table_per_scenario_and_every_chart(report_dir:
         assert f"- **{scenario}**" in text
         assert f"## {scenario} (" in text
     assert text.count("| metric | sync | delegated | sync ÷ delegated |") == len(FIXTURE_SCENARIOS)
+    assert text.index("| work still queued (pending) |") < text.index("| work LOST |")
+    assert "still queued when the run stopped waiting" in text  # the spike's verdict
     linked = set(re.findall(r"\]\((charts/[^)]+\.png)\)", text))
     assert linked == {f"charts/{p.name}" for p in (report_dir / "charts").glob("*.png")}
     assert len(text.encode()) < 1024 * 1024  # GitHub's job summary limit
@@ -105,6 +114,7 @@ def test_report_rebuilds_from_raw_data(run_dir: Path, tmp_path: Path) -> None:
     for f in (run_dir / "raw").iterdir():
         (copy / "raw" / f.name).write_bytes(f.read_bytes())
     (copy / "raw" / "queue_samples.csv").unlink()  # optional files may be missing
+    (copy / "raw" / "pending.csv").unlink()  # and older runs have no pending list
     summary = build_report(copy, AnalysisSettings(warmup_s=2.0), processes=2)
     assert summary["results"] and (copy / "report.html").exists()
     assert not list((copy / "charts").glob("queue-*.png"))

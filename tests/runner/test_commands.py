@@ -77,6 +77,13 @@ def test_quick_squeezes_load_fault_windows_and_kills_alike() -> None:
     assert crash.worker_faults[0].at_s == pytest.approx(2.0)
     described = crash.describe()
     assert described["timeline"][0]["target"] == "worker"
+    # arq re-runs a killed worker's job after the longest job timeout + 10 s: shorter when quick,
+    # with the provider's read timeout still inside the job's.
+    assert choose("worker-crash", quick=False)[0].work_env["EMAIL_JOB_TIMEOUT_S"] == "5"
+    env = crash.work_env
+    assert env["EMAIL_JOB_TIMEOUT_S"] == env["TICKET_JOB_TIMEOUT_S"] == "2"
+    assert float(env["PROVIDER_READ_TIMEOUT_S"]) < 2
+    assert described["work_env"] == dict(env)
 
 
 def test_variants_alternate_across_repeats() -> None:

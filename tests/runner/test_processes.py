@@ -1,16 +1,21 @@
-"""A Child owns its whole process group: stopping it leaves nothing behind."""
+"""A Child owns its whole process group: stopping it leaves nothing behind, dying is named."""
 
 from __future__ import annotations
 
 import socket
 import sys
 import time
+from contextlib import ExitStack
 from pathlib import Path
 
 import psutil
 import pytest
+import redis
 
+from core.settings import Settings
+from runner.bench import explain
 from runner.processes import Child, ChildDied, StackError, port_free, wait_healthy
+from runner.stack import Stack, StackOptions
 
 # A parent that starts a grandchild ignoring SIGTERM, then sleeps.
 GRANDCHILD = (
@@ -71,3 +76,13 @@ def test_port_free_sees_a_listener() -> None:
         port = sock.getsockname()[1]
         assert not port_free("127.0.0.1", port)
     assert port_free("127.0.0.1", port)
+
+
+def test_an_error_a_dead_child_caused_is_reported_as_its_death(tmp_path: Path) -> None:
+    stack = Stack(Settings(), StackOptions(log_dir=tmp_path), ExitStack())
+    lost = redis.ConnectionError("Connection closed by server.")
+    assert str(explain(lost, None)) == "ConnectionError: Connection closed by server."
+    with Child("redis", [sys.executable, "-c", "pass"], {}, tmp_path / "redis.log") as child:
+        stack.children["redis"] = child
+        error = explain(lost, stack)  # waits the moment it takes to see the exit
+    assert isinstance(error, ChildDied) and str(error).startswith("redis exited (0)")

@@ -1,0 +1,43 @@
+"""`python -m runner bench` refuses bad options in one line, exit 2, before starting anything."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from tests.runner.helpers import CWD, runner_argv
+
+# (options after `bench --results-dir RESULTS`, the start of stderr's one line)
+CASES = {
+    "unknown scenario": (
+        ["--scenarios", "steady,nope"],
+        "error: unknown scenario nope: choose from steady, slow-provider, outage, rate-limited,"
+        " spike, webhook-burst, hung-ticket, worker-crash",
+    ),
+    "zero duration": (
+        ["--duration-s", "0"],
+        "error: python -m runner bench: argument --duration-s",
+    ),
+    "unknown option": (["--bogus"], "error: python -m runner: unrecognized arguments: --bogus"),
+    "results folder is a file": (["--results-dir", "{tmp}/file"], "error: cannot create a results"),
+}
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_bad_options_are_one_line_and_exit_2(
+    case: str, tmp_path: Path, runner_env: dict[str, str]
+) -> None:
+    (tmp_path / "file").write_text("")
+    options, message = CASES[case]
+    results = tmp_path / "results"
+    argv = runner_argv("bench", "--results-dir", str(results),
+                       *(o.replace("{tmp}", str(tmp_path)) for o in options))  # fmt: skip
+    done = subprocess.run(argv, env=runner_env, cwd=CWD, capture_output=True, text=True,
+                          timeout=30)  # fmt: skip
+    assert done.returncode == 2, done.stderr
+    assert "Traceback" not in done.stderr
+    (line,) = done.stderr.strip().splitlines()
+    assert line.startswith(message), line
+    assert not results.exists()  # nothing started, nothing written

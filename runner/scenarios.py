@@ -103,7 +103,7 @@ SCENARIOS: tuple[Scenario, ...] = (
              about="healthy, then 503s and hangs for a window, then healthy"),
     Scenario("rate-limited", "login", 30, rate=20, faults=RATE_LIMITED,
              about="token bucket of 8/s: 429 with Retry-After"),
-    Scenario("spike", "login", 40, stages=((10, 20), (10, 60), (10, 120), (10, 200)), users=600,
+    Scenario("spike", "login", 40, stages=((10, 20), (10, 100), (10, 200), (10, 400)), users=1000,
              about="arrival rate stepped up past saturation"),
     Scenario("webhook-burst", "webhook", 30, rate=3, options={"redelivery_share": 0.1},
              about="signed payment webhooks, orders of 1-60 seats, 10% redeliveries"),

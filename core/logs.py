@@ -47,6 +47,12 @@ def configure(process_name: str, level: str = "INFO") -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
+    # arq and uvicorn bring handlers of their own: send their records through this one, so
+    # they are JSON and masked too (arq logs each job's arguments, addresses included).
+    for name in list(logging.root.manager.loggerDict):
+        if name.split(".")[0] in {"arq", "uvicorn"} and name != "uvicorn.access":
+            logging.getLogger(name).handlers.clear()
+            logging.getLogger(name).propagate = True
     logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per request is too many
     logging.Formatter.converter = time.gmtime
 

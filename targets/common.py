@@ -15,7 +15,7 @@ from pydantic import BaseModel, ValidationError, field_validator
 from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from core import signatures
+from core import logs, signatures
 from core.db import Store
 from core.payments import EventError, PaymentEvent, parse_event
 from core.settings import Settings
@@ -200,6 +200,7 @@ async def validation_error(request: Request, exc: Exception) -> JSONResponse:
 
 
 def create_base_app(settings: Settings, variant: str, **kwargs: Any) -> FastAPI:
+    logs.configure(f"target-{variant}", settings.log_level)
     app = FastAPI(title=f"delegate-bench target ({variant})", **kwargs)
     app.state.settings = settings
     app.state.variant = variant

@@ -1,4 +1,5 @@
-"""Command line: `python -m analysis report|check [RUN_DIR]`; the only module that prints."""
+"""Command line: `python -m analysis report|check|reliability [RUN_DIR]`; the only module that
+prints."""
 
 from __future__ import annotations
 
@@ -13,8 +14,11 @@ from rich.table import Table
 from analysis.baseline import compare
 from analysis.gate import Check, GateError, Names, evaluate, parse_thresholds, run_checks
 from analysis.junit import write_junit
-from analysis.load import RunError, read_meta
+from analysis.load import RunError, load_run, read_meta
+from analysis.reliability import find_fuzz, read_fuzz, reliability_rows
+from analysis.reliability import render_markdown as render_reliability
 from analysis.report import build_report, current_summary, resolve_run_dir, settings_for
+from analysis.work import work_ledger
 
 DEFAULT_RUN = Path("results/latest")
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
@@ -61,6 +65,16 @@ def parser() -> argparse.ArgumentParser:
         default=0.20,
         help="relative change that counts, with one run each",
     )
+    reliability = commands.add_parser(
+        "reliability", help="print the reliability table (markdown) of a run"
+    )
+    reliability.add_argument("run_dir", nargs="?", type=Path, default=DEFAULT_RUN)
+    reliability.add_argument(
+        "--fuzz",
+        type=Path,
+        help="fuzz results to add: the output of `python -m tests.fuzz` (its table, or JSON);"
+        " default: fuzz.json or fuzz.txt in the run folder, if there",
+    )
     return top
 
 
@@ -72,6 +86,8 @@ def main(argv: list[str] | None = None) -> int:
         args = parser().parse_args(argv)
         if args.command == "report":
             return _report(args, console)
+        if args.command == "reliability":
+            return _reliability(args)
         return _check(args, console)
     except (UsageError, RunError, GateError) as exc:
         errors.print(f"analysis: error: {exc}", markup=False, soft_wrap=True)
@@ -91,6 +107,22 @@ def _report(args: argparse.Namespace, console: Console) -> int:
     console.print(f"wrote {run_dir}/summary.json, report.md, report.html and charts/", markup=False)
     for variant, v in summary["enumeration"]["verdicts"].items():
         console.print(f"enumeration, {variant}: {v['verdict']}", markup=False)
+    return EXIT_OK
+
+
+def _reliability(args: argparse.Namespace) -> int:
+    run_dir = resolve_run_dir(args.run_dir)
+    if not run_dir.is_dir():
+        raise RunError(f"no results folder at {run_dir}")
+    if args.fuzz is not None and not args.fuzz.is_file():
+        raise UsageError(f"no fuzz results at {args.fuzz}")
+    fuzz_path = args.fuzz or find_fuzz(run_dir)
+    fuzz = read_fuzz(fuzz_path) if fuzz_path is not None else None
+    run = load_run(run_dir)
+    rows = reliability_rows(run, work_ledger(run.requests, run.deliveries, run.dead_letters,
+                                             run.pending))  # fmt: skip
+    # Plain print: a markdown table must not be wrapped or styled by rich.
+    sys.stdout.write(render_reliability(rows, fuzz))
     return EXIT_OK
 
 

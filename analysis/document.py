@@ -7,6 +7,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from analysis.chartset import Chart
+from analysis.reliability import HEADER as RELIABILITY_HEADER
+from analysis.reliability import notes as reliability_notes
+from analysis.reliability import table_rows as reliability_table_rows
 
 Result = dict[str, Any]
 
@@ -35,10 +38,14 @@ class Document:
     sections: list[Section]
     enumeration: Table
     charts: list[Chart]  # across scenarios
+    reliability: Table | None = None
+    reliability_notes: list[str] = field(default_factory=list)
 
 
 def build_document(summary: dict[str, Any], charts: list[Chart]) -> Document:
     results: list[Result] = summary["results"]
+    reliability = summary.get("reliability") or []
+    said = reliability_notes(reliability)
     sections = []
     for scenario in summary["scenarios"]:
         mine = [r for r in results if r["scenario"] == scenario]
@@ -49,7 +56,7 @@ def build_document(summary: dict[str, Any], charts: list[Chart]) -> Document:
             Section(
                 scenario=scenario,
                 endpoint=endpoint,
-                verdict=scenario_verdict(pair),
+                verdict=" ".join([scenario_verdict(pair), *said.get(scenario, [])]),
                 table=scenario_table(pair),
                 others=other_endpoints_table(others) if others else None,
                 charts=[c for c in charts if c.scenario == scenario],
@@ -63,6 +70,10 @@ def build_document(summary: dict[str, Any], charts: list[Chart]) -> Document:
         sections=sections,
         enumeration=enumeration_table(summary["enumeration"]["by_scenario"]),
         charts=[c for c in charts if c.scenario is None],
+        reliability=(
+            Table(RELIABILITY_HEADER, reliability_table_rows(reliability)) if reliability else None
+        ),
+        reliability_notes=[f"{k}: {' '.join(v)}" for k, v in said.items()],
     )
 
 
@@ -82,6 +93,8 @@ def run_warnings(summary: dict[str, Any]) -> list[str]:
     flags = summary.get("flags") or []
     for flag in flags.items() if isinstance(flags, dict) else flags:
         warnings.append(f"Flag from the runner: {flag}")
+    for skip in summary.get("skipped") or []:
+        warnings.append(f"Scenario {skip.get('scenario')} was skipped: {skip.get('reason')}.")
     return warnings
 
 
@@ -224,7 +237,30 @@ def scenario_table(pair: dict[str, Result]) -> Table:
             "peak CPU, target (%)",
             s,
             d,
-            lambda r: _get(r, "processes", "target", "peak_cpu_percent"),
+            lambda r: _get(r, "processes", f"target-{r.get('variant')}", "peak_cpu_percent"),
+            lambda v: num(v, 0),
+            ratio=False,
+        ),
+        _row(
+            "peak CPU, busiest worker (%)",
+            s,
+            d,
+            lambda r: max(
+                (
+                    p.get("peak_cpu_percent") or 0
+                    for n, p in (r.get("processes") or {}).items()
+                    if n.startswith("worker")
+                ),
+                default=None,
+            ),
+            lambda v: num(v, 0),
+            ratio=False,
+        ),
+        _row(
+            "peak CPU, load generator (%)",
+            s,
+            d,
+            lambda r: _get(r, "processes", "locust", "peak_cpu_percent"),
             lambda v: num(v, 0),
             ratio=False,
         ),
@@ -232,7 +268,7 @@ def scenario_table(pair: dict[str, Result]) -> Table:
             "peak RSS, target (MB)",
             s,
             d,
-            lambda r: _get(r, "processes", "target", "peak_rss_mb"),
+            lambda r: _get(r, "processes", f"target-{r.get('variant')}", "peak_rss_mb"),
             lambda v: num(v, 0),
             ratio=False,
         ),

@@ -45,6 +45,10 @@ dt { font-weight: 600; } dd { margin: 0; font-family: ui-monospace, monospace; }
 {% if s.others %}<p>Other endpoints:</p>{{ table(s.others) }}{% endif %}
 {% for c in s.charts %}<figure><img alt="{{ c.title }}" src="{{ images[c.file] }}"></figure>
 {% endfor %}{% endfor %}
+{% if doc.reliability %}<h2>Reliability</h2>
+{{ table(doc.reliability) }}
+<ul>{% for n in doc.reliability_notes %}<li>{{ n }}</li>{% endfor %}</ul>
+{% endif %}
 <h2>Account enumeration</h2>
 {{ table(doc.enumeration) }}
 {% for c in doc.charts %}<figure><img alt="{{ c.title }}" src="{{ images[c.file] }}"></figure>

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
 
@@ -42,7 +42,7 @@ DELIVERY_DTYPES: dict[str, Any] = {
     "first_at": "float64",
     "last_at": "float64",
 }
-# raw/jobs.csv is not read: no metric needs it yet (the ledger comes from the provider).
+# raw/jobs.csv: one row per job try that ended (a try that died with its worker leaves none).
 JOB_DTYPES: dict[str, Any] = {
     "scenario": _CAT,
     "variant": _CAT,
@@ -56,6 +56,7 @@ JOB_DTYPES: dict[str, Any] = {
     "outcome": _CAT,
     "work_id": "str",
 }
+JOB_OPTIONAL = {"pid": "float64"}  # the worker's pid; absent in older runs
 DEAD_LETTER_DTYPES: dict[str, Any] = {
     "scenario": _CAT,
     "variant": _CAT,
@@ -107,6 +108,7 @@ class Run:
     pending: pd.DataFrame
     queue_samples: pd.DataFrame
     process_samples: pd.DataFrame
+    jobs: pd.DataFrame = field(default_factory=lambda: empty_frame(JOB_DTYPES | JOB_OPTIONAL))
 
 
 def load_run(path: Path) -> Run:
@@ -126,6 +128,7 @@ def load_run(path: Path) -> Run:
         pending=_read_csv(raw / "pending.csv", PENDING_DTYPES),
         queue_samples=_read_csv(raw / "queue_samples.csv", QUEUE_DTYPES),
         process_samples=_read_csv(raw / "process_samples.csv", PROCESS_DTYPES),
+        jobs=_read_csv(raw / "jobs.csv", JOB_DTYPES, optional=JOB_OPTIONAL),
     )
 
 
@@ -142,18 +145,28 @@ def read_meta(path: Path) -> dict[str, Any]:
     return meta
 
 
-def _read_csv(path: Path, dtypes: dict[str, Any], *, required: bool = False) -> pd.DataFrame:
+def _read_csv(
+    path: Path,
+    dtypes: dict[str, Any],
+    *,
+    required: bool = False,
+    optional: dict[str, Any] | None = None,
+) -> pd.DataFrame:
+    every = dtypes | (optional or {})
     if not path.exists():
         if required:
             raise RunError(f"{path} is missing: the run recorded no requests")
-        return empty_frame(dtypes)
+        return empty_frame(every)
     try:
-        frame = pd.read_csv(path, dtype=dtypes, usecols=lambda c: c in dtypes, engine="c")
+        frame = pd.read_csv(path, dtype=every, usecols=lambda c: c in every, engine="c")
     except (ValueError, pd.errors.ParserError, UnicodeDecodeError) as exc:
         raise RunError(f"{path} cannot be read ({str(exc).splitlines()[0]})") from None
     missing = [c for c in dtypes if c not in frame.columns]
     if missing:
         raise RunError(f"{path} lacks the column(s) {', '.join(missing)}")
+    for column, dtype in (optional or {}).items():
+        if column not in frame.columns:
+            frame[column] = pd.Series(np.nan, index=frame.index, dtype=dtype)
     return frame
 
 

@@ -19,6 +19,10 @@ def render_markdown(doc: Document) -> str:
             lines += ["Other endpoints:", "", _table(section.others), ""]
         lines += [f"![{c.title}]({c.file})" for c in section.charts]
         lines.append("")
+    if doc.reliability:
+        lines += ["## Reliability", "", _table(doc.reliability), ""]
+        lines += [f"- {n}" for n in doc.reliability_notes]
+        lines.append("")
     lines += ["## Account enumeration", "", _table(doc.enumeration), ""]
     lines += [f"![{c.title}]({c.file})" for c in doc.charts]
     return "\n".join(lines).rstrip() + "\n"

@@ -14,6 +14,11 @@ SCENARIOS = (
     "webhook-burst",
     "hung-ticket",
     "worker-crash",
+    "lost-response",
+    "redis-restart",
+    "redis-restart-no-aof",
+    "webhook-redelivery",
+    "long-outage",
 )
 ENDPOINTS = ("login", "verify", "webhook", "noop")
 # Endpoints that promise work to the client; the others have no work accounting.

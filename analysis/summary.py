@@ -13,6 +13,7 @@ import pandas as pd
 from analysis.load import Run, RunError
 from analysis.metrics import Metrics, scenario_order
 from analysis.names import WORK_COUNTS, AnalysisSettings
+from analysis.reliability import reliability_rows
 from analysis.stats import PERCENTILES, clean
 
 SCHEMA_VERSION = 1
@@ -44,6 +45,8 @@ def build_summary(run: Run, metrics: Metrics, settings: AnalysisSettings) -> dic
         "analysis": asdict(settings),
         "scenarios": sorted(metrics.results["scenario"].unique().tolist(), key=scenario_order),
         "fault_windows": _records(run.windows),
+        "skipped": meta.get("skipped") or [],
+        "reliability": reliability_rows(run, metrics.ledger),
         "results": [_result(row, metrics) for row in _rows(metrics.results)],
         "comparisons": _records(metrics.comparisons),
         "enumeration": {

@@ -17,13 +17,15 @@ import pandas as pd
 from analysis.names import SCENARIOS, VARIANTS
 
 Floats = npt.NDArray[np.float64]
-WEBHOOK_SCENARIOS = ("webhook-burst", "hung-ticket")
+WEBHOOK_SCENARIOS = ("webhook-burst", "hung-ticket", "webhook-redelivery")
+OUTAGES = ("outage", "long-outage")
+REDIS_RESTARTS = {"redis-restart": True, "redis-restart-no-aof": False}  # -> append-only file
 CLIENT_TIMEOUT_S = 10.0
 
 
 def timeline(scenario: str, duration_s: float) -> list[dict[str, Any]]:
     window = {"at_s": round(duration_s * 0.4, 3), "duration_s": round(duration_s * 0.2, 3)}
-    if scenario == "outage":
+    if scenario in OUTAGES:
         return [
             {
                 **window,
@@ -34,7 +36,35 @@ def timeline(scenario: str, duration_s: float) -> list[dict[str, Any]]:
         ]
     if scenario == "worker-crash":
         return [{**window, "faults": {}, "label": "worker killed", "target": "worker"}]
+    if scenario in REDIS_RESTARTS:
+        return [{**window, "action": "kill-restart", "label": "Redis restarted", "target": "redis"}]
     return []
+
+
+def base_faults(scenario: str) -> dict[str, Any]:
+    healthy: dict[str, Any] = {"latency": {"kind": "lognormal", "median_ms": 150, "sigma": 0.5}}
+    if scenario == "lost-response":
+        return {**healthy, "lost_response_probability": 0.2}
+    return healthy
+
+
+def run_events(scenario: str, variant: str, t0: float, duration_s: float) -> list[dict[str, Any]]:
+    """What the runner records doing to the stack: worker kills, Redis restarts."""
+    events: list[dict[str, Any]] = []
+
+    def add(kind: str, at_s: float, **fields: Any) -> None:
+        events.append({"kind": kind, "at": t0 + at_s, "at_s": at_s, **fields})
+
+    if scenario == "worker-crash" and variant == "delegated":
+        for i, share in enumerate((0.25, 0.5, 0.75)):
+            add("worker_kill", duration_s * share, process=f"worker-{i + 1}", pid=1000 + i)
+    if scenario in REDIS_RESTARTS:
+        at = duration_s * 0.4
+        add("redis_kill", at, process="redis", pid=900)
+        add("redis_restart", at + 1.0, process="redis", pid=901,
+            appendonly=REDIS_RESTARTS[scenario])  # fmt: skip
+        add("worker_died", at + 1.0, process="worker-1", pid=1000, returncode=1)
+    return events
 
 
 def write_synthetic_run(
@@ -67,6 +97,7 @@ def write_synthetic_run(
                         "load_end": load_end,
                         "drained_at": drained_at,
                         "drained": True,
+                        "events": run_events(scenario, variant, t, duration_s),
                     }
                 )
                 parts.append(frames)
@@ -95,7 +126,13 @@ def write_synthetic_run(
             {
                 "name": s,
                 "duration_s": duration_s,
-                "load": {"kind": "constant-arrival-rate"},
+                "load": {
+                    "kind": "constant-arrival-rate",
+                    "options": {"redelivery_share": 0.3, "second_event_share": 0.3}
+                    if s == "webhook-redelivery"
+                    else {},
+                },
+                "faults": base_faults(s),
                 "timeline": timeline(s, duration_s),
             }
             for s in scenarios
@@ -154,7 +191,7 @@ def _one_run(
     status = np.where(endpoint == "login", 202, 200)
     error = np.full(n, "", dtype=object)
     latency = base + slow
-    if sync and scenario == "outage":
+    if sync and scenario in OUTAGES:
         fails = in_window & does_work
         timeout = fails & (rng.random(n) < 0.4)
         status = np.where(fails, 503, status)
@@ -204,16 +241,20 @@ def _one_run(
         first_at = end - 0.001
     else:
         first_at = end + rng.uniform(0.0, 0.5, n) + provider
-        if scenario == "outage":
+        if scenario in OUTAGES:
             first_at = np.where(in_window, window[0][1] * 1.0 + t0 + rng.uniform(0, 5, n), first_at)
         if scenario in WEBHOOK_SCENARIOS:
             first_at += seats * 0.05
-    dead = todo & (not sync) & in_window & (rng.random(n) < 0.02)
-    lost = todo & (rng.random(n) < (0.002 if scenario == "worker-crash" else 0.0))
+    dead_share = 0.5 if scenario == "long-outage" else 0.02
+    dead = todo & (not sync) & in_window & (rng.random(n) < dead_share)
+    lost_share = {"worker-crash": 0.002, "redis-restart-no-aof": 0.0 if sync else 0.05}
+    lost = todo & (rng.random(n) < lost_share.get(scenario, 0.0))
     # A spike outruns the worker: the last requests' jobs are still queued when the run ends.
     queued = todo & (not sync) & (scenario == "spike") & (rel > 0.98 * duration_s)
     sent = todo & ~dead & ~lost & ~queued
     attempts = np.where(in_window & (not sync), rng.integers(1, 4, n), 1)
+    if scenario == "lost-response":
+        attempts = np.where(rng.random(n) < 0.2, 2, attempts)
     deliveries = pd.DataFrame(
         {
             "scenario": scenario,
@@ -240,10 +281,12 @@ def _one_run(
             "work_id": work_id,
             "function": "send_magic_link",
             "tries": 5,
-            "reason": "provider 503",
+            "reason": "gave up after 5 tries: provider answered 503",
             "at": first_at,
         }
     )[dead]
+    # A try that dies with its worker leaves no row: the job's first row is its second try.
+    crashed = (scenario == "worker-crash") & (rel > 0.25 * duration_s) & (rel < 0.27 * duration_s)
     jobs = pd.DataFrame(
         {
             "scenario": scenario,
@@ -251,12 +294,13 @@ def _one_run(
             "repeat": repeat,
             "job_id": work_id,
             "function": "send_magic_link",
-            "try": 1,
+            "try": np.where(crashed, 2, 1),
             "enqueued_at": end,
-            "started_at": end + 0.2,
-            "ended_at": first_at,
+            "started_at": np.where(crashed, end + 12.0, end + 0.2),
+            "ended_at": np.where(crashed, first_at + 12.0, first_at),
             "outcome": "ok",
             "work_id": work_id,
+            "pid": np.where(crashed, 2000, 1000),
         }
     )[sent & (not sync)]
     pending = pd.DataFrame(

@@ -29,7 +29,14 @@ from runner.pending import pending_jobs
 from runner.processes import Child, ChildDied, StackError, UsageError, first_dead
 from runner.results import RawFiles, delivery_rows, new_run_dir, point_latest, summarize
 from runner.sampling import Sampler
-from runner.scenarios import DRAIN_S, QUICK_DRAIN_S, Scenario, UnknownScenario, choose
+from runner.scenarios import (
+    DRAIN_S,
+    QUICK_DRAIN_S,
+    RedisFault,
+    Scenario,
+    UnknownScenario,
+    choose,
+)
 from runner.signals import Interrupted, ignoring_signals, raising_on_signals
 from runner.stack import Stack, StackOptions, start_stack
 from runner.summary import render_table
@@ -99,7 +106,7 @@ class Bench:
         key = f"{scenario.name}-{variant}-{repeat}"
         tag = {"scenario": scenario.name, "variant": variant, "repeat": repeat}
         record: dict[str, Any] = {**tag, "t0": None, "load_end": None, "drained_at": None,
-                                  "drained": False}  # fmt: skip
+                                  "drained": False, "events": []}  # fmt: skip
         self.meta["runs"].append(record)
         status = f"{scenario.name} x {variant} (repeat {repeat})"
 
@@ -153,6 +160,8 @@ class Bench:
         if scenario.timeline:
             self.control("POST", "/control/timeline", {"events": list(scenario.timeline)})
         kills = sorted(f.at_s for f in scenario.worker_faults) if variant == "delegated" else []
+        # Redis is killed in both variants' runs: the sync target does not use it, which shows.
+        outages = RedisOutages(scenario.redis_faults)
 
         while locust.alive():
             elapsed = time.time() - t0
@@ -160,7 +169,8 @@ class Bench:
             progress.update(task, description=f"{status}: load, {left:4.1f}s left")
             while kills and elapsed >= kills[0]:
                 kills.pop(0)
-                self.kill_worker(children)
+                self.kill_worker(children, record, t0)
+            self.redis_tick(outages, elapsed, children, record, t0)
             self.stack.check_alive()
             if self.sampler.due():
                 self.sampler.sample(tag, children)
@@ -176,10 +186,15 @@ class Bench:
         record["t0"], record["load_end"] = self.load_window(stats, t0, load_end)
         record["locust_stop_s"] = round(load_end - record["load_end"], 2)
 
+        if outages.down is not None:  # the load ended while Redis was down: it comes back first
+            time.sleep(max(0.0, outages.down.at_s + outages.down.down_s - (time.time() - t0)))
+            self.redis_tick(outages, time.time() - t0, children, record, t0)
         drain_s = QUICK_DRAIN_S if self.args.quick else DRAIN_S
         drain_end = time.monotonic() + drain_s
         drained = False
         while True:
+            if self.stack.workers_expendable:
+                self.replace_dead_workers(children, record, t0)
             self.stack.check_alive()
             if self.sampler.due():
                 self.sampler.sample(tag, self.stack.children)
@@ -192,6 +207,9 @@ class Bench:
             progress.update(task, description=f"{status}: draining the queue, ≤{left:4.1f}s")
             time.sleep(0.1)
         record["drained"], record["drained_at"] = drained, time.time() if drained else None
+        if self.stack.workers_expendable:
+            self.replace_dead_workers(children, record, t0)
+            self.stack.workers_expendable = False  # from here on a dying worker is a fault again
         if not drained:
             self.workers_dirty = True  # leftovers must not leak into the next run
             self.flag(tag, "not_drained", f"jobs still queued {drain_s:.0f}s after the load")
@@ -215,6 +233,10 @@ class Bench:
             gates.append(self.stack.relaunch_target("sync", env))
         for gate in gates:
             gate()
+        appendonly = scenario.redis_appendonly
+        self.stack.set_redis_appendonly(
+            self.settings.redis_appendonly if appendonly is None else appendonly
+        )
         self.control("POST", "/control/reset", {"seed": self.args.seed})
         self.control("PUT", "/control/faults", scenario.faults)
         with redis.Redis.from_url(self.stack.redis_url) as client:
@@ -239,14 +261,69 @@ class Bench:
         if not locust.alive() and locust.returncode != 0:
             raise ChildDied(locust)
 
-    def kill_worker(self, children: dict[str, Child]) -> None:
+    def kill_worker(self, children: dict[str, Child], record: dict[str, Any], t0: float) -> None:
         victims = self.stack.workers
         if not victims:
             return
-        replacement = self.stack.replace_worker(victims[0])
-        children.pop(victims[0].name, None)
+        victim = victims[0]
+        pid = victim.pid
+        replacement = self.stack.replace_worker(victim)
+        children.pop(victim.name, None)
         children[replacement.name] = replacement
-        self.console.log(f"worker-crash: SIGKILLed {victims[0].name}, started {replacement.name}")
+        record["events"].append(
+            _event("worker_kill", t0, process=victim.name, pid=pid,
+                   replacement=replacement.name, replacement_pid=replacement.pid)
+        )  # fmt: skip
+        self.console.log(f"worker-crash: SIGKILLed {victim.name}, started {replacement.name}")
+
+    def redis_tick(
+        self,
+        outages: RedisOutages,
+        elapsed: float,
+        children: dict[str, Child],
+        record: dict[str, Any],
+        t0: float,
+    ) -> None:
+        """Kill Redis or bring it back when the scenario says; replace workers it took down."""
+        action = outages.due(elapsed)
+        if action == "kill":
+            self.stack.workers_expendable = True  # they die of the lost connection: expected
+            victim = self.stack.kill_redis()
+            children.pop("redis", None)
+            record["events"].append(_event("redis_kill", t0, process="redis", pid=victim.pid))
+            self.console.log("redis-restart: SIGKILLed Redis")
+        elif action == "restart":
+            started = time.time()
+            redis_child = self.stack.launch_redis()
+            children["redis"] = redis_child
+            record["events"].append(
+                _event("redis_restart", t0, process="redis", pid=redis_child.pid,
+                       appendonly=self.stack.redis_appendonly,
+                       start_s=round(time.time() - started, 3))
+            )  # fmt: skip
+            self.console.log(
+                f"redis-restart: Redis back (append-only file {self.stack.redis_appendonly})"
+            )
+        if outages.down is None and self.stack.workers_expendable:
+            self.replace_dead_workers(children, record, t0)
+
+    def replace_dead_workers(
+        self, children: dict[str, Child], record: dict[str, Any], t0: float
+    ) -> None:
+        """arq workers exit when their Redis connection drops: start one for each that did."""
+        for worker in [w for w in self.stack.workers if not w.alive()]:
+            replacement = self.stack.replace_worker(worker)
+            children.pop(worker.name, None)
+            children[replacement.name] = replacement
+            record["events"].append(
+                _event("worker_died", t0, process=worker.name, pid=worker.pid,
+                       returncode=worker.returncode, replacement=replacement.name,
+                       replacement_pid=replacement.pid)
+            )  # fmt: skip
+            self.console.log(
+                f"redis-restart: {worker.name} exited ({worker.returncode}), started"
+                f" {replacement.name}"
+            )
 
     def read_stats(self, raw_out: Path) -> dict[str, Any]:
         path = Path(f"{raw_out}.stats.json")
@@ -321,6 +398,29 @@ class Bench:
         self.sampler.close()
 
 
+class RedisOutages:
+    """A scenario's Redis faults in order: what is due now (kill, restart, or nothing)."""
+
+    def __init__(self, faults: tuple[RedisFault, ...]) -> None:
+        self.todo = sorted(faults, key=lambda f: f.at_s)
+        self.down: RedisFault | None = None
+
+    def due(self, elapsed: float) -> str | None:
+        if self.down is not None and elapsed >= self.down.at_s + self.down.down_s:
+            self.down = None
+            return "restart"
+        if self.down is None and self.todo and elapsed >= self.todo[0].at_s:
+            self.down = self.todo.pop(0)
+            return "kill"
+        return None
+
+
+def _event(kind: str, t0: float, **fields: Any) -> dict[str, Any]:
+    """One thing the runner did to the stack, in unix seconds and seconds from the load's start."""
+    now = time.time()
+    return {"kind": kind, "at": round(now, 6), "at_s": round(now - t0, 3), **fields}
+
+
 def _read_rows(path: Path) -> list[dict[str, str]]:
     import csv
 
@@ -335,6 +435,20 @@ def bench(settings: Settings, args: argparse.Namespace) -> int:
         scenarios = choose(args.scenarios, args.quick, args.duration_s)
     except UnknownScenario as exc:
         raise UsageError(str(exc)) from None
+    skipped = []
+    if settings.redis_url:
+        # The runner cannot restart a Redis it does not own.
+        skipped = [
+            {"scenario": s.name, "reason": "REDIS_URL points at a Redis the runner cannot restart"}
+            for s in scenarios
+            if s.restarts_redis
+        ]
+        scenarios = [s for s in scenarios if not s.restarts_redis]
+        if not scenarios:
+            raise UsageError(
+                "the chosen scenarios all restart Redis, which the runner cannot do with"
+                " REDIS_URL set; unset it so the runner starts its own Redis"
+            )
     # Piped output (CI logs) gets a wide table, not rich's default of 80 columns.
     console = Console(stderr=True, width=None if sys.stderr.isatty() else 140)
     exits = ExitStack()
@@ -381,12 +495,15 @@ def bench(settings: Settings, args: argparse.Namespace) -> int:
         "locust_processes": args.locust_processes,
         "external_targets": {"sync": args.sync_url, "delegated": args.delegated_url},
         "scenarios": [s.describe() for s in scenarios],
+        "skipped": skipped,
         "runs": [],
         "flags": [],
     }
     write_meta(run_dir, meta)
     point_latest(args.results_dir, run_dir)
     console.print(f"results: {run_dir}")
+    for skip in skipped:
+        console.print(f"note: skipped {skip['scenario']}: {skip['reason']}", markup=False)
     options = StackOptions(
         host=args.host,
         provider_port=args.provider_port,

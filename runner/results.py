@@ -26,7 +26,7 @@ COLUMNS: dict[str, tuple[str, ...]] = {
     ),
     "jobs": (
         *RUN_KEY, "job_id", "function", "try", "enqueued_at", "started_at", "ended_at",
-        "outcome", "work_id",
+        "outcome", "work_id", "pid",
     ),
     "dead_letters": (*RUN_KEY, "work_id", "function", "tries", "reason", "at"),
     "pending": (*RUN_KEY, "job_id", "function", "work_id"),

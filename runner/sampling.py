@@ -99,7 +99,10 @@ class Sampler:
         """No job is queued, deferred or running (True when there is no queue to watch)."""
         if self.client is None:
             return True
-        depth = queue_depth(self.client, self.queue_name, int(time.time() * 1000))
+        try:
+            depth = queue_depth(self.client, self.queue_name, int(time.time() * 1000))
+        except redis.RedisError:
+            return False  # Redis is down (a scenario restarts it): not drained
         return not any(depth.values())
 
     def close(self) -> None:

@@ -18,6 +18,14 @@ DOWN: Json = {
     "hang_max_s": 10,
 }
 RATE_LIMITED: Json = {**HEALTHY, "rate_limit": {"per_s": 8, "burst": 8}}
+# Accepted, then the connection closes before the answer: the client must retry, and the
+# Idempotency-Key keeps the retry from being a second email.
+LOST_RESPONSES: Json = {**HEALTHY, "lost_response_probability": 0.2}
+# Every send refused, fast: nothing but the retry schedule decides when a job gives up.
+REFUSING: Json = {
+    "latency": {"kind": "fixed", "ms": 20},
+    "errors": [{"status": 503, "probability": 1}],
+}
 
 QUICK_DURATION_S = 5.0
 QUICK_DRAIN_S = 20.0
@@ -31,6 +39,14 @@ class WorkerFault:
 
 
 @dataclass(frozen=True)
+class RedisFault:
+    """SIGKILL the embedded Redis at at_s; start it again down_s later, same port and folder."""
+
+    at_s: float
+    down_s: float
+
+
+@dataclass(frozen=True)
 class Scenario:
     name: str
     locustfile: str  # loadtests/<locustfile>.py
@@ -40,18 +56,28 @@ class Scenario:
     faults: Json = field(default_factory=lambda: HEALTHY)  # the provider's base fault model
     timeline: tuple[Json, ...] = ()  # POST /control/timeline events, at_s from load start
     worker_faults: tuple[WorkerFault, ...] = ()
+    redis_faults: tuple[RedisFault, ...] = ()
+    # The embedded Redis's append-only file for this scenario; None: REDIS_APPENDONLY decides.
+    redis_appendonly: bool | None = None
     work_env: Mapping[str, str] = field(default_factory=dict)  # for workers and target-sync
     quick_env: Mapping[str, str] = field(default_factory=dict)  # added to work_env when shortened
     options: Mapping[str, object] = field(default_factory=dict)  # extra loadtests flags
     users: int = 200  # Locust users: above rate x worst latency, or starts run late
+    quick: bool = True  # in `--quick` runs of every scenario (named, it always runs)
+    quick_duration_s: float = QUICK_DURATION_S  # some faults need a little more room
     about: str = ""
 
     @property
     def peak_rate(self) -> float:
         return max((r for _, r in self.stages), default=self.rate)
 
-    def shortened(self, duration_s: float = QUICK_DURATION_S) -> Scenario:
+    @property
+    def restarts_redis(self) -> bool:
+        return bool(self.redis_faults)
+
+    def shortened(self, duration_s: float | None = None) -> Scenario:
         """The same shape squeezed into duration_s: stages, fault windows and kills scaled."""
+        duration_s = duration_s or self.quick_duration_s
         k = duration_s / self.duration_s
         return replace(
             self,
@@ -62,6 +88,9 @@ class Scenario:
                 for e in self.timeline
             ),
             worker_faults=tuple(replace(f, at_s=f.at_s * k) for f in self.worker_faults),
+            redis_faults=tuple(
+                replace(f, at_s=f.at_s * k, down_s=f.down_s * k) for f in self.redis_faults
+            ),
             work_env={**self.work_env, **self.quick_env},
         )
 
@@ -77,6 +106,11 @@ class Scenario:
             {"at_s": f.at_s, "duration_s": 0.0, "action": f.action, "target": "worker"}
             for f in self.worker_faults
         ]
+        events += [
+            {"at_s": f.at_s, "duration_s": f.down_s, "action": "kill-restart", "target": "redis",
+             "label": "Redis SIGKILLed, restarted"}
+            for f in self.redis_faults
+        ]  # fmt: skip
         return {
             "name": self.name,
             "locustfile": f"loadtests/{self.locustfile}.py",
@@ -85,8 +119,21 @@ class Scenario:
             "faults": self.faults,
             "timeline": sorted(events, key=lambda e: float(e["at_s"])),
             "work_env": dict(self.work_env),
+            "redis_appendonly": self.redis_appendonly,
             "about": self.about,
         }
+
+
+# Short job timeouts: arq re-runs a dead worker's job only after timeout + 10 s. Shortened,
+# shorter still; the provider's read timeout stays below the job's, and a healthy provider
+# (p99.99 under 1 s) never comes near either.
+CRASH_ENV = {"EMAIL_JOB_TIMEOUT_S": "5", "TICKET_JOB_TIMEOUT_S": "5"}
+QUICK_CRASH_ENV = {"EMAIL_JOB_TIMEOUT_S": "2", "TICKET_JOB_TIMEOUT_S": "2",
+                   "PROVIDER_READ_TIMEOUT_S": "1.5"}  # fmt: skip
+# Two jobs at a time (~12 emails/s against 20/s offered): a backlog is queued when Redis dies,
+# so what a restart keeps or loses shows.
+BACKLOG_ENV = {**CRASH_ENV, "WORKER_MAX_JOBS": "2"}
+QUICK_BACKLOG_ENV = {**QUICK_CRASH_ENV, "WORKER_MAX_JOBS": "2"}
 
 
 def _window(at_s: float, duration_s: float, faults: Json, label: str) -> Json:
@@ -109,14 +156,35 @@ SCENARIOS: tuple[Scenario, ...] = (
              about="signed payment webhooks, orders of 1-60 seats, 10% redeliveries"),
     Scenario("hung-ticket", "webhook", 30, rate=3, work_env={"TICKET_HANG_PROBABILITY": "0.03"},
              about="webhooks; a ticket subprocess hangs now and then (killed at its timeout)"),
-    Scenario("worker-crash", "login", 30, rate=20, worker_faults=(WorkerFault(12),),
-             # Short job timeouts: arq re-runs a dead worker's job only after timeout + 10 s.
-             work_env={"EMAIL_JOB_TIMEOUT_S": "5", "TICKET_JOB_TIMEOUT_S": "5"},
-             # Shortened, shorter still; the provider's read timeout stays below the job's, and
-             # a healthy provider (p99.99 under 1 s) never comes near either.
-             quick_env={"EMAIL_JOB_TIMEOUT_S": "2", "TICKET_JOB_TIMEOUT_S": "2",
-                        "PROVIDER_READ_TIMEOUT_S": "1.5"},
-             about="a worker SIGKILLed mid-run and replaced"),
+    Scenario("worker-crash", "login", 30, rate=20, quick_duration_s=8,
+             worker_faults=(WorkerFault(7.5), WorkerFault(15), WorkerFault(22.5)),
+             work_env=CRASH_ENV, quick_env=QUICK_CRASH_ENV,
+             about="a worker SIGKILLed at 25%, 50% and 75% of the load, replaced each time"),
+    # quick=False: `make bench-quick` stays near 3 minutes; name it to run it (--scenarios).
+    Scenario("lost-response", "login", 30, rate=20, faults=LOST_RESPONSES, quick=False,
+             about="1 in 5 sends accepted, then the response lost: the client retries with the"
+                   " same Idempotency-Key (sync in the request, delegated by job retry)"),
+    Scenario("redis-restart", "login", 30, rate=20, quick_duration_s=6,
+             redis_faults=(RedisFault(12, 4),), redis_appendonly=True,
+             work_env=BACKLOG_ENV, quick_env=QUICK_BACKLOG_ENV,
+             about="Redis SIGKILLed mid-run and restarted on the same port and folder, with the"
+                   " append-only file: the queue survives; workers that died with the connection"
+                   " are restarted; workers run 2 jobs at a time, so a backlog is queued"),
+    Scenario("redis-restart-no-aof", "login", 30, rate=20, quick_duration_s=6,
+             redis_faults=(RedisFault(12, 4),), redis_appendonly=False,
+             work_env=BACKLOG_ENV, quick_env=QUICK_BACKLOG_ENV,
+             about="the same Redis crash without persistence: the queued work is lost"),
+    Scenario("webhook-redelivery", "webhook", 30, rate=3, quick=False,
+             options={"redelivery_share": 0.3, "second_event_share": 0.3},
+             about="webhooks, 30% redeliveries; 30% of orders also paid by a second, different"
+                   " event (payment_intent.succeeded), half of them before the first"),
+    Scenario("long-outage", "login", 60, rate=20, users=400,
+             timeline=(_window(5, 40, REFUSING, "outage: every send 503"),),
+             # Quick: the schedule shrinks with the window (at most 0.1+0.2+0.4+0.4 = 1.1 s).
+             quick_env={"RETRY_BASE_S": "0.1", "RETRY_CAP_S": "0.4"},
+             about="a 40 s provider outage, longer than a job's whole retry schedule (5 tries,"
+                   " waits of at most 1+2+4+8 = 15 s): early work is dead-lettered, none lost;"
+                   " quick runs shrink the schedule (RETRY_BASE_S=0.1, RETRY_CAP_S=0.4)"),
 )  # fmt: skip
 
 BY_NAME = {s.name: s for s in SCENARIOS}
@@ -134,7 +202,5 @@ def choose(names: str, quick: bool, duration_s: float | None = None) -> list[Sce
         raise UnknownScenario(
             f"unknown scenario {', '.join(unknown)}: choose from {', '.join(BY_NAME)}"
         )
-    chosen = [s for s in SCENARIOS if not wanted or s.name in wanted]
-    if duration_s is None and quick:
-        duration_s = QUICK_DURATION_S
-    return [s.shortened(duration_s) for s in chosen] if duration_s else chosen
+    chosen = [s for s in SCENARIOS if s.name in wanted or (not wanted and (s.quick or not quick))]
+    return [s.shortened(duration_s) for s in chosen] if duration_s or quick else chosen

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import sys
 import tempfile
+import time
 from collections.abc import Callable, Mapping
 from contextlib import ExitStack
 from dataclasses import dataclass, field, replace
@@ -74,6 +75,11 @@ class Stack:
     children: dict[str, Child] = field(default_factory=dict)
     worker_env: dict[str, str] = field(default_factory=dict)
     target_env: dict[str, dict[str, str]] = field(default_factory=dict)
+    # While a scenario restarts Redis, workers may die of the lost connection: the runner
+    # replaces them, and their deaths are not a fault of the harness.
+    workers_expendable: bool = False
+    redis_launch: tuple[str, int, Path] | None = None  # binary, port, folder: None when external
+    redis_appendonly: bool = False
     _worker_serial: int = 0
 
     @property
@@ -90,7 +96,12 @@ class Stack:
         return started
 
     def check_alive(self) -> None:
-        dead = first_dead(self.children.values())
+        watched = [
+            c
+            for name, c in self.children.items()
+            if not (self.workers_expendable and name.startswith("worker"))
+        ]
+        dead = first_dead(watched)
         if dead is not None:
             raise ChildDied(dead)
 
@@ -114,13 +125,48 @@ class Stack:
             self.exits.enter_context(tempfile.TemporaryDirectory(prefix="bench-redis-"))
         )
         port = free_port(self.options.host)
-        argv = redis_command(binary, port, directory)
+        self.redis_launch = (binary, port, directory)
+        self.redis_appendonly = self.settings.redis_appendonly
+        self.redis_url = f"redis://{self.options.host}:{port}/0"
+        self.launch_redis()
+
+    def launch_redis(self) -> Child:
+        """Start the embedded Redis (again) on its port and folder; wait until it answers."""
+        assert self.redis_launch is not None, "Redis is not the harness's own"
+        binary, port, directory = self.redis_launch
+        argv = redis_command(binary, port, directory, self.redis_appendonly)
         argv[argv.index("--bind") + 1] = self.options.host
         child = self.child("redis", argv, os.environ)
-        self.redis_url = f"redis://{self.options.host}:{port}/0"
         wait_healthy(
             "redis", lambda: redis_ok(self.redis_url), self.options.health_deadline_s, [child]
         )
+        return child
+
+    def kill_redis(self) -> Child:
+        """SIGKILL the embedded Redis (a crash); it leaves the children the runner watches."""
+        victim = self.children.pop("redis")
+        victim.kill()
+        return victim
+
+    def set_redis_appendonly(self, on: bool) -> None:
+        """Turn the append-only file on or off in the running Redis, as a restart will have it.
+
+        Turning it on rewrites the whole file first; until that ends a crash would lose it all.
+        """
+        if self.redis_launch is None or on == self.redis_appendonly:
+            return
+        with redis.Redis.from_url(self.redis_url, socket_timeout=5) as client:
+            client.config_set("appendonly", "yes" if on else "no")
+            deadline = time.monotonic() + self.options.health_deadline_s
+            while on:
+                info = client.info("persistence")
+                busy = info.get("aof_rewrite_in_progress") or info.get("aof_rewrite_scheduled")
+                if info.get("aof_enabled") and not busy:
+                    break
+                if time.monotonic() > deadline:
+                    raise StackError("Redis did not finish writing its append-only file")
+                time.sleep(0.05)
+        self.redis_appendonly = on
 
     def launch_provider(self) -> Gate:
         port = claim_port(self.options.host, self.options.provider_port, "--provider-port")
@@ -219,7 +265,7 @@ class Stack:
             self.children = {k: v for k, v in self.children.items() if v is not worker}
 
     def replace_worker(self, victim: Child) -> Child:
-        """SIGKILL a worker (a crash) and start another at once, not health-gated."""
+        """SIGKILL a worker (a crash, or one already dead) and start another, not health-gated."""
         self.children = {k: v for k, v in self.children.items() if v is not victim}
         victim.kill()
         self._worker_serial += 1

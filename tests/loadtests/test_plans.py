@@ -79,3 +79,29 @@ def test_the_magic_link_token_is_read_from_the_captured_email() -> None:
     assert magic_link_token({"messages": []}) is None
     assert magic_link_token([{"text": "<a href='/v?token=t0k'>"}]) == "t0k"
     assert magic_link_token({"detail": "bad"}) is None
+
+
+def test_a_share_of_orders_is_paid_twice_by_the_other_event_sometimes_first() -> None:
+    plan = WebhookPlan(seed=1, redelivery_share=0.3, order_offset=0, second_event_share=0.3)
+    payments = [plan.for_slot(s) for s in range(3000)]
+    seconds = [p for p in payments if p.second]
+    firsts = {p.order_id: p.event_type for p in payments if not p.redelivery and not p.second}
+    assert len(firsts) == len({p.order_id for p in payments})  # every order paid once first
+    assert 0.2 < len(seconds) / len(firsts) < 0.4
+    assert len({p.order_id for p in seconds}) == len(seconds)  # one second event per order
+    for p in seconds:
+        assert p.event_type != firsts[p.order_id]  # the other type, a different event id
+        assert event_id(1, p.order_id, p.event_type) != event_id(1, p.order_id, firsts[p.order_id])
+    out_of_order = [p for p in seconds if p.event_type == "checkout.session.completed"]
+    assert 0.3 < len(out_of_order) / len(seconds) < 0.7  # payment_intent came first for these
+    for p in payments:
+        if p.redelivery:
+            assert p.event_type == firsts[p.order_id]  # the first event, redelivered
+    body = json.loads(payment_event_body("evt_x", 5, "payment_intent.succeeded"))
+    assert body["type"] == "payment_intent.succeeded"
+
+
+def test_without_second_events_the_sequence_is_unchanged() -> None:
+    a = [WebhookPlan(3, 0.2, 0).for_slot(s) for s in range(300)]
+    b = [WebhookPlan(3, 0.2, 0, second_event_share=0.0).for_slot(s) for s in range(300)]
+    assert a == b and all(p.event_type == "checkout.session.completed" for p in a)

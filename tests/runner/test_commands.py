@@ -59,7 +59,7 @@ def test_locust_command_follows_the_loadtests_options() -> None:
 def test_scenarios_are_chosen_by_name_in_table_order() -> None:
     names = [s.name for s in choose("outage, steady", quick=False)]
     assert names == ["steady", "outage"]
-    assert len(choose("", quick=False)) == len(SCENARIOS) == 8
+    assert len(choose("", quick=False)) == len(SCENARIOS) == 13
     with pytest.raises(UnknownScenario, match="unknown scenario nope: choose from steady"):
         choose("steady,nope", quick=False)
 
@@ -74,7 +74,8 @@ def test_quick_squeezes_load_fault_windows_and_kills_alike() -> None:
     assert sum(d for d, _ in spike.stages) == pytest.approx(4)
     assert spike.peak_rate == choose("spike", quick=False)[0].peak_rate  # rates are kept
     crash = choose("worker-crash", quick=True)[0]
-    assert crash.worker_faults[0].at_s == pytest.approx(2.0)
+    assert crash.duration_s == 8  # three kills need a little more room than 5 s
+    assert [f.at_s for f in crash.worker_faults] == pytest.approx([2.0, 4.0, 6.0])
     described = crash.describe()
     assert described["timeline"][0]["target"] == "worker"
     # arq re-runs a killed worker's job after the longest job timeout + 10 s: shorter when quick,

@@ -1,0 +1,307 @@
+"""The reliability table: per scenario x variant, the faults injected and the work's fate."""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections import Counter
+from pathlib import Path
+from typing import Any, cast
+
+import numpy as np
+import pandas as pd
+
+from analysis.load import Run, RunError
+from analysis.metrics import scenario_order
+from analysis.work import work_table
+
+Row = dict[str, Any]
+KEYS = ["scenario", "variant"]
+COUNTS = (
+    "expected",
+    "delivered",
+    "pending",
+    "lost",
+    "dead_lettered",
+    "duplicates",
+    "duplicate_attempts",
+)
+HEALTHY_MEDIAN_MS = 150
+FUZZ_FILES = ("fuzz.json", "fuzz.txt")
+# One line of `python -m tests.fuzz`'s table (tests/fuzz/harness.py, Tally.line).
+_FUZZ_LINE = re.compile(
+    r"^(?P<route>\S.*?)\s+(?P<cases>\d+) cases\s+(?P<errors>\d+) 5xx\s+(?P<known>\d+) known"
+    r"\s+(?P<new>\d+) new problems$"
+)
+
+
+def reliability_rows(run: Run, ledger: pd.DataFrame) -> list[Row]:
+    """One row per scenario x variant, in the scenarios' order, sync first."""
+    requests = run.requests
+    if requests.empty:
+        return []
+    seen = requests.groupby(KEYS, observed=True).agg(
+        requests=("status", "size"), server_errors=("status", lambda s: int((s >= 500).sum()))
+    )
+    runs = run.runs.assign(load_s=(run.runs["load_end"] - run.runs["t0"]).clip(lower=0))
+    load_s = runs.groupby(KEYS)["load_s"].sum()
+    work = {
+        (str(w["scenario"]), str(w["variant"])): {k: int(w[k]) for k in COUNTS}
+        for w in (work_table(ledger, KEYS).to_dict("records") if len(ledger) else [])
+    }
+    scenarios = {
+        str(s.get("name")): s for s in run.meta.get("scenarios") or [] if isinstance(s, dict)
+    }
+    rows = []
+    for key, counts in seen.iterrows():
+        scenario, variant = (str(k) for k in cast(tuple[Any, ...], key))
+        seconds = float(load_s.get((scenario, variant), math.nan))
+        events = _events(run.meta, scenario, variant)
+        row: Row = {
+            "scenario": scenario,
+            "variant": variant,
+            "requests": int(counts["requests"]),
+            "rate_rps": _round(counts["requests"] / seconds if seconds > 0 else math.nan, 1),
+            "faults": faults_in_words(scenarios.get(scenario, {}), events),
+            "server_errors": int(counts["server_errors"]),
+            "work": None,
+            "dead_letter_reasons": dead_letter_reasons(run.dead_letters, scenario, variant),
+            "crash": None,
+            "redis_appendonly": _appendonly(events),
+        }
+        row["work"] = work.get((scenario, variant))
+        if any(e.get("kind") in ("worker_kill", "worker_died") for e in events):
+            row["crash"] = crash_delay(run.jobs, ledger, scenario, variant)
+        rows.append(row)
+    return sorted(rows, key=lambda r: (scenario_order(r["scenario"]), r["variant"] != "sync"))
+
+
+def _events(meta: dict[str, Any], scenario: str, variant: str) -> list[dict[str, Any]]:
+    out = []
+    for r in meta.get("runs") or []:
+        if isinstance(r, dict) and r.get("scenario") == scenario and r.get("variant") == variant:
+            out += [e for e in r.get("events") or [] if isinstance(e, dict)]
+    return out
+
+
+def _appendonly(events: list[dict[str, Any]]) -> bool | None:
+    restarts = [e for e in events if e.get("kind") == "redis_restart"]
+    return bool(restarts[-1].get("appendonly")) if restarts else None
+
+
+def faults_in_words(scenario: dict[str, Any], events: list[dict[str, Any]]) -> str:
+    """The provider's base faults, its fault windows, and what the runner did, in words."""
+    parts = []
+    raw = scenario.get("faults")
+    faults: dict[str, Any] = raw if isinstance(raw, dict) else {}
+    latency = faults.get("latency") or {}
+    median = latency.get("median_ms")
+    if median and median != HEALTHY_MEDIAN_MS:
+        parts.append(f"provider median {median:g} ms")
+    if faults.get("lost_response_probability"):
+        parts.append(f"{faults['lost_response_probability']:.0%} of responses lost after accepting")
+    if faults.get("rate_limit"):
+        parts.append(f"provider rate limit {faults['rate_limit'].get('per_s')}/s")
+    for error in faults.get("errors") or []:
+        parts.append(f"{error.get('probability', 0):.0%} {error.get('status')}s")
+    for event in scenario.get("timeline") or []:
+        if event.get("target", "provider") == "provider":
+            a, d = float(event.get("at_s", 0)), float(event.get("duration_s", 0))
+            parts.append(f"{event.get('label') or 'provider fault'} {a:.3g}-{a + d:.3g} s")
+    env = scenario.get("work_env") or {}
+    if env.get("TICKET_HANG_PROBABILITY"):
+        parts.append(f"{float(env['TICKET_HANG_PROBABILITY']):.0%} of ticket subprocesses hang")
+    options = (scenario.get("load") or {}).get("options") or {}
+    if options.get("second_event_share"):
+        parts.append(f"{float(options['second_event_share']):.0%} of orders paid by two events")
+    if options.get("redelivery_share"):
+        parts.append(f"{float(options['redelivery_share']):.0%} redeliveries")
+    kinds = Counter(str(e.get("kind")) for e in events)
+    if kinds["worker_kill"]:
+        at = ", ".join(f"{e['at_s']:.3g}" for e in events if e.get("kind") == "worker_kill")
+        parts.append(f"{kinds['worker_kill']} worker SIGKILLs (at {at} s)")
+    kills = [e for e in events if e.get("kind") == "redis_kill"]
+    backs = [e for e in events if e.get("kind") == "redis_restart"]
+    for kill, back in zip(kills, backs, strict=False):
+        aof = "with" if back.get("appendonly") else "WITHOUT"
+        parts.append(
+            f"Redis SIGKILLed at {kill['at_s']:.3g} s, back {back['at_s'] - kill['at_s']:.2g} s"
+            f" later {aof} its append-only file"
+        )
+    if kinds["worker_died"]:
+        n = kinds["worker_died"]
+        parts.append(f"{n} worker{'s' if n > 1 else ''} exited with the connection, restarted")
+    return "; ".join(parts) or "none"
+
+
+def dead_letter_reasons(dead: pd.DataFrame, scenario: str, variant: str) -> dict[str, int]:
+    mine = dead[(dead["scenario"] == scenario) & (dead["variant"] == variant)]
+    counts = mine["reason"].fillna("no reason recorded").astype(str).value_counts()
+    return {str(k): int(v) for k, v in counts.items()}
+
+
+def crash_delay(
+    jobs: pd.DataFrame, ledger: pd.DataFrame, scenario: str, variant: str
+) -> dict[str, Any]:
+    """Work whose job lost a try to a crash, and how much later than the median it completed.
+
+    A try that dies with its worker records nothing (the job's `finally` never runs), so a job
+    with a recorded try k and no record of an earlier try lost that one to the crash.
+    """
+    mine = jobs[(jobs["scenario"] == scenario) & (jobs["variant"] == variant)]
+    affected: set[tuple[int, str]] = set()
+    for key, tries in mine.groupby(["repeat", "job_id"], observed=True)["try"]:
+        repeat = int(cast(tuple[Any, ...], key)[0])
+        recorded = set(tries.dropna().astype(int))
+        if recorded and any(t not in recorded for t in range(1, max(recorded))):
+            affected |= {(repeat, str(w)) for w in mine.loc[tries.index, "work_id"].dropna()}
+    done = ledger[
+        (ledger["scenario"] == scenario)
+        & (ledger["variant"] == variant)
+        & ledger["expected"]
+        & ledger["delivered"]
+    ]
+    median = float(done["completion_ms"].median()) if len(done) else math.nan
+    keys = list(zip(done["repeat"].astype(int), done["work_id"].astype(str), strict=True))
+    hit = done[np.array([k in affected for k in keys], dtype=bool)] if keys else done
+    added = (hit["completion_ms"] - median).clip(lower=0)
+    # The email may have left before the kill; the job itself ends only when its re-run does.
+    ended = mine.groupby(["repeat", "work_id"], observed=True)["ended_at"].max()
+    finish = [
+        (float(ended.get((int(r), str(w)), math.nan)) - float(t)) * 1000.0
+        for r, w, t in zip(hit["repeat"], hit["work_id"], hit["start"], strict=True)
+    ]
+    return {
+        "affected": len(affected),
+        "job_done_max_ms": _round(max(finish, default=math.nan), 0),
+        "completion_p50_ms": _round(median, 0),
+        "added_max_ms": _round(float(added.max()) if len(added) else math.nan, 0),
+        "completion_max_ms": _round(float(hit["completion_ms"].max()) if len(hit) else math.nan, 0),
+    }
+
+
+def _round(value: float, digits: int) -> float | None:
+    return None if not math.isfinite(value) else round(float(value), digits)
+
+
+def notes(rows: list[Row]) -> dict[str, list[str]]:
+    """Plain sentences per scenario: crash delays, dead-letter reasons, what Redis kept."""
+    out: dict[str, list[str]] = {}
+    for r in rows:
+        said = out.setdefault(r["scenario"], [])
+        work, who = r["work"] or {}, r["variant"]
+        crash = r["crash"]
+        if crash and crash["affected"]:
+            said.append(
+                f"{who}: {crash['affected']} jobs lost a try to a crash; their email was accepted"
+                f" at most {_s(crash['added_max_ms'])} later than the median"
+                f" ({_s(crash['completion_p50_ms'])}), and their job re-ran and ended at most"
+                f" {_s(crash['job_done_max_ms'])} after the request."
+            )
+        elif crash and who == "delegated":
+            said.append(f"{who}: no job lost a try to the crash.")
+        if r["dead_letter_reasons"]:
+            reasons = "; ".join(f"{n} x {k}" for k, n in r["dead_letter_reasons"].items())
+            said.append(f"{who}: dead letters: {reasons}.")
+        if r["redis_appendonly"] is False and who == "delegated":
+            lost = work.get("lost", 0)
+            said.append(
+                f"Without persistence (no append-only file) the Redis restart lost the queued"
+                f" work: {lost} of {work.get('expected', 0)} promised emails were never sent."
+            )
+        elif r["redis_appendonly"] and who == "delegated":
+            said.append(
+                f"With the append-only file the queue survived the Redis restart: lost"
+                f" {work.get('lost', 0)} of {work.get('expected', 0)}."
+            )
+    return {k: v for k, v in out.items() if v}
+
+
+def _s(ms: float | None) -> str:
+    return "-" if ms is None else f"{ms / 1000:.1f} s"
+
+
+# Fuzz results: `python -m tests.fuzz` prints a table; its JSON form (if asked for) is read too.
+
+
+def find_fuzz(run_dir: Path) -> Path | None:
+    return next((run_dir / n for n in FUZZ_FILES if (run_dir / n).is_file()), None)
+
+
+def read_fuzz(path: Path) -> list[Row]:
+    """Per route: inputs tried and 5xx seen, from the fuzzer's JSON or its printed table."""
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise RunError(f"cannot read fuzz results {path} ({exc.strerror or exc})") from None
+    try:
+        doc = json.loads(text)
+    except ValueError:
+        doc = None
+    if doc is not None:
+        routes = doc.get("routes") if isinstance(doc, dict) else doc
+        if not isinstance(routes, list) or not all(isinstance(r, dict) for r in routes):
+            raise RunError(f"{path} is JSON but has no list of routes")
+        try:
+            return [
+                {"route": str(r["route"]), "cases": int(r["cases"]),
+                 "server_errors": int(r["server_errors"]), "known": int(r.get("known", 0))}
+                for r in routes
+            ]  # fmt: skip
+        except (KeyError, TypeError, ValueError):
+            raise RunError(f"{path}: each route needs route, cases and server_errors") from None
+    rows = []
+    for line in text.splitlines():
+        found = _FUZZ_LINE.match(line.strip())
+        if found:
+            rows.append(
+                {"route": found["route"].strip(), "cases": int(found["cases"]),
+                 "server_errors": int(found["errors"]), "known": int(found["known"])}
+            )  # fmt: skip
+    if not rows:
+        raise RunError(f"{path} holds no fuzz results (the table of `python -m tests.fuzz`)")
+    return rows
+
+
+# Rendering.
+
+HEADER = [
+    "scenario", "variant", "load held", "faults injected", "expected", "delivered", "pending",
+    "lost", "dead-lettered", "duplicate emails", "duplicate send attempts", "5xx to clients",
+]  # fmt: skip
+
+
+def table_rows(rows: list[Row]) -> list[list[str]]:
+    out = []
+    for r in rows:
+        work = r["work"]
+        cells = [f"{work[k]:,}" if work else "-" for k in COUNTS]
+        rate = "-" if r["rate_rps"] is None else f"{r['rate_rps']:g}/s"
+        load = f"{r['requests']:,} requests, {rate}"
+        out.append(
+            [r["scenario"], r["variant"], load, r["faults"], *cells, f"{r['server_errors']:,}"]
+        )
+    return out
+
+
+def render_markdown(rows: list[Row], fuzz: list[Row] | None) -> str:
+    lines = [_md(HEADER), _md(["---"] * 2 + ["---:"] + ["---"] + ["---:"] * 8)]
+    lines += [_md(cells) for cells in table_rows(rows)]
+    for scenario, said in notes(rows).items():
+        lines += ["", f"**{scenario}**: " + " ".join(said)]
+    if fuzz is not None:
+        lines += ["", _md(["fuzzed route", "inputs tried", "5xx seen", "of them known"])]
+        lines.append(_md(["---", "---:", "---:", "---:"]))
+        lines += [
+            _md([f["route"], f"{f['cases']:,}", f"{f['server_errors']:,}", f"{f['known']:,}"])
+            for f in fuzz
+        ]
+        cases = sum(f["cases"] for f in fuzz)
+        errors = sum(f["server_errors"] for f in fuzz)
+        lines.append(_md(["total", f"{cases:,}", f"{errors:,}", ""]))
+    return "\n".join(lines) + "\n"
+
+
+def _md(cells: list[str]) -> str:
+    return "| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |"

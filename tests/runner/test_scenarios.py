@@ -1,0 +1,84 @@
+"""The fault scenarios as data: shortened timelines, Redis restarts, what meta.json records."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+
+from runner.bench import RedisOutages
+from runner.scenarios import BY_NAME, SCENARIOS, RedisFault, choose
+
+FAULTS = ("worker-crash", "lost-response", "redis-restart", "redis-restart-no-aof",
+          "webhook-redelivery", "long-outage")  # fmt: skip
+
+
+def test_every_fault_scenario_is_a_row_and_runs_quick() -> None:
+    assert set(FAULTS) <= set(BY_NAME)
+    quick = {s.name: s for s in choose("", quick=True)}
+    slow = {"lost-response", "webhook-redelivery"}  # out of bench-quick, to keep it near 3 min
+    assert set(FAULTS) - slow <= set(quick) and not slow & set(quick)
+    named = choose(",".join(FAULTS), quick=True)  # named, they run all the same
+    assert [s.name for s in named] == list(FAULTS)
+    assert all(s.duration_s <= 8 for s in named)  # a few seconds of load each
+
+
+def test_worker_crash_kills_three_times_at_quarters() -> None:
+    full = BY_NAME["worker-crash"]
+    assert [f.at_s / full.duration_s for f in full.worker_faults] == [0.25, 0.5, 0.75]
+    timeline = choose("worker-crash", quick=True)[0].describe()["timeline"]
+    assert [e["target"] for e in timeline] == ["worker"] * 3
+
+
+def test_redis_restarts_scale_and_say_whether_redis_persists() -> None:
+    aof, bare = choose("redis-restart,redis-restart-no-aof", quick=False, duration_s=3)
+    (fault,) = aof.redis_faults
+    full = BY_NAME["redis-restart"].redis_faults[0]
+    assert fault.at_s == pytest.approx(full.at_s * 3 / 30)
+    assert fault.down_s == pytest.approx(full.down_s * 3 / 30)
+    assert aof.restarts_redis and bare.restarts_redis
+    assert (aof.redis_appendonly, bare.redis_appendonly) == (True, False)
+    described = aof.describe()
+    assert described["redis_appendonly"] is True
+    (event,) = described["timeline"]
+    assert event["target"] == "redis" and event["duration_s"] == pytest.approx(fault.down_s)
+    # A backlog is queued when Redis dies, so what it keeps or loses shows.
+    assert aof.work_env["WORKER_MAX_JOBS"] == bare.work_env["WORKER_MAX_JOBS"] == "2"
+
+
+def test_lost_responses_and_out_of_order_webhooks() -> None:
+    assert BY_NAME["lost-response"].faults["lost_response_probability"] == 0.2
+    webhooks = BY_NAME["webhook-redelivery"]
+    assert webhooks.locustfile == "webhook"
+    assert webhooks.options["redelivery_share"] == 0.3
+    assert float(str(webhooks.options["second_event_share"])) > 0
+
+
+def test_long_outage_outlasts_the_whole_retry_schedule() -> None:
+    def schedule_max_s(base_s: float, cap_s: float, tries: int = 5) -> float:
+        return sum(min(cap_s, base_s * 2.0 ** (k - 1)) for k in range(1, tries))
+
+    full = BY_NAME["long-outage"]
+    (window,) = full.timeline
+    assert window["duration_s"] > schedule_max_s(1, 30)  # MAX_TRIES=5, RETRY_BASE_S=1, CAP 30
+    quick = choose("long-outage", quick=True)[0]
+    (short,) = quick.timeline
+    env = quick.work_env
+    assert short["duration_s"] > schedule_max_s(float(env["RETRY_BASE_S"]),
+                                                float(env["RETRY_CAP_S"]))  # fmt: skip
+    assert "RETRY_BASE_S" in quick.about
+
+
+def test_a_slow_scenario_can_stay_out_of_quick_runs_unless_named() -> None:
+    slow = replace(SCENARIOS[0], name="slow-one", quick=False)
+    assert slow.shortened().duration_s == 5
+    assert not slow.quick
+
+
+def test_redis_outages_kill_then_restart_in_order() -> None:
+    outages = RedisOutages((RedisFault(5, 2), RedisFault(1, 1)))
+    seen = [(t, outages.due(t)) for t in (0.5, 1.0, 1.5, 2.0, 4.0, 5.0, 6.0, 7.0, 9.0)]
+    assert [(t, a) for t, a in seen if a] == [
+        (1.0, "kill"), (2.0, "restart"), (5.0, "kill"), (7.0, "restart"),
+    ]  # fmt: skip
+    assert outages.down is None

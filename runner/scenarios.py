@@ -27,7 +27,7 @@ REFUSING: Json = {
     "errors": [{"status": 503, "probability": 1}],
 }
 
-QUICK_DURATION_S = 5.0
+QUICK_DURATION_S = 4.0
 QUICK_DRAIN_S = 20.0
 DRAIN_S = 60.0
 
@@ -142,47 +142,46 @@ def _window(at_s: float, duration_s: float, faults: Json, label: str) -> Json:
 
 # name            file       secs  load                           provider / workers
 SCENARIOS: tuple[Scenario, ...] = (
-    Scenario("steady", "login", 30, rate=20, about="logins below saturation, healthy provider"),
-    Scenario("slow-provider", "login", 30, rate=20, faults=SLOW, users=400,
+    Scenario("steady", "login", 20, rate=20, about="logins below saturation, healthy provider"),
+    Scenario("slow-provider", "login", 20, rate=20, faults=SLOW, users=400,
              about="provider median ~800 ms with a long tail"),
     Scenario("outage", "login", 40, rate=20, users=400,
              timeline=(_window(10, 15, DOWN, "outage: 503s and hangs"),),
              about="healthy, then 503s and hangs for a window, then healthy"),
-    Scenario("rate-limited", "login", 30, rate=20, faults=RATE_LIMITED,
+    Scenario("rate-limited", "login", 20, rate=20, faults=RATE_LIMITED,
              about="token bucket of 8/s: 429 with Retry-After"),
     Scenario("spike", "login", 40, stages=((10, 20), (10, 100), (10, 200), (10, 400)), users=1000,
              about="arrival rate stepped up past saturation"),
-    Scenario("webhook-burst", "webhook", 30, rate=3, options={"redelivery_share": 0.1},
+    Scenario("webhook-burst", "webhook", 20, rate=3, options={"redelivery_share": 0.1},
              about="signed payment webhooks, orders of 1-60 seats, 10% redeliveries"),
-    Scenario("hung-ticket", "webhook", 30, rate=3, work_env={"TICKET_HANG_PROBABILITY": "0.03"},
+    Scenario("hung-ticket", "webhook", 20, rate=3, work_env={"TICKET_HANG_PROBABILITY": "0.03"},
              about="webhooks; a ticket subprocess hangs now and then (killed at its timeout)"),
-    Scenario("worker-crash", "login", 30, rate=20, quick_duration_s=8,
-             worker_faults=(WorkerFault(7.5), WorkerFault(15), WorkerFault(22.5)),
+    Scenario("worker-crash", "login", 20, rate=20, quick_duration_s=6,
+             worker_faults=(WorkerFault(5), WorkerFault(10), WorkerFault(15)),
              work_env=CRASH_ENV, quick_env=QUICK_CRASH_ENV,
              about="a worker SIGKILLed at 25%, 50% and 75% of the load, replaced each time"),
-    # quick=False: `make bench-quick` stays near 3 minutes; name it to run it (--scenarios).
-    Scenario("lost-response", "login", 30, rate=20, faults=LOST_RESPONSES, quick=False,
+    Scenario("lost-response", "login", 20, rate=20, faults=LOST_RESPONSES,
              about="1 in 5 sends accepted, then the response lost: the client retries with the"
                    " same Idempotency-Key (sync in the request, delegated by job retry)"),
-    Scenario("redis-restart", "login", 30, rate=20, quick_duration_s=6,
-             redis_faults=(RedisFault(12, 4),), redis_appendonly=True,
+    Scenario("redis-restart", "login", 20, rate=20, quick_duration_s=6,
+             redis_faults=(RedisFault(8, 4),), redis_appendonly=True,
              work_env=BACKLOG_ENV, quick_env=QUICK_BACKLOG_ENV,
              about="Redis SIGKILLed mid-run and restarted on the same port and folder, with the"
                    " append-only file: the queue survives; workers that died with the connection"
                    " are restarted; workers run 2 jobs at a time, so a backlog is queued"),
-    Scenario("redis-restart-no-aof", "login", 30, rate=20, quick_duration_s=6,
-             redis_faults=(RedisFault(12, 4),), redis_appendonly=False,
+    Scenario("redis-restart-no-aof", "login", 20, rate=20, quick_duration_s=6,
+             redis_faults=(RedisFault(8, 4),), redis_appendonly=False,
              work_env=BACKLOG_ENV, quick_env=QUICK_BACKLOG_ENV,
              about="the same Redis crash without persistence: the queued work is lost"),
-    Scenario("webhook-redelivery", "webhook", 30, rate=3, quick=False,
+    Scenario("webhook-redelivery", "webhook", 20, rate=3,
              options={"redelivery_share": 0.3, "second_event_share": 0.3},
              about="webhooks, 30% redeliveries; 30% of orders also paid by a second, different"
                    " event (payment_intent.succeeded), half of them before the first"),
-    Scenario("long-outage", "login", 60, rate=20, users=400,
-             timeline=(_window(5, 40, REFUSING, "outage: every send 503"),),
+    Scenario("long-outage", "login", 40, rate=20, users=400,
+             timeline=(_window(5, 20, REFUSING, "outage: every send 503"),),
              # Quick: the schedule shrinks with the window (at most 0.1+0.2+0.4+0.4 = 1.1 s).
              quick_env={"RETRY_BASE_S": "0.1", "RETRY_CAP_S": "0.4"},
-             about="a 40 s provider outage, longer than a job's whole retry schedule (5 tries,"
+             about="a 20 s provider outage, longer than a job's whole retry schedule (5 tries,"
                    " waits of at most 1+2+4+8 = 15 s): early work is dead-lettered, none lost;"
                    " quick runs shrink the schedule (RETRY_BASE_S=0.1, RETRY_CAP_S=0.4)"),
 )  # fmt: skip

@@ -9,7 +9,7 @@ import pytest
 from core.settings import Settings
 from runner import commands
 from runner.bench import run_order
-from runner.scenarios import SCENARIOS, UnknownScenario, choose
+from runner.scenarios import QUICK_DURATION_S, SCENARIOS, UnknownScenario, choose
 
 
 def test_servers_are_uvicorn_factories_without_access_logs() -> None:
@@ -65,17 +65,20 @@ def test_scenarios_are_chosen_by_name_in_table_order() -> None:
 
 
 def test_quick_squeezes_load_fault_windows_and_kills_alike() -> None:
+    full = choose("outage", quick=False)[0]
     outage = choose("outage", quick=True)[0]
-    assert outage.duration_s == 5
-    (window,) = outage.timeline
-    assert window["at_s"] == pytest.approx(10 * 5 / 40)
-    assert window["duration_s"] == pytest.approx(15 * 5 / 40)
+    assert outage.duration_s == QUICK_DURATION_S
+    ((window,), (full_window,)) = outage.timeline, full.timeline
+    k = QUICK_DURATION_S / full.duration_s
+    assert window["at_s"] == pytest.approx(full_window["at_s"] * k)
+    assert window["duration_s"] == pytest.approx(full_window["duration_s"] * k)
     spike = choose("spike", quick=False, duration_s=4)[0]
     assert sum(d for d, _ in spike.stages) == pytest.approx(4)
     assert spike.peak_rate == choose("spike", quick=False)[0].peak_rate  # rates are kept
     crash = choose("worker-crash", quick=True)[0]
-    assert crash.duration_s == 8  # three kills need a little more room than 5 s
-    assert [f.at_s for f in crash.worker_faults] == pytest.approx([2.0, 4.0, 6.0])
+    assert crash.duration_s > QUICK_DURATION_S  # three kills need a little more room
+    quarters = [crash.duration_s * q for q in (0.25, 0.5, 0.75)]
+    assert [f.at_s for f in crash.worker_faults] == pytest.approx(quarters)
     described = crash.describe()
     assert described["timeline"][0]["target"] == "worker"
     # arq re-runs a killed worker's job after the longest job timeout + 10 s: shorter when quick,

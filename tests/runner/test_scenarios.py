@@ -7,7 +7,7 @@ from dataclasses import replace
 import pytest
 
 from runner.bench import RedisOutages
-from runner.scenarios import BY_NAME, SCENARIOS, RedisFault, choose
+from runner.scenarios import BY_NAME, QUICK_DURATION_S, SCENARIOS, RedisFault, choose
 
 FAULTS = ("worker-crash", "lost-response", "redis-restart", "redis-restart-no-aof",
           "webhook-redelivery", "long-outage")  # fmt: skip
@@ -16,8 +16,7 @@ FAULTS = ("worker-crash", "lost-response", "redis-restart", "redis-restart-no-ao
 def test_every_fault_scenario_is_a_row_and_runs_quick() -> None:
     assert set(FAULTS) <= set(BY_NAME)
     quick = {s.name: s for s in choose("", quick=True)}
-    slow = {"lost-response", "webhook-redelivery"}  # out of bench-quick, to keep it near 3 min
-    assert set(FAULTS) - slow <= set(quick) and not slow & set(quick)
+    assert set(FAULTS) <= set(quick)
     named = choose(",".join(FAULTS), quick=True)  # named, they run all the same
     assert [s.name for s in named] == list(FAULTS)
     assert all(s.duration_s <= 8 for s in named)  # a few seconds of load each
@@ -33,9 +32,10 @@ def test_worker_crash_kills_three_times_at_quarters() -> None:
 def test_redis_restarts_scale_and_say_whether_redis_persists() -> None:
     aof, bare = choose("redis-restart,redis-restart-no-aof", quick=False, duration_s=3)
     (fault,) = aof.redis_faults
+    full_s = BY_NAME["redis-restart"].duration_s
     full = BY_NAME["redis-restart"].redis_faults[0]
-    assert fault.at_s == pytest.approx(full.at_s * 3 / 30)
-    assert fault.down_s == pytest.approx(full.down_s * 3 / 30)
+    assert fault.at_s == pytest.approx(full.at_s * 3 / full_s)
+    assert fault.down_s == pytest.approx(full.down_s * 3 / full_s)
     assert aof.restarts_redis and bare.restarts_redis
     assert (aof.redis_appendonly, bare.redis_appendonly) == (True, False)
     described = aof.describe()
@@ -71,7 +71,7 @@ def test_long_outage_outlasts_the_whole_retry_schedule() -> None:
 
 def test_a_slow_scenario_can_stay_out_of_quick_runs_unless_named() -> None:
     slow = replace(SCENARIOS[0], name="slow-one", quick=False)
-    assert slow.shortened().duration_s == 5
+    assert slow.shortened().duration_s == QUICK_DURATION_S
     assert not slow.quick
 
 

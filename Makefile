@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 RUN ?= results/latest
 
-.PHONY: install test lint bench bench-quick serve report check perf fuzz clean
+.PHONY: install test lint bench bench-quick serve report check reliability perf fuzz clean
 
 install: $(STAMP)
 
@@ -37,6 +37,10 @@ report: install
 
 check: install
 	$(BIN)/python -m analysis check $(RUN) $(CHECK_ARGS)
+
+reliability: install
+	$(BIN)/python -m tests.fuzz --json $(RUN)/fuzz.json > /dev/null
+	$(BIN)/python -m analysis reliability $(RUN)
 
 fuzz: install
 	$(BIN)/python -m tests.fuzz $(if $(EXAMPLES),--examples $(EXAMPLES)) $(if $(SEED),--seed $(SEED)) $(FUZZ_ARGS)

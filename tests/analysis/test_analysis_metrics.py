@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from analysis.enumeration import enumeration_table, verdict
+from analysis.enumeration import enumeration_table, verdict, z_score
 from analysis.load import (
     DEAD_LETTER_DTYPES,
     empty_frame,
@@ -224,6 +224,16 @@ def test_auc_is_half_when_indistinguishable_and_one_when_separated() -> None:
     assert auc(np.array([1.0, 3.0]), np.array([2.0])) == pytest.approx(0.5)
     assert verdict(0.55, 0.1) == "indistinguishable"
     assert verdict(0.95, 0.1) == "distinguishable"
+
+
+def test_a_gap_that_chance_explains_is_not_called_a_leak() -> None:
+    # A quick run: ~75 registered and ~19 unknown logins. AUC 0.69 is 2.5 standard errors out.
+    z = z_score(0.69, 75, 19)
+    assert 2.4 < z < 2.7
+    assert verdict(0.69, 0.1, z) == "indistinguishable"
+    # The same AUC from a full run's 400 and 94 is far beyond chance.
+    assert verdict(0.69, 0.1, z_score(0.69, 400, 94)) == "weakly distinguishable"
+    assert verdict(1.0, 0.1, z_score(1.0, 75, 19)) == "distinguishable"
 
 
 def test_enumeration_table_per_variant() -> None:

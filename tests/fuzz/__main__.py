@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import os
 import sys
@@ -36,6 +37,9 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
         help=f"comma-separated, from: {', '.join(PLANS)} (env FUZZ_PLANS)",
     )
     parser.add_argument("--verbose", action="store_true", help="show the servers' tracebacks")
+    parser.add_argument(
+        "--json", type=Path, help="also write the per-route counts here, for the reliability table"
+    )
     args = parser.parse_args(argv)
     unknown = set(args.plans.split(",")) - set(PLANS)
     if unknown:
@@ -78,6 +82,12 @@ def main(argv: list[str] | None = None) -> int:
             tallies.extend(run_plan(plan, opened, args.examples, args.seed))
             print(f"{plan}: done", file=sys.stderr, flush=True)
     print(report(tallies, time.monotonic() - started))
+    if args.json:
+        routes = [
+            {"route": t.route, "cases": t.cases, "server_errors": t.server_errors, "known": t.known}
+            for t in tallies
+        ]
+        args.json.write_text(json.dumps({"routes": routes}, indent=1) + "\n")
     return 1 if any(tally.findings for tally in tallies) else 0
 
 

@@ -65,7 +65,9 @@ class Settings(BaseSettings):
 
     # The job queue (arq). Only `Retry` is retried, so each job maps provider errors to it.
     queue_name: str = "arq:queue"
-    max_tries: int = Field(default=5, ge=1)
+    # 8 tries with the backoff below wait up to 1+2+4+8+16+30+30 s (about 45 s on average):
+    # long enough to ride out a short outage or a rate limit, short enough to see in a bench.
+    max_tries: int = Field(default=8, ge=1)
     # A worker runs at most max_jobs at once, so with emails taking ~150 ms arq's default of 10
     # caps it near 66 emails/s; 40 is the sync variant's thread pool, which keeps the two fair.
     # An idle worker looks for jobs every poll_delay (arq's default, 0.5 s, adds ~0.25 s to

@@ -150,7 +150,7 @@ SCENARIOS: tuple[Scenario, ...] = (
              about="healthy, then 503s and hangs for a window, then healthy"),
     Scenario("rate-limited", "login", 20, rate=20, faults=RATE_LIMITED,
              about="token bucket of 8/s: 429 with Retry-After"),
-    Scenario("spike", "login", 40, stages=((10, 20), (10, 100), (10, 200), (10, 400)), users=1000,
+    Scenario("spike", "login", 40, stages=((10, 20), (10, 100), (10, 200), (10, 400)), users=2000,
              about="arrival rate stepped up past saturation"),
     Scenario("webhook-burst", "webhook", 20, rate=3, options={"redelivery_share": 0.1},
              about="signed payment webhooks, orders of 1-60 seats, 10% redeliveries"),
@@ -179,9 +179,10 @@ SCENARIOS: tuple[Scenario, ...] = (
                    " event (payment_intent.succeeded), half of them before the first"),
     Scenario("long-outage", "login", 40, rate=20, users=400,
              timeline=(_window(5, 20, REFUSING, "outage: every send 503"),),
+             work_env={"MAX_TRIES": "5"},
              # Quick: the schedule shrinks with the window (at most 0.1+0.2+0.4+0.4 = 1.1 s).
              quick_env={"RETRY_BASE_S": "0.1", "RETRY_CAP_S": "0.4"},
-             about="a 20 s provider outage, longer than a job's whole retry schedule (5 tries,"
+             about="a 20 s provider outage, longer than a job's whole retry schedule (MAX_TRIES=5,"
                    " waits of at most 1+2+4+8 = 15 s): early work is dead-lettered, none lost;"
                    " quick runs shrink the schedule (RETRY_BASE_S=0.1, RETRY_CAP_S=0.4)"),
 )  # fmt: skip

@@ -60,12 +60,13 @@ def test_long_outage_outlasts_the_whole_retry_schedule() -> None:
 
     full = BY_NAME["long-outage"]
     (window,) = full.timeline
-    assert window["duration_s"] > schedule_max_s(1, 30)  # MAX_TRIES=5, RETRY_BASE_S=1, CAP 30
+    tries = int(full.work_env["MAX_TRIES"])
+    assert window["duration_s"] > schedule_max_s(1, 30, tries)  # RETRY_BASE_S=1, RETRY_CAP_S=30
     quick = choose("long-outage", quick=True)[0]
     (short,) = quick.timeline
     env = quick.work_env
     assert short["duration_s"] > schedule_max_s(float(env["RETRY_BASE_S"]),
-                                                float(env["RETRY_CAP_S"]))  # fmt: skip
+                                                float(env["RETRY_CAP_S"]), tries)  # fmt: skip
     assert "RETRY_BASE_S" in quick.about
 
 

@@ -112,3 +112,24 @@ async def test_a_job_whose_worker_died_on_the_last_try_is_dead_lettered(
     assert letter["reason"] == "the worker died during the last try"
     assert messages(provider) == []
     await asyncio.sleep(0)
+
+
+async def test_a_lost_response_is_retried_without_a_second_email(
+    settings: Settings, store: Store, provider: httpx.Client, redis: Redis
+) -> None:
+    # The provider accepts the message, then drops the connection before answering.
+    lost = {"lost_response_probability": 1.0}
+    provider.post("/control/timeline", json={"events": [{"at_s": 0, "duration_s": 0.3,
+                                                         "faults": lost}]})  # fmt: skip
+    queue = await ArqQueue.connect(str(settings.redis_url), settings.queue_name)
+    await queue.enqueue("send_magic_link", "r-lost", dataset.registered_email(5), "http://t",
+                        job_id="login:r-lost")  # fmt: skip
+    await queue.close()
+    patient = settings.model_copy(update={"max_tries": 20, "retry_base_s": 0.1})
+    await drain(patient)
+
+    outcomes = [e["outcome"] for e in await job_events(redis)]
+    assert outcomes[-1] == "ok" and outcomes[0] == "retry"
+    (sent,) = messages(provider, work_id="login:r-lost")
+    assert sent["attempts"] == len(outcomes) >= 2  # every try reached it; one email was kept
+    assert provider.get("/control/counters").json()["lost_responses"] >= 1

@@ -5,20 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from analysis.names import RUN, WORK_ENDPOINTS
+from analysis.names import RUN, WORK_COUNTS, WORK_ENDPOINTS
 from analysis.stats import group_quantiles
 from analysis.timing import is_success, str_keys
 
-COUNT_COLUMNS = [
-    "expected",
-    "delivered",
-    "pending",
-    "lost",
-    "dead_lettered",
-    "duplicates",
-    "duplicate_attempts",
-    "unpromised",
-]
+COUNT_COLUMNS = list(WORK_COUNTS)
 COMPLETION_COLUMNS = ["completion_p50_ms", "completion_p99_ms", "completion_max_ms"]
 
 

@@ -168,18 +168,7 @@ def plot_wait(distributions: pd.DataFrame, title: str) -> Figure:
     fig, axes = new_figure(len(variants), 1, height=2.6)
     styles = {"client latency": "-", "email accepted": "--"}
     for ax, variant in zip(axes, variants, strict=True):
-        mine = distributions[distributions["variant"] == variant]
-        for series, rows in mine.groupby("series"):
-            ax.plot(
-                rows["value_ms"].clip(lower=0.01),
-                rows["q"] * 100,
-                color=color(variant),
-                ls=styles.get(str(series), "-"),
-                lw=1.6,
-                label=str(series),
-            )
-        ax.set_xscale("log")
-        _log_ticks(ax.xaxis)
+        _plot_cdfs(ax, distributions, variant, styles, "{}")
         ax.set_ylabel("% of requests")
         ax.set_ylim(0, 100)
         ax.grid(True, alpha=0.3)
@@ -286,18 +275,7 @@ def plot_enumeration(distributions: pd.DataFrame, aucs: dict[str, float], title:
     fig, axes = new_figure(1, len(variants), height=3.8)
     styles = {"registered": "-", "unknown": "--"}
     for ax, variant in zip(axes, variants, strict=True):
-        mine = distributions[distributions["variant"] == variant]
-        for series, rows in mine.groupby("series"):
-            ax.plot(
-                rows["value_ms"].clip(lower=0.01),
-                rows["q"] * 100,
-                color=color(variant),
-                ls=styles.get(str(series), "-"),
-                lw=1.6,
-                label=f"{series} address",
-            )
-        ax.set_xscale("log")
-        _log_ticks(ax.xaxis)
+        _plot_cdfs(ax, distributions, variant, styles, "{} address")
         ax.set_xlabel("login latency (ms, log scale)")
         ax.set_ylabel("% of logins")
         ax.grid(True, alpha=0.3)
@@ -305,6 +283,24 @@ def plot_enumeration(distributions: pd.DataFrame, aucs: dict[str, float], title:
         ax.legend(fontsize=8, loc="lower right")
     fig.suptitle(title)
     return fig
+
+
+def _plot_cdfs(
+    ax: Axes, distributions: pd.DataFrame, variant: str, styles: dict[str, str], label: str
+) -> None:
+    """One cumulative distribution per series of `variant`, on a log time axis."""
+    mine = distributions[distributions["variant"] == variant]
+    for series, rows in mine.groupby("series"):
+        ax.plot(
+            rows["value_ms"].clip(lower=0.01),
+            rows["q"] * 100,
+            color=color(variant),
+            ls=styles.get(str(series), "-"),
+            lw=1.6,
+            label=label.format(series),
+        )
+    ax.set_xscale("log")
+    _log_ticks(ax.xaxis)
 
 
 def _scenario_labels(table: pd.DataFrame, scenarios: Sequence[str]) -> list[tuple[str, str]]:

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks import wrk
+from core.processes import stop
 from loadtests.recorder import RawRecorder
 
 REPO = Path(__file__).resolve().parent.parent
@@ -76,12 +77,7 @@ def noop_server(port: int) -> Iterator[str]:
                 time.sleep(0.05)
         yield f"http://127.0.0.1:{port}"
     finally:
-        child.terminate()
-        try:
-            child.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            child.kill()
-            child.wait()
+        stop(child)
 
 
 def locust_command(

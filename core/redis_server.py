@@ -11,6 +11,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from core.processes import stop
+
 
 class RedisNotFound(RuntimeError):
     pass
@@ -89,11 +91,6 @@ def embedded_redis(
             wait_for_ping(chosen, 10.0, process)
             yield f"redis://127.0.0.1:{chosen}/0"
         finally:
-            process.terminate()
-            try:
-                process.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+            stop(process)
             if process.stderr:
                 process.stderr.close()

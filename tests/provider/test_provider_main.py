@@ -11,6 +11,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from core.processes import stop
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -40,12 +42,7 @@ def running(free_port: int) -> Iterator[str]:
                 time.sleep(0.05)
         yield url
     finally:
-        child.terminate()
-        try:
-            child.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            child.kill()
-            child.wait()
+        stop(child)
         if child.stderr:
             child.stderr.close()
 

@@ -17,6 +17,16 @@ from tests.support import drain, job_events, messages, serve
 OUTAGE = {"errors": [{"status": 503, "probability": 1.0}]}
 
 
+async def queue_login(settings: Settings, request_id: str, user: int) -> None:
+    """What the delegated login enqueues for a registered address, without the target."""
+    queue = await ArqQueue.connect(str(settings.redis_url), settings.queue_name)
+    await queue.enqueue(
+        "send_magic_link", request_id, dataset.registered_email(user), "http://t",
+        job_id=f"login:{request_id}",
+    )  # fmt: skip
+    await queue.close()
+
+
 async def test_delegated_keeps_answering_through_an_outage_and_delivers_after_recovery(
     settings: Settings, store: Store, provider: httpx.Client, redis: Redis
 ) -> None:
@@ -47,10 +57,7 @@ async def test_exhausted_retries_leave_a_dead_letter(
     settings: Settings, store: Store, provider: httpx.Client, redis: Redis
 ) -> None:
     provider.put("/control/faults", json=OUTAGE).raise_for_status()
-    queue = await ArqQueue.connect(str(settings.redis_url), settings.queue_name)
-    await queue.enqueue("send_magic_link", "r-dead", dataset.registered_email(1), "http://t",
-                        job_id="login:r-dead")  # fmt: skip
-    await queue.close()
+    await queue_login(settings, "r-dead", 1)
     await drain(settings)
 
     (letter,) = store.dead_letters()
@@ -66,10 +73,7 @@ async def test_a_refused_message_is_not_retried(
     settings: Settings, store: Store, provider: httpx.Client, redis: Redis
 ) -> None:
     provider.put("/control/faults", json={"errors": [{"status": 400, "probability": 1.0}]})
-    queue = await ArqQueue.connect(str(settings.redis_url), settings.queue_name)
-    await queue.enqueue("send_magic_link", "r-400", dataset.registered_email(2), "http://t",
-                        job_id="login:r-400")  # fmt: skip
-    await queue.close()
+    await queue_login(settings, "r-400", 2)
     await drain(settings)
 
     (letter,) = store.dead_letters()
@@ -84,10 +88,7 @@ async def test_rate_limit_is_honoured_with_retry_after(
     limited = {"errors": [{"status": 429, "probability": 1.0, "retry_after_s": 1}]}
     provider.post("/control/timeline", json={"events": [{"at_s": 0, "duration_s": 0.5,
                                                          "faults": limited}]})  # fmt: skip
-    queue = await ArqQueue.connect(str(settings.redis_url), settings.queue_name)
-    await queue.enqueue("send_magic_link", "r-429", dataset.registered_email(3), "http://t",
-                        job_id="login:r-429")  # fmt: skip
-    await queue.close()
+    await queue_login(settings, "r-429", 3)
     await drain(settings)
 
     first, second = await job_events(redis)
@@ -100,10 +101,7 @@ async def test_rate_limit_is_honoured_with_retry_after(
 async def test_a_job_whose_worker_died_on_the_last_try_is_dead_lettered(
     settings: Settings, store: Store, provider: httpx.Client, redis: Redis
 ) -> None:
-    queue = await ArqQueue.connect(str(settings.redis_url), settings.queue_name)
-    await queue.enqueue("send_magic_link", "r-crash", dataset.registered_email(4), "http://t",
-                        job_id="login:r-crash")  # fmt: skip
-    await queue.close()
+    await queue_login(settings, "r-crash", 4)
     # arq counts tries in this key; a worker killed mid-job leaves it incremented.
     await redis.set("arq:retry:login:r-crash", settings.max_tries)
     await drain(settings)
@@ -121,10 +119,7 @@ async def test_a_lost_response_is_retried_without_a_second_email(
     lost = {"lost_response_probability": 1.0}
     provider.post("/control/timeline", json={"events": [{"at_s": 0, "duration_s": 0.3,
                                                          "faults": lost}]})  # fmt: skip
-    queue = await ArqQueue.connect(str(settings.redis_url), settings.queue_name)
-    await queue.enqueue("send_magic_link", "r-lost", dataset.registered_email(5), "http://t",
-                        job_id="login:r-lost")  # fmt: skip
-    await queue.close()
+    await queue_login(settings, "r-lost", 5)
     patient = settings.model_copy(update={"max_tries": 20, "retry_base_s": 0.1})
     await drain(patient)
 

@@ -4,29 +4,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-VARIANTS = ("sync", "delegated")
-SCENARIOS = (
-    "steady",
-    "slow-provider",
-    "outage",
-    "rate-limited",
-    "spike",
-    "webhook-burst",
-    "hung-ticket",
-    "worker-crash",
-    "lost-response",
-    "redis-restart",
-    "redis-restart-no-aof",
-    "webhook-redelivery",
-    "long-outage",
-)
-ENDPOINTS = ("login", "verify", "webhook", "noop")
-# Endpoints that promise work to the client; the others have no work accounting.
-WORK_ENDPOINTS = ("login", "webhook")
-WORK_PREFIXES = {"login:": "login", "order:": "webhook"}
+from core.contracts import ENDPOINTS, RUN_KEY, VARIANT_NAMES, WORK_ENDPOINTS
+from core.scenarios import SCENARIO_NAMES
+
+VARIANTS = VARIANT_NAMES
+SCENARIOS = SCENARIO_NAMES
+__all__ = ["ENDPOINTS", "SCENARIOS", "VARIANTS", "WORK_ENDPOINTS"]
 
 GROUP = ["scenario", "variant", "endpoint"]
-RUN = ["scenario", "variant", "repeat"]
+RUN = list(RUN_KEY)
 
 
 @dataclass(frozen=True)

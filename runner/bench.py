@@ -29,7 +29,7 @@ from runner.pending import pending_jobs
 from runner.processes import Child, ChildDied, StackError, UsageError, first_dead
 from runner.results import RawFiles, delivery_rows, new_run_dir, point_latest, summarize
 from runner.sampling import Sampler
-from runner.scenarios import (
+from core.scenarios import (
     DRAIN_S,
     QUICK_DRAIN_S,
     RedisFault,

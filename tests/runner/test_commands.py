@@ -9,7 +9,7 @@ import pytest
 from core.settings import Settings
 from runner import commands
 from runner.bench import run_order
-from runner.scenarios import QUICK_DURATION_S, SCENARIOS, UnknownScenario, choose
+from core.scenarios import QUICK_DURATION_S, SCENARIOS, UnknownScenario, choose
 
 
 def test_servers_are_uvicorn_factories_without_access_logs() -> None:

@@ -7,7 +7,7 @@ from dataclasses import replace
 import pytest
 
 from runner.bench import RedisOutages
-from runner.scenarios import BY_NAME, QUICK_DURATION_S, SCENARIOS, RedisFault, choose
+from core.scenarios import BY_NAME, QUICK_DURATION_S, SCENARIOS, RedisFault, choose
 
 FAULTS = ("worker-crash", "lost-response", "redis-restart", "redis-restart-no-aof",
           "webhook-redelivery", "long-outage")  # fmt: skip

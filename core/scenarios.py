@@ -63,7 +63,6 @@ class Scenario:
     quick_env: Mapping[str, str] = field(default_factory=dict)  # added to work_env when shortened
     options: Mapping[str, object] = field(default_factory=dict)  # extra loadtests flags
     users: int = 200  # Locust users: above rate x worst latency, or starts run late
-    quick: bool = True  # in `--quick` runs of every scenario (named, it always runs)
     quick_duration_s: float = QUICK_DURATION_S  # some faults need a little more room
     about: str = ""
 
@@ -188,6 +187,7 @@ SCENARIOS: tuple[Scenario, ...] = (
 )  # fmt: skip
 
 BY_NAME = {s.name: s for s in SCENARIOS}
+SCENARIO_NAMES = tuple(BY_NAME)  # the report's order
 
 
 class UnknownScenario(ValueError):
@@ -202,5 +202,5 @@ def choose(names: str, quick: bool, duration_s: float | None = None) -> list[Sce
         raise UnknownScenario(
             f"unknown scenario {', '.join(unknown)}: choose from {', '.join(BY_NAME)}"
         )
-    chosen = [s for s in SCENARIOS if s.name in wanted or (not wanted and (s.quick or not quick))]
+    chosen = [s for s in SCENARIOS if s.name in wanted or not wanted]
     return [s.shortened(duration_s) for s in chosen] if duration_s or quick else chosen

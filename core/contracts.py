@@ -1,0 +1,193 @@
+"""The facts that join the parts: identifiers, variants, endpoints and the raw files' columns.
+
+Every package imports these; nothing else formats or parses the strings below.
+`docs/contracts.md` describes the same for people.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Final
+
+# Identifiers.
+
+REQUEST_ID_HEADER: Final = "X-Request-ID"
+JOB_EVENTS_KEY: Final = "bench:job-events"  # one JSON record per job try, read by the runner
+
+# Work ids: one promised email each. The prefix names the endpoint that promised it.
+LOGIN_WORK: Final = "login"
+ORDER_WORK: Final = "order"
+WORK_ENDPOINT_OF_PREFIX: Final = {LOGIN_WORK: "login", ORDER_WORK: "webhook"}
+
+
+def login_work_id(request_id: str) -> str:
+    return f"{LOGIN_WORK}:{request_id}"
+
+
+def order_work_id(order_id: int) -> str:
+    return f"{ORDER_WORK}:{order_id}"
+
+
+def work_endpoint(work_id: str) -> str | None:
+    """The endpoint whose 2xx promised this work ("login" or "webhook"), None if not ours."""
+    prefix, sep, rest = work_id.partition(":")
+    return WORK_ENDPOINT_OF_PREFIX.get(prefix) if sep and rest else None
+
+
+# Idempotency keys sent to the provider: a retry of the same email carries the same key.
+def magic_link_key(request_id: str) -> str:
+    return f"magic:{request_id}"
+
+
+def tickets_key(order_id: int) -> str:
+    return f"tickets:{order_id}"
+
+
+# Job functions and their ids. A deterministic id makes a second enqueue of the same job a no-op.
+SEND_MAGIC_LINK: Final = "send_magic_link"
+PROCESS_PAYMENT: Final = "process_payment"
+GENERATE_TICKET: Final = "generate_ticket"
+SEND_TICKETS: Final = "send_tickets"
+JOB_FUNCTIONS: Final = (SEND_MAGIC_LINK, PROCESS_PAYMENT, GENERATE_TICKET, SEND_TICKETS)
+
+
+def login_job_id(request_id: str) -> str:
+    return f"login:{request_id}"
+
+
+def payment_job_id(event_id: str) -> str:
+    return f"payment:{event_id}"
+
+
+def ticket_job_id(order_id: int, seat: int) -> str:
+    return f"ticket:{order_id}:{seat}"
+
+
+def send_tickets_job_id(order_id: int) -> str:
+    return f"send-tickets:{order_id}"
+
+
+def work_id_of_job(function: str, args: Sequence[Any]) -> str:
+    """The work id a queued job serves, from its function and positional args (as enqueued)."""
+    if function == SEND_MAGIC_LINK and len(args) >= 1:
+        return login_work_id(args[0])  # (request_id, address, link_base)
+    if function == PROCESS_PAYMENT and len(args) >= 2:
+        return order_work_id(args[1])  # (event_id, order_id, request_id)
+    if function in (GENERATE_TICKET, SEND_TICKETS) and len(args) >= 1:
+        return order_work_id(args[0])  # (order_id, seat, request_id) and (order_id, request_id)
+    raise ValueError(f"no work id for {function}{tuple(args)!r}")
+
+
+# Variants: the same routes and bodies; only where the work runs differs.
+
+
+@dataclass(frozen=True)
+class Variant:
+    name: str
+    app: str  # the uvicorn factory of its target
+    worker: tuple[str, ...] | None  # `python -m ...` arguments of its queue worker, if any
+    promises: str  # what survives a crash of the web process, in words
+
+
+VARIANTS: Final = (
+    Variant("sync", "targets.sync:create_app", None, "nothing is promised until the work is done"),
+    Variant(
+        "delegated",
+        "targets.delegated:create_app",
+        ("arq", "jobs.worker.WorkerSettings"),
+        "the queue in Redis (with its append-only file, a Redis crash too)",
+    ),
+)
+VARIANT_NAMES: Final = tuple(v.name for v in VARIANTS)
+DEFAULT_VARIANTS: Final = ("sync", "delegated")
+BASE_VARIANT: Final = "sync"  # the one every other variant is compared with
+
+
+def variant(name: str) -> Variant:
+    for v in VARIANTS:
+        if v.name == name:
+            return v
+    raise ValueError(f"unknown variant {name!r}: expected one of {', '.join(VARIANT_NAMES)}")
+
+
+# Endpoints, as the load generator names them in raw/requests.csv.
+ENDPOINTS: Final = ("login", "verify", "webhook", "noop")
+WORK_ENDPOINTS: Final = ("login", "webhook")  # a 2xx there promises one email
+
+
+# The raw files of a results folder: each column with the dtype the analysis reads it as.
+# "category" for strings that repeat a lot (1M rows then cost bytes, not Python objects).
+
+RUN_KEY: Final = ("scenario", "variant", "repeat")
+_RUN: Final = {"scenario": "category", "variant": "category", "repeat": "int32"}
+
+RAW_FILES: Final[dict[str, dict[str, str]]] = {
+    "requests": {
+        **_RUN,
+        "endpoint": "category",
+        "intended_start": "float64",
+        "start": "float64",
+        "end": "float64",
+        "status": "float64",
+        "error": "category",
+        "request_id": "str",
+        "work_id": "str",
+        "registered": "category",
+    },
+    "deliveries": {
+        **_RUN,
+        "message_id": "str",
+        "kind": "category",
+        "work_id": "str",
+        "request_id": "str",
+        "idempotency_key": "str",
+        "to": "str",
+        "attempts": "float64",
+        "first_at": "float64",
+        "last_at": "float64",
+    },
+    # One row per job try that ended (a try that died with its worker leaves none).
+    "jobs": {
+        **_RUN,
+        "job_id": "str",
+        "function": "category",
+        "try": "float64",
+        "enqueued_at": "float64",
+        "started_at": "float64",
+        "ended_at": "float64",
+        "outcome": "category",
+        "work_id": "str",
+        "pid": "float64",
+    },
+    "dead_letters": {
+        **_RUN,
+        "work_id": "str",
+        "function": "category",
+        "tries": "float64",
+        "reason": "str",
+        "at": "float64",
+    },
+    # Jobs still queued or running when the runner stopped waiting for the drain.
+    "pending": {**_RUN, "job_id": "str", "function": "str", "work_id": "str"},
+    "queue_samples": {
+        **_RUN,
+        "t": "float64",
+        "ready": "float64",
+        "deferred": "float64",
+        "in_progress": "float64",
+    },
+    "process_samples": {
+        **_RUN,
+        "t": "float64",
+        "process": "category",
+        "cpu_percent": "float64",
+        "rss_mb": "float64",
+    },
+}
+# Columns that older runs lack: read as empty rather than refused.
+RAW_OPTIONAL: Final = {"jobs": ("pid",)}
+
+
+def raw_columns(name: str) -> tuple[str, ...]:
+    return tuple(RAW_FILES[name])

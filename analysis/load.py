@@ -10,7 +10,8 @@ from typing import Any, Final
 import numpy as np
 import pandas as pd
 
-from analysis.names import RUN, WORK_PREFIXES
+from analysis.names import RUN
+from core.contracts import WORK_ENDPOINT_OF_PREFIX
 
 
 class RunError(Exception):
@@ -198,8 +199,8 @@ def normalize_deliveries(frame: pd.DataFrame) -> pd.DataFrame:
 def endpoint_of_work(work_ids: pd.Series) -> pd.Series:
     ids = work_ids.astype("string")
     endpoint = pd.Series(pd.NA, index=work_ids.index, dtype="string")
-    for prefix, name in WORK_PREFIXES.items():
-        endpoint = endpoint.mask(ids.str.startswith(prefix).fillna(False), name)
+    for prefix, name in WORK_ENDPOINT_OF_PREFIX.items():
+        endpoint = endpoint.mask(ids.str.startswith(f"{prefix}:").fillna(False), name)
     return endpoint.astype(_CAT)
 
 

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 import pytest
 
+from core.scenarios import BY_NAME, RedisFault, choose
 from runner.bench import RedisOutages
-from core.scenarios import BY_NAME, QUICK_DURATION_S, SCENARIOS, RedisFault, choose
 
 FAULTS = ("worker-crash", "lost-response", "redis-restart", "redis-restart-no-aof",
           "webhook-redelivery", "long-outage")  # fmt: skip
@@ -68,12 +66,6 @@ def test_long_outage_outlasts_the_whole_retry_schedule() -> None:
     assert short["duration_s"] > schedule_max_s(float(env["RETRY_BASE_S"]),
                                                 float(env["RETRY_CAP_S"]), tries)  # fmt: skip
     assert "RETRY_BASE_S" in quick.about
-
-
-def test_a_slow_scenario_can_stay_out_of_quick_runs_unless_named() -> None:
-    slow = replace(SCENARIOS[0], name="slow-one", quick=False)
-    assert slow.shortened().duration_s == QUICK_DURATION_S
-    assert not slow.quick
 
 
 def test_redis_outages_kill_then_restart_in_order() -> None:

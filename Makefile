@@ -5,15 +5,20 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 RUN ?= results/latest
 
-.PHONY: install test lint bench bench-quick serve report check reliability perf fuzz clean
+.PHONY: install lock test lint bench bench-quick serve report check reliability perf fuzz clean
 
 install: $(STAMP)
 
-$(STAMP): pyproject.toml
+# requirements.lock pins every package a benchmark runs on; `make lock` refreshes it.
+$(STAMP): pyproject.toml requirements.lock
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet -c requirements.lock -e '.[dev]'
 	touch $(STAMP)
+
+lock: install
+	$(BIN)/uv pip compile pyproject.toml --extra dev --universal --python-version 3.11 \
+		--quiet --output-file requirements.lock
 
 test: install
 	$(BIN)/python -m pytest

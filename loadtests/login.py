@@ -18,8 +18,8 @@ from urllib.parse import urlencode
 import gevent
 from locust import task
 
-from loadtests.common import BenchUser, Run, current_run
 from loadtests.plans import login_choice, magic_link_token
+from loadtests.users import BenchUser, Run, current_run
 
 FOLLOW_DELAY_S = 2.0  # a person opens the email a moment later
 FOLLOW_RETRY_S = (0.5, 1.0, 2.0, 4.0)  # the email may still be on its way: ~10 s at most

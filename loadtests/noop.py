@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from locust import task
 
-from loadtests.common import BenchUser, current_run
+from loadtests.users import BenchUser, current_run
 
 
 class NoopUser(BenchUser):

@@ -17,20 +17,9 @@ from typing import Any
 
 import gevent
 
-COLUMNS = (
-    "scenario",
-    "variant",
-    "repeat",
-    "endpoint",
-    "intended_start",
-    "start",
-    "end",
-    "status",
-    "error",
-    "request_id",
-    "work_id",
-    "registered",
-)
+from core.contracts import raw_columns
+
+COLUMNS = raw_columns("requests")
 STATS_SCHEMA_VERSION = 1
 # At or above this CPU share of one core the generator, not the target, may set the pace.
 SATURATED_CPU_PERCENT = 90.0

@@ -24,9 +24,9 @@ from locust import events, task
 from locust.env import Environment
 
 from core.signatures import HEADER, sign
-from loadtests.common import BenchUser, Run, current_run
 from loadtests.options import env_var
 from loadtests.plans import WebhookPlan, event_id, payment_event_body
+from loadtests.users import BenchUser, Run, current_run
 
 logger = logging.getLogger("loadtests")
 _plan: tuple[Run, WebhookPlan] | None = None
@@ -50,7 +50,7 @@ def _on_test_start(environment: Environment, **_kw: Any) -> None:
 
 
 def _listen(hook: Any, listener: Callable[..., None]) -> None:
-    hook.add_listener(listener)  # EventHook is untyped (see loadtests.common)
+    hook.add_listener(listener)  # EventHook is untyped (see loadtests.users)
 
 
 _listen(events.init_command_line_parser, _on_parser)

@@ -17,8 +17,8 @@ import pytest
 import uvicorn
 from fastapi import FastAPI, Request, Response
 
+from core.contracts import raw_columns
 from loadtests.pacing import STOP_GRACE_S
-from loadtests.recorder import COLUMNS
 
 REPO = Path(__file__).resolve().parents[2]
 LOCUST = Path(sys.executable).with_name("locust")
@@ -87,7 +87,7 @@ def test_headless_noop_run_writes_exact_rows(target_url: str, tmp_path: Path) ->
 
     with raw.open() as f:
         reader = csv.DictReader(f)
-        assert tuple(reader.fieldnames or ()) == COLUMNS
+        assert tuple(reader.fieldnames or ()) == raw_columns("requests")
         rows = list(reader)
     stats = json.loads(Path(f"{raw}.stats.json").read_text())
     totals, worker = stats["totals"], stats["workers"]["0"]

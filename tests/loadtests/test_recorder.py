@@ -6,8 +6,8 @@ from pathlib import Path
 
 import gevent
 
+from core.contracts import raw_columns
 from loadtests.recorder import (
-    COLUMNS,
     RawRecorder,
     create_raw_file,
     error_text,
@@ -44,7 +44,7 @@ def test_rows_from_several_processes_share_one_csv(tmp_path: Path) -> None:
     a.close()
     with path.open() as f:
         rows = list(csv.DictReader(f))
-    assert tuple(rows[0]) == COLUMNS
+    assert tuple(rows[0]) == raw_columns("requests")
     assert [r["request_id"] for r in rows] == ["r1", "r2", "r3"]
     assert rows[0]["intended_start"] == "1700000000.123456"  # microseconds
     assert (rows[1]["status"], rows[1]["error"], rows[1]["registered"]) == ("0", "timeout", "false")

@@ -18,6 +18,7 @@ from urllib.parse import urlencode
 import gevent
 from locust import task
 
+from core.contracts import login_work_id
 from loadtests.plans import login_choice, magic_link_token
 from loadtests.users import BenchUser, Run, current_run
 
@@ -56,7 +57,7 @@ class LoginUser(BenchUser):
             start,
             data=json.dumps({"email": choice.email}),
             headers={"Content-Type": "application/json"},
-            work_id=lambda r: f"login:{r}",
+            work_id=login_work_id,
             registered="true" if choice.registered else "false",
         )
         if choice.follow and 200 <= status < 300:
@@ -65,7 +66,7 @@ class LoginUser(BenchUser):
     def follow(self, run: Run, slot: int, login_id: str) -> None:
         run.count("followups")
         gevent.sleep(FOLLOW_DELAY_S)
-        work_id = f"login:{login_id}"
+        work_id = login_work_id(login_id)
         token = fetch_token(run.options.provider_url, work_id)
         for pause in FOLLOW_RETRY_S:
             if token is not None:

@@ -23,6 +23,7 @@ from typing import Any
 from locust import events, task
 from locust.env import Environment
 
+from core.contracts import order_work_id
 from core.signatures import HEADER, sign
 from loadtests.options import env_var
 from loadtests.plans import WebhookPlan, event_id, payment_event_body
@@ -96,7 +97,7 @@ class WebhookUser(BenchUser):
         kind = payment.event_type
         event = event_id(run.options.seed, payment.order_id, kind)
         body = payment_event_body(event, payment.order_id, kind)
-        work_id = f"order:{payment.order_id}"
+        work_id = order_work_id(payment.order_id)
         self.call(
             "webhook",
             "POST",

@@ -44,11 +44,11 @@ check: install
 	$(BIN)/python -m analysis check $(RUN) $(CHECK_ARGS)
 
 reliability: install
-	$(BIN)/python -m tests.fuzz --json $(RUN)/fuzz.json > /dev/null
+	$(BIN)/python -m fuzzing --json $(RUN)/fuzz.json > /dev/null
 	$(BIN)/python -m analysis reliability $(RUN)
 
 fuzz: install
-	$(BIN)/python -m tests.fuzz $(if $(EXAMPLES),--examples $(EXAMPLES)) $(if $(SEED),--seed $(SEED)) $(FUZZ_ARGS)
+	$(BIN)/python -m fuzzing $(if $(EXAMPLES),--examples $(EXAMPLES)) $(if $(SEED),--seed $(SEED)) $(FUZZ_ARGS)
 
 perf: install
 	$(BIN)/python -m benchmarks.perf

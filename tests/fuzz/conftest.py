@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.fuzz.harness import Stack, fuzz_settings, open_stack
+from fuzzing.harness import Stack, fuzz_settings, open_stack
 
 
 @pytest.fixture(scope="module")

@@ -9,7 +9,7 @@ import httpx
 import pytest
 
 from core import signatures
-from tests.fuzz.harness import PROVIDER_KEY, VALID_MAIL, Stack
+from fuzzing.harness import PROVIDER_KEY, VALID_MAIL, Stack
 
 
 def event(order_id: str, event_id: str = "evt_fuzz") -> bytes:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from tests.fuzz.harness import Stack
-from tests.fuzz.plans import PLANS, run_plan
+from fuzzing.harness import Stack
+from fuzzing.plans import PLANS, run_plan
 
 # Per plan; schema plans give each operation a share of it. Seeded, so every run is the same.
 EXAMPLES = 40

@@ -182,8 +182,9 @@ def addresses() -> st.SearchStrategy[Any]:
 
 
 def mails() -> st.SearchStrategy[Any]:
-    content = st.fixed_dictionaries({"type": st.sampled_from(["text/plain", "text/html"]) | texts,
-                                     "value": texts})  # fmt: skip
+    content = st.fixed_dictionaries(
+        {"type": st.sampled_from(["text/plain", "text/html"]) | texts, "value": texts}
+    )
     personalization = st.fixed_dictionaries(
         {"to": st.lists(addresses(), max_size=3)},
         optional={
@@ -224,10 +225,13 @@ def fault_models() -> st.SearchStrategy[Any]:
         {},
         optional={
             "kind": st.sampled_from(["none", "fixed", "uniform", "lognormal"]) | texts,
-            "ms": near(0, 1e6), "min_ms": near(0, 1e6), "max_ms": near(0, 1e9),
-            "median_ms": near(0, 1e6), "sigma": near(0, 10),
+            "ms": near(0, 1e6),
+            "min_ms": near(0, 1e6),
+            "max_ms": near(0, 1e9),
+            "median_ms": near(0, 1e6),
+            "sigma": near(0, 10),
         },
-    )  # fmt: skip
+    )
     error = st.fixed_dictionaries(
         {"status": st.integers(400, 599) | json_values, "probability": near(0, 0.3)},
         optional={"retry_after_s": near(0, 1e9)},

@@ -18,11 +18,11 @@ from schemathesis import GenerationMode
 from schemathesis.core.result import Ok
 
 from core.db import Store
+from core.serving import serve
 from core.settings import Settings
+from fuzzing.strategies import Param, RawRequest
 from provider.app import create_app as create_provider
 from targets import delegated, sync
-from tests.fuzz.strategies import Param, RawRequest
-from tests.support import serve
 
 T = TypeVar("T")
 TIMEOUT_S = 10.0

@@ -7,6 +7,6 @@ found so far is fixed: their inputs are regression tests in test_findings.py.
 
 from __future__ import annotations
 
-from tests.fuzz.harness import KnownBug
+from fuzzing.harness import KnownBug
 
 KNOWN_BUGS: tuple[KnownBug, ...] = ()

@@ -1,4 +1,4 @@
-"""`python -m tests.fuzz`: the long fuzz run of `make fuzz`, with a table of cases and 5xx."""
+"""`python -m fuzzing`: the long fuzz run of `make fuzz`, with a table of cases and 5xx."""
 
 from __future__ import annotations
 
@@ -13,15 +13,15 @@ from contextlib import ExitStack
 from pathlib import Path
 
 from core.redis_server import embedded_redis
+from core.serving import serve
 from core.settings import Settings
+from fuzzing.harness import Tally, fuzz_settings, open_stack
+from fuzzing.plans import PLANS, run_plan
 from provider.app import create_app as create_provider
-from tests.fuzz.harness import Tally, fuzz_settings, open_stack
-from tests.fuzz.plans import PLANS, run_plan
-from tests.support import serve
 
 
 def parse(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m tests.fuzz", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m fuzzing", description=__doc__)
     parser.add_argument(
         "--examples",
         type=int,

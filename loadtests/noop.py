@@ -2,6 +2,8 @@
 
     locust -f loadtests/noop.py --headless -u 50 -r 50 -t 10s --arrival-rate 500 \
         --host http://127.0.0.1:8001 --raw-out results/noop.csv
+
+--get-path GETs another path instead (e.g. a slow endpoint, to calibrate against wrk).
 """
 
 from __future__ import annotations
@@ -14,9 +16,12 @@ from loadtests.users import BenchUser, current_run
 class NoopUser(BenchUser):
     @task
     def noop(self) -> None:
-        got = self.next_slot()
+        got = self.take_slot()
         if got is None:
             return
-        slot, intended, start = got
-        request_id = current_run().ids.for_slot(slot)
-        self.call("noop", "GET", "/noop", request_id, intended, start)
+        slot, intended = got
+        run = current_run()
+        request_id = run.ids.for_slot(slot)  # before the wait: outside the timed window
+        start = run.pacer.wait(intended)
+        if start is not None:
+            self.call("noop", "GET", run.options.get_path, request_id, intended, start)

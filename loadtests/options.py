@@ -72,6 +72,7 @@ _OPTIONS: list[tuple[str, Any, Any, str]] = [
     ("--seed-users", int, 10_000, "Registered addresses are user0..user<n-1>@example.com."),
     ("--seed-orders", int, 5_000, "Orders 1..n exist in the target's data set."),
     ("--order-offset", int, 0, "Webhook slot k pays order offset+k+1 (redeliveries aside)."),
+    ("--get-path", str, "/noop", "noop.py: the path it GETs (e.g. a slow one, to calibrate)."),
 ]
 
 
@@ -114,6 +115,7 @@ class Options:
     seed_users: int = 10_000
     seed_orders: int = 5_000
     order_offset: int = 0
+    get_path: str = "/noop"
 
     @classmethod
     def from_namespace(cls, ns: argparse.Namespace | None) -> Options:

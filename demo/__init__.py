@@ -1,0 +1,1 @@
+"""`make demo`: a live page that shows delegation while it happens, under load and faults."""

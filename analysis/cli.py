@@ -11,14 +11,16 @@ from typing import NoReturn
 from rich.console import Console
 from rich.table import Table
 
-from analysis.baseline import compare
-from analysis.gate import Check, GateError, Names, evaluate, parse_thresholds, run_checks
-from analysis.junit import write_junit
-from analysis.load import RunError, load_run, read_meta
-from analysis.reliability import find_fuzz, read_fuzz, reliability_rows
-from analysis.reliability import render_markdown as render_reliability
-from analysis.report import build_report, current_summary, resolve_run_dir, settings_for
-from analysis.work import work_ledger
+from analysis.gate.baseline import compare
+from analysis.gate.junit import write_junit
+from analysis.gate.thresholds import Check, GateError, Names, evaluate, parse_thresholds, run_checks
+from analysis.metrics.load import RunError, load_run, read_meta, resolve_run_dir
+from analysis.metrics.reliability import find_fuzz, read_fuzz, reliability_rows
+from analysis.metrics.summary_json import current_summary
+from analysis.metrics.work import work_ledger
+from analysis.names import settings_for
+from analysis.report.build import build_report
+from analysis.report.reliability import render_markdown as render_reliability
 
 DEFAULT_RUN = Path("results/latest")
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
@@ -72,7 +74,7 @@ def parser() -> argparse.ArgumentParser:
     reliability.add_argument(
         "--fuzz",
         type=Path,
-        help="fuzz results to add: the output of `python -m tests.fuzz` (its table, or JSON);"
+        help="fuzz results to add: the output of `python -m fuzzing` (its table, or JSON);"
         " default: fuzz.json or fuzz.txt in the run folder, if there",
     )
     return top
@@ -119,8 +121,8 @@ def _reliability(args: argparse.Namespace) -> int:
     fuzz_path = args.fuzz or find_fuzz(run_dir)
     fuzz = read_fuzz(fuzz_path) if fuzz_path is not None else None
     run = load_run(run_dir)
-    rows = reliability_rows(run, work_ledger(run.requests, run.deliveries, run.dead_letters,
-                                             run.pending))  # fmt: skip
+    ledger = work_ledger(run.requests, run.deliveries, run.dead_letters, run.pending)
+    rows = reliability_rows(run, ledger)
     # Plain print: a markdown table must not be wrapped or styled by rich.
     sys.stdout.write(render_reliability(rows, fuzz))
     return EXIT_OK

@@ -1,6 +1,6 @@
 """How long `python -m analysis report` takes on a synthetic run of 1,000,000 requests.
 
-    .venv/bin/python benchmarks/analysis_perf.py [--requests 1000000] [--keep DIR]
+    .venv/bin/python -m benchmarks.analysis_perf [--requests 1000000] [--keep DIR]
 
 Writes the run (untimed), then times the report in a child process and prints its wall
 time, CPU time and peak RSS (getrusage of the children). Target: <= 15 s, <= 1.5 GiB.
@@ -16,8 +16,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from analysis.names import SCENARIOS, VARIANTS
-from analysis.synthetic import write_synthetic_run
+from core.contracts import DEFAULT_VARIANTS
+from core.scenarios import SCENARIO_NAMES
+from tests.factories import write_synthetic_run
 
 LIMIT_S, LIMIT_GIB = 15.0, 1.5
 
@@ -29,10 +30,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory() as tmp:
         run_dir = args.keep or Path(tmp) / "run"
-        per_run = args.requests // (len(SCENARIOS) * len(VARIANTS))
+        per_run = args.requests // (len(SCENARIO_NAMES) * len(DEFAULT_VARIANTS))
         started = time.perf_counter()
         write_synthetic_run(run_dir, requests_per_run=per_run, duration_s=120.0)
-        rows = per_run * len(SCENARIOS) * len(VARIANTS)
+        rows = per_run * len(SCENARIO_NAMES) * len(DEFAULT_VARIANTS)
         print(f"wrote {rows:,} request rows in {time.perf_counter() - started:.1f} s")
         before = resource.getrusage(resource.RUSAGE_CHILDREN)
         started = time.perf_counter()

@@ -50,16 +50,22 @@ CASES: dict[str, tuple[Callable[[Path], None], list[str], str]] = {
     "text for a number": (_text_for_a_number, ["check"], "is 'fast', not a number"),
     "corrupt meta.json": (_corrupt_meta, ["check"], "meta.json is not valid JSON"),
     "corrupt meta.json, no summary": (
-        _corrupt_meta_no_summary, ["check"], "meta.json is not valid JSON"
+        _corrupt_meta_no_summary,
+        ["check"],
+        "meta.json is not valid JSON",
     ),
     "corrupt meta.json, report": (_corrupt_meta, ["report"], "meta.json is not valid JSON"),
     "unknown metric": (
-        _unknown_metric, ["check", "--thresholds", "{run}/bad.txt"], "unknown metric 'work.vanished"
+        _unknown_metric,
+        ["check", "--thresholds", "{run}/bad.txt"],
+        "unknown metric 'work.vanished",
     ),
     "missing baseline": (
-        lambda run: None, ["check", "--baseline", "{run}/nope"], "no baseline results folder"
+        lambda run: None,
+        ["check", "--baseline", "{run}/nope"],
+        "no baseline results folder",
     ),
-}  # fmt: skip
+}
 
 
 @pytest.mark.parametrize("case", list(CASES))

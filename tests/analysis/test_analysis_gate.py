@@ -10,9 +10,10 @@ from typing import Any
 import numpy as np
 import pytest
 
-from analysis.baseline import RULES, classify
 from analysis.cli import main
-from analysis.gate import GateError, Names, evaluate, parse_thresholds
+from analysis.gate.baseline import RULES, classify
+from analysis.gate.thresholds import GateError, Names, evaluate, parse_thresholds
+from analysis.names import COMPARED
 
 NAMES = Names.known()
 ROOT = Path(__file__).resolve().parents[2]
@@ -151,3 +152,8 @@ def test_incomplete_run_fails_the_gate(tmp_path: Path) -> None:
 
 def test_checked_in_thresholds_parse() -> None:
     assert parse_thresholds((ROOT / "thresholds.txt").read_text(), NAMES)
+
+
+def test_baseline_rules_cover_the_metrics_kept_per_repeat() -> None:
+    # The baseline's bootstrap resamples summary.json's per_repeat values: one list of metrics.
+    assert [r.metric for r in RULES] == list(COMPARED)

@@ -8,17 +8,17 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from analysis.enumeration import enumeration_table, verdict, z_score
-from analysis.load import (
-    DEAD_LETTER_DTYPES,
+from analysis.metrics.enumeration import enumeration_table, verdict, z_score
+from analysis.metrics.load import (
     empty_frame,
     normalize_deliveries,
     normalize_requests,
+    raw_dtypes,
     runs_frame,
     windows_frame,
 )
-from analysis.stats import auc, bootstrap_ratio_ci, group_quantiles, percentile_dict
-from analysis.timing import (
+from analysis.metrics.stats import auc, bootstrap_ratio_ci, group_quantiles, percentile_dict
+from analysis.metrics.timing import (
     error_kind,
     in_windows,
     latency_table,
@@ -26,7 +26,7 @@ from analysis.timing import (
     trim_warmup,
     with_run_times,
 )
-from analysis.work import work_ledger, work_table
+from analysis.metrics.work import work_ledger, work_table
 
 T0 = 1000.0
 GROUP = ["scenario", "variant", "endpoint"]
@@ -194,7 +194,7 @@ def test_work_accounting_expected_delivered_pending_lost_duplicates_dead_letters
     )
     dead = pd.concat(
         [
-            empty_frame(DEAD_LETTER_DTYPES),
+            empty_frame(raw_dtypes("dead_letters")),
             pd.DataFrame(
                 [{"scenario": "steady", "variant": "sync", "repeat": 0, "work_id": "login:b"}]
             ),

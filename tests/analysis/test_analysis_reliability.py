@@ -9,13 +9,19 @@ from typing import Any
 import pytest
 
 from analysis.cli import main
-from analysis.load import load_run
-from analysis.reliability import read_fuzz, reliability_rows
-from analysis.synthetic import write_synthetic_run
-from analysis.work import work_ledger
+from analysis.metrics.load import load_run
+from analysis.metrics.reliability import read_fuzz, reliability_rows
+from analysis.metrics.work import work_ledger
+from tests.factories import write_synthetic_run
 
-FAULTS = ("steady", "worker-crash", "lost-response", "redis-restart", "redis-restart-no-aof",
-          "long-outage")  # fmt: skip
+FAULTS = (
+    "steady",
+    "worker-crash",
+    "lost-response",
+    "redis-restart",
+    "redis-restart-no-aof",
+    "long-outage",
+)
 FUZZ_TABLE = """\
 delegated POST /login                               400 cases    0 5xx    0 known   0 new problems
 sync POST /webhooks/payment                         160 cases    2 5xx    2 known   0 new problems

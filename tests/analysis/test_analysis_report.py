@@ -8,7 +8,7 @@ from pathlib import Path
 
 from analysis.cli import main
 from analysis.names import AnalysisSettings
-from analysis.report import build_report
+from analysis.report.build import build_report
 
 # The fixture's scenarios (tests/analysis/conftest.py), one of each chart family.
 FIXTURE_SCENARIOS = ("steady", "outage", "spike", "webhook-burst")

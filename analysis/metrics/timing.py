@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from analysis.metrics.stats import PERCENTILES, group_quantiles
 from analysis.names import RUN
-from analysis.stats import PERCENTILES, group_quantiles
 
 LATENCY_COLUMNS = [f"{k}_ms" for k in PERCENTILES]
 CORRECTED_COLUMNS = [f"{k}_corrected_ms" for k in PERCENTILES]

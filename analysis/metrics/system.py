@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from analysis.metrics.timing import str_keys
 from analysis.names import RUN
-from analysis.timing import str_keys
 
 PAIR = ["scenario", "variant"]
 

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from analysis.chartset import Chart
-from analysis.reliability import HEADER as RELIABILITY_HEADER
-from analysis.reliability import notes as reliability_notes
-from analysis.reliability import table_rows as reliability_table_rows
+from analysis.metrics.compute import primary_endpoint
+from analysis.report.chartset import Chart
+from analysis.report.reliability import HEADER as RELIABILITY_HEADER
+from analysis.report.reliability import notes as reliability_notes
+from analysis.report.reliability import table_rows as reliability_table_rows
 
 Result = dict[str, Any]
 
@@ -49,7 +51,10 @@ def build_document(summary: dict[str, Any], charts: list[Chart]) -> Document:
     sections = []
     for scenario in summary["scenarios"]:
         mine = [r for r in results if r["scenario"] == scenario]
-        endpoint = primary_endpoint(mine)
+        requests = Counter[str]()
+        for r in mine:
+            requests[r["endpoint"]] += r["requests"]
+        endpoint = primary_endpoint(requests)
         pair = {r["variant"]: r for r in mine if r["endpoint"] == endpoint}
         others = [r for r in mine if r["endpoint"] != endpoint]
         sections.append(
@@ -75,14 +80,6 @@ def build_document(summary: dict[str, Any], charts: list[Chart]) -> Document:
         ),
         reliability_notes=[f"{k}: {' '.join(v)}" for k, v in said.items()],
     )
-
-
-def primary_endpoint(results: list[Result]) -> str:
-    requests: dict[str, int] = {}
-    for r in results:
-        requests[r["endpoint"]] = requests.get(r["endpoint"], 0) + r["requests"]
-    ranked = sorted(requests, key=lambda e: (e not in ("login", "webhook"), -requests[e]))
-    return ranked[0]
 
 
 def run_warnings(summary: dict[str, Any]) -> list[str]:

@@ -11,11 +11,12 @@ from typing import Any
 import pandas as pd
 from matplotlib.figure import Figure
 
-from analysis import charts, series
-from analysis.load import Run
-from analysis.metrics import Metrics, primary_endpoints
+from analysis.metrics import series
+from analysis.metrics.compute import Metrics, primary_endpoints
+from analysis.metrics.load import Run
+from analysis.metrics.system import queue_series
 from analysis.names import AnalysisSettings
-from analysis.system import queue_series
+from analysis.report import charts
 
 
 @dataclass(frozen=True)

@@ -11,90 +11,24 @@ import numpy as np
 import pandas as pd
 
 from analysis.names import RUN
-from core.contracts import WORK_ENDPOINT_OF_PREFIX
+from core.contracts import RAW_FILES, RAW_OPTIONAL, WORK_ENDPOINT_OF_PREFIX
 
 
 class RunError(Exception):
     """A results folder that cannot be analysed; the message is one line for the user."""
 
 
-# Strings that repeat a lot are categories: 1M rows then cost bytes, not Python objects.
-_CAT: Final = "category"
-REQUEST_DTYPES: dict[str, Any] = {
-    "scenario": _CAT,
-    "variant": _CAT,
-    "repeat": "int32",
-    "endpoint": _CAT,
-    "intended_start": "float64",
-    "start": "float64",
-    "end": "float64",
-    "status": "float64",
-    "error": _CAT,
-    "work_id": "str",
-    "registered": _CAT,
+# Columns the analysis never uses: skipped, so a run of 1M requests holds no 1M strings for them.
+SKIPPED: Final = {
+    "requests": ("request_id",),
+    "deliveries": ("message_id", "request_id", "idempotency_key", "to"),
 }
-DELIVERY_DTYPES: dict[str, Any] = {
-    "scenario": _CAT,
-    "variant": _CAT,
-    "repeat": "int32",
-    "kind": _CAT,
-    "work_id": "str",
-    "attempts": "float64",
-    "first_at": "float64",
-    "last_at": "float64",
-}
-# raw/jobs.csv: one row per job try that ended (a try that died with its worker leaves none).
-JOB_DTYPES: dict[str, Any] = {
-    "scenario": _CAT,
-    "variant": _CAT,
-    "repeat": "int32",
-    "job_id": "str",
-    "function": _CAT,
-    "try": "float64",
-    "enqueued_at": "float64",
-    "started_at": "float64",
-    "ended_at": "float64",
-    "outcome": _CAT,
-    "work_id": "str",
-}
-JOB_OPTIONAL = {"pid": "float64"}  # the worker's pid; absent in older runs
-DEAD_LETTER_DTYPES: dict[str, Any] = {
-    "scenario": _CAT,
-    "variant": _CAT,
-    "repeat": "int32",
-    "work_id": "str",
-    "function": _CAT,
-    "tries": "float64",
-    "reason": "str",
-    "at": "float64",
-}
-# Jobs still queued or running when the runner stopped waiting; absent in older runs.
-PENDING_DTYPES: dict[str, Any] = {
-    "scenario": _CAT,
-    "variant": _CAT,
-    "repeat": "int32",
-    "job_id": "str",
-    "function": "str",
-    "work_id": "str",
-}
-QUEUE_DTYPES: dict[str, Any] = {
-    "scenario": _CAT,
-    "variant": _CAT,
-    "repeat": "int32",
-    "t": "float64",
-    "ready": "float64",
-    "deferred": "float64",
-    "in_progress": "float64",
-}
-PROCESS_DTYPES: dict[str, Any] = {
-    "scenario": _CAT,
-    "variant": _CAT,
-    "repeat": "int32",
-    "t": "float64",
-    "process": _CAT,
-    "cpu_percent": "float64",
-    "rss_mb": "float64",
-}
+
+
+def raw_dtypes(name: str) -> dict[str, str]:
+    """The columns of raw/<name>.csv the analysis reads, with their dtypes (core.contracts)."""
+    skipped = SKIPPED.get(name, ())
+    return {c: t for c, t in RAW_FILES[name].items() if c not in skipped}
 
 
 @dataclass(frozen=True)
@@ -109,7 +43,7 @@ class Run:
     pending: pd.DataFrame
     queue_samples: pd.DataFrame
     process_samples: pd.DataFrame
-    jobs: pd.DataFrame = field(default_factory=lambda: empty_frame(JOB_DTYPES | JOB_OPTIONAL))
+    jobs: pd.DataFrame = field(default_factory=lambda: empty_frame(raw_dtypes("jobs")))
 
 
 def load_run(path: Path) -> Run:
@@ -117,20 +51,28 @@ def load_run(path: Path) -> Run:
         raise RunError(f"no results folder at {path}")
     meta = read_meta(path)
     raw = path / "raw"
-    requests = normalize_requests(_read_csv(raw / "requests.csv", REQUEST_DTYPES, required=True))
+    requests = normalize_requests(_read_csv(raw, "requests", required=True))
     return Run(
         path=path,
         meta=meta,
         runs=runs_frame(meta, requests),
         windows=windows_frame(meta),
         requests=requests,
-        deliveries=normalize_deliveries(_read_csv(raw / "deliveries.csv", DELIVERY_DTYPES)),
-        dead_letters=_read_csv(raw / "dead_letters.csv", DEAD_LETTER_DTYPES),
-        pending=_read_csv(raw / "pending.csv", PENDING_DTYPES),
-        queue_samples=_read_csv(raw / "queue_samples.csv", QUEUE_DTYPES),
-        process_samples=_read_csv(raw / "process_samples.csv", PROCESS_DTYPES),
-        jobs=_read_csv(raw / "jobs.csv", JOB_DTYPES, optional=JOB_OPTIONAL),
+        deliveries=normalize_deliveries(_read_csv(raw, "deliveries")),
+        dead_letters=_read_csv(raw, "dead_letters"),
+        pending=_read_csv(raw, "pending"),
+        queue_samples=_read_csv(raw, "queue_samples"),
+        process_samples=_read_csv(raw, "process_samples"),
+        jobs=_read_csv(raw, "jobs"),
     )
+
+
+def resolve_run_dir(path: Path) -> Path:
+    """Follow results/latest whether it is a symlink or a file holding the folder's name."""
+    if path.is_file():
+        target = Path(path.read_text().strip())
+        return target if target.is_absolute() else path.parent / target
+    return path
 
 
 def read_meta(path: Path) -> dict[str, Any]:
@@ -146,28 +88,25 @@ def read_meta(path: Path) -> dict[str, Any]:
     return meta
 
 
-def _read_csv(
-    path: Path,
-    dtypes: dict[str, Any],
-    *,
-    required: bool = False,
-    optional: dict[str, Any] | None = None,
-) -> pd.DataFrame:
-    every = dtypes | (optional or {})
+def _read_csv(raw: Path, name: str, *, required: bool = False) -> pd.DataFrame:
+    """raw/<name>.csv with the contract's dtypes; a column older runs lack is read as empty."""
+    path = raw / f"{name}.csv"
+    dtypes = raw_dtypes(name)
     if not path.exists():
         if required:
             raise RunError(f"{path} is missing: the run recorded no requests")
-        return empty_frame(every)
+        return empty_frame(dtypes)
     try:
-        frame = pd.read_csv(path, dtype=every, usecols=lambda c: c in every, engine="c")
+        frame = pd.read_csv(path, dtype=dtypes, usecols=lambda c: c in dtypes, engine="c")
     except (ValueError, pd.errors.ParserError, UnicodeDecodeError) as exc:
         raise RunError(f"{path} cannot be read ({str(exc).splitlines()[0]})") from None
-    missing = [c for c in dtypes if c not in frame.columns]
+    optional = RAW_OPTIONAL.get(name, ())
+    missing = [c for c in dtypes if c not in frame.columns and c not in optional]
     if missing:
         raise RunError(f"{path} lacks the column(s) {', '.join(missing)}")
-    for column, dtype in (optional or {}).items():
+    for column in optional:
         if column not in frame.columns:
-            frame[column] = pd.Series(np.nan, index=frame.index, dtype=dtype)
+            frame[column] = pd.Series(np.nan, index=frame.index, dtype=dtypes[column])
     return frame
 
 
@@ -179,7 +118,7 @@ def normalize_requests(frame: pd.DataFrame) -> pd.DataFrame:
     """Status as int (0 = no response), error as text, registered as nullable boolean."""
     out = frame.copy()
     out["status"] = pd.to_numeric(out["status"]).fillna(0).astype(np.int32)
-    error = out["error"].astype(_CAT)
+    error = out["error"].astype("category")
     if error.isna().any():
         if "" not in error.cat.categories:
             error = error.cat.add_categories([""])
@@ -201,14 +140,14 @@ def endpoint_of_work(work_ids: pd.Series) -> pd.Series:
     endpoint = pd.Series(pd.NA, index=work_ids.index, dtype="string")
     for prefix, name in WORK_ENDPOINT_OF_PREFIX.items():
         endpoint = endpoint.mask(ids.str.startswith(f"{prefix}:").fillna(False), name)
-    return endpoint.astype(_CAT)
+    return endpoint.astype("category")
 
 
 def _as_boolean(values: pd.Series) -> pd.Series:
     """true/false/empty text as a nullable boolean, decided once per distinct value."""
     if values.dtype == "boolean":
         return values
-    categories = values.astype(_CAT)
+    categories = values.astype("category")
     names = [str(c).strip().lower() for c in categories.cat.categories]
     # Code -1 (a missing value) indexes the extra last slot: unknown.
     truth = np.array([n in ("true", "1", "yes") for n in names] + [False])

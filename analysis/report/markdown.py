@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from analysis.document import Document, Table
+from analysis.report.document import Document, Table
 
 
 def render_markdown(doc: Document) -> str:

@@ -5,9 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from analysis.names import RUN, WORK_COUNTS, WORK_ENDPOINTS
-from analysis.stats import group_quantiles
-from analysis.timing import is_success, str_keys
+from analysis.metrics.stats import group_quantiles
+from analysis.metrics.timing import is_success, str_keys
+from analysis.names import RUN, WORK_COUNTS
+from core.contracts import WORK_ENDPOINTS
 
 COUNT_COLUMNS = list(WORK_COUNTS)
 COMPLETION_COLUMNS = ["completion_p50_ms", "completion_p99_ms", "completion_max_ms"]

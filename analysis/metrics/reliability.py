@@ -12,9 +12,9 @@ from typing import Any, cast
 import numpy as np
 import pandas as pd
 
-from analysis.load import Run, RunError
-from analysis.metrics import scenario_order
-from analysis.work import work_table
+from analysis.metrics.compute import scenario_order
+from analysis.metrics.load import Run, RunError
+from analysis.metrics.work import work_table
 
 Row = dict[str, Any]
 KEYS = ["scenario", "variant"]
@@ -29,7 +29,7 @@ COUNTS = (
 )
 HEALTHY_MEDIAN_MS = 150
 FUZZ_FILES = ("fuzz.json", "fuzz.txt")
-# One line of `python -m tests.fuzz`'s table (tests/fuzz/harness.py, Tally.line).
+# One line of `python -m fuzzing`'s table (fuzzing/harness.py, Tally.line).
 _FUZZ_LINE = re.compile(
     r"^(?P<route>\S.*?)\s+(?P<cases>\d+) cases\s+(?P<errors>\d+) 5xx\s+(?P<known>\d+) known"
     r"\s+(?P<new>\d+) new problems$"
@@ -185,44 +185,7 @@ def _round(value: float, digits: int) -> float | None:
     return None if not math.isfinite(value) else round(float(value), digits)
 
 
-def notes(rows: list[Row]) -> dict[str, list[str]]:
-    """Plain sentences per scenario: crash delays, dead-letter reasons, what Redis kept."""
-    out: dict[str, list[str]] = {}
-    for r in rows:
-        said = out.setdefault(r["scenario"], [])
-        work, who = r["work"] or {}, r["variant"]
-        crash = r["crash"]
-        if crash and crash["affected"]:
-            said.append(
-                f"{who}: {crash['affected']} jobs lost a try to a crash; their email was accepted"
-                f" at most {_s(crash['added_max_ms'])} later than the median"
-                f" ({_s(crash['completion_p50_ms'])}), and their job re-ran and ended at most"
-                f" {_s(crash['job_done_max_ms'])} after the request."
-            )
-        elif crash and who == "delegated":
-            said.append(f"{who}: no job lost a try to the crash.")
-        if r["dead_letter_reasons"]:
-            reasons = "; ".join(f"{n} x {k}" for k, n in r["dead_letter_reasons"].items())
-            said.append(f"{who}: dead letters: {reasons}.")
-        if r["redis_appendonly"] is False and who == "delegated":
-            lost = work.get("lost", 0)
-            said.append(
-                f"Without persistence (no append-only file) the Redis restart lost the queued"
-                f" work: {lost} of {work.get('expected', 0)} promised emails were never sent."
-            )
-        elif r["redis_appendonly"] and who == "delegated":
-            said.append(
-                f"With the append-only file the queue survived the Redis restart: lost"
-                f" {work.get('lost', 0)} of {work.get('expected', 0)}."
-            )
-    return {k: v for k, v in out.items() if v}
-
-
-def _s(ms: float | None) -> str:
-    return "-" if ms is None else f"{ms / 1000:.1f} s"
-
-
-# Fuzz results: `python -m tests.fuzz` prints a table; its JSON form (if asked for) is read too.
+# Fuzz results: `python -m fuzzing` prints a table; its JSON form (if asked for) is read too.
 
 
 def find_fuzz(run_dir: Path) -> Path | None:
@@ -245,10 +208,9 @@ def read_fuzz(path: Path) -> list[Row]:
             raise RunError(f"{path} is JSON but has no list of routes")
         try:
             return [
-                {"route": str(r["route"]), "cases": int(r["cases"]),
-                 "server_errors": int(r["server_errors"]), "known": int(r.get("known", 0))}
+                _fuzzed(r["route"], r["cases"], r["server_errors"], r.get("known", 0))
                 for r in routes
-            ]  # fmt: skip
+            ]
         except (KeyError, TypeError, ValueError):
             raise RunError(f"{path}: each route needs route, cases and server_errors") from None
     rows = []
@@ -256,52 +218,17 @@ def read_fuzz(path: Path) -> list[Row]:
         found = _FUZZ_LINE.match(line.strip())
         if found:
             rows.append(
-                {"route": found["route"].strip(), "cases": int(found["cases"]),
-                 "server_errors": int(found["errors"]), "known": int(found["known"])}
-            )  # fmt: skip
+                _fuzzed(found["route"].strip(), found["cases"], found["errors"], found["known"])
+            )
     if not rows:
-        raise RunError(f"{path} holds no fuzz results (the table of `python -m tests.fuzz`)")
+        raise RunError(f"{path} holds no fuzz results (the table of `python -m fuzzing`)")
     return rows
 
 
-# Rendering.
-
-HEADER = [
-    "scenario", "variant", "load held", "faults injected", "expected", "delivered", "pending",
-    "lost", "dead-lettered", "duplicate emails", "duplicate send attempts", "5xx to clients",
-]  # fmt: skip
-
-
-def table_rows(rows: list[Row]) -> list[list[str]]:
-    out = []
-    for r in rows:
-        work = r["work"]
-        cells = [f"{work[k]:,}" if work else "-" for k in COUNTS]
-        rate = "-" if r["rate_rps"] is None else f"{r['rate_rps']:g}/s"
-        load = f"{r['requests']:,} requests, {rate}"
-        out.append(
-            [r["scenario"], r["variant"], load, r["faults"], *cells, f"{r['server_errors']:,}"]
-        )
-    return out
-
-
-def render_markdown(rows: list[Row], fuzz: list[Row] | None) -> str:
-    lines = [_md(HEADER), _md(["---"] * 2 + ["---:"] + ["---"] + ["---:"] * 8)]
-    lines += [_md(cells) for cells in table_rows(rows)]
-    for scenario, said in notes(rows).items():
-        lines += ["", f"**{scenario}**: " + " ".join(said)]
-    if fuzz is not None:
-        lines += ["", _md(["fuzzed route", "inputs tried", "5xx seen", "of them known"])]
-        lines.append(_md(["---", "---:", "---:", "---:"]))
-        lines += [
-            _md([f["route"], f"{f['cases']:,}", f"{f['server_errors']:,}", f"{f['known']:,}"])
-            for f in fuzz
-        ]
-        cases = sum(f["cases"] for f in fuzz)
-        errors = sum(f["server_errors"] for f in fuzz)
-        lines.append(_md(["total", f"{cases:,}", f"{errors:,}", ""]))
-    return "\n".join(lines) + "\n"
-
-
-def _md(cells: list[str]) -> str:
-    return "| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |"
+def _fuzzed(route: object, cases: str | int, server_errors: str | int, known: str | int) -> Row:
+    return {
+        "route": str(route),
+        "cases": int(cases),
+        "server_errors": int(server_errors),
+        "known": int(known),
+    }

@@ -20,7 +20,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from analysis.names import ENDPOINTS, SCENARIOS, VARIANTS, WORK_COUNTS
+from analysis.names import WORK_COUNTS
+from core.contracts import ENDPOINTS, VARIANT_NAMES
+from core.scenarios import SCENARIO_NAMES
 
 Result = dict[str, Any]
 Getter = Callable[[Result, dict[str, Any]], float | None]
@@ -171,8 +173,8 @@ class Names:
     def known(cls, summary: dict[str, Any] | None = None) -> Names:
         results = (summary or {}).get("results", [])
         return cls(
-            frozenset(VARIANTS) | {"inline-async"} | {r["variant"] for r in results},
-            frozenset(SCENARIOS) | {r["scenario"] for r in results},
+            frozenset(VARIANT_NAMES) | {r["variant"] for r in results},
+            frozenset(SCENARIO_NAMES) | {r["scenario"] for r in results},
             frozenset(ENDPOINTS) | {r["endpoint"] for r in results},
         )
 

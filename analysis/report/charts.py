@@ -12,7 +12,10 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import FixedLocator, FuncFormatter, LogLocator, NullLocator
 
-COLORS = {"sync": "#D55E00", "delegated": "#0072B2", "inline-async": "#009E73"}
+from core.contracts import VARIANT_NAMES
+
+# Okabe-Ito colours, told apart with any colour vision; one per variant, in the variants' order.
+PALETTE = ("#D55E00", "#0072B2", "#009E73", "#CC79A7", "#E69F00", "#56B4E9")
 SPECTRUM_TICKS = [0.0, 0.5, 0.9, 0.99, 0.999, 0.9999]
 
 
@@ -34,7 +37,8 @@ def new_figure(rows: int = 1, cols: int = 1, height: float = 4.2) -> tuple[Figur
 
 
 def color(variant: str) -> str:
-    return COLORS.get(variant, "#555555")
+    known = VARIANT_NAMES.index(variant) if variant in VARIANT_NAMES else len(PALETTE)
+    return PALETTE[known] if known < len(PALETTE) else "#555555"
 
 
 def shade_windows(ax: Axes, windows: pd.DataFrame, warmup_s: float = 0.0) -> None:
@@ -309,5 +313,5 @@ def _scenario_labels(table: pd.DataFrame, scenarios: Sequence[str]) -> list[tupl
 
 
 def _variant_order(variant: str) -> tuple[int, str]:
-    order = list(COLORS)
-    return (order.index(variant) if variant in order else len(order), variant)
+    known = VARIANT_NAMES
+    return (known.index(variant) if variant in known else len(known), variant)

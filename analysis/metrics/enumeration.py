@@ -7,7 +7,7 @@ from typing import cast
 import numpy as np
 import pandas as pd
 
-from analysis.stats import auc
+from analysis.metrics.stats import auc
 
 # |z| above this is a difference chance gives less than 3 times in 1,000 (two-sided).
 SIGNIFICANT_Z = 3.0

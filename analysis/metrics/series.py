@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from analysis.stats import group_quantiles, quantiles
-from analysis.timing import is_success, str_keys
+from analysis.metrics.stats import group_quantiles, quantiles
+from analysis.metrics.timing import is_success, str_keys
 
 # HdrHistogram-style spectrum: dense towards the tail, up to p99.99.
 SPECTRUM_Q = np.unique(np.concatenate(([0.0], 1.0 - np.logspace(0, -4, 160))))

@@ -10,21 +10,13 @@ from typing import Any
 
 import pandas as pd
 
-from analysis.load import Run, RunError
-from analysis.metrics import Metrics, scenario_order
-from analysis.names import WORK_COUNTS, AnalysisSettings
-from analysis.reliability import reliability_rows
-from analysis.stats import PERCENTILES, clean
+from analysis.metrics.compute import Metrics, compute_metrics, scenario_order
+from analysis.metrics.load import Run, RunError, load_run
+from analysis.metrics.reliability import reliability_rows
+from analysis.metrics.stats import PERCENTILES, clean
+from analysis.names import COMPARED, WORK_COUNTS, AnalysisSettings, settings_for
 
 SCHEMA_VERSION = 1
-PER_REPEAT = [
-    "p50_ms",
-    "p99_ms",
-    "p99_corrected_ms",
-    "throughput_rps",
-    "error_rate",
-    "completion_p99_ms",
-]
 
 
 def build_summary(run: Run, metrics: Metrics, settings: AnalysisSettings) -> dict[str, Any]:
@@ -116,7 +108,7 @@ def _result(row: dict[str, Any], metrics: Metrics) -> dict[str, Any]:
         & (metrics.per_repeat["endpoint"] == endpoint)
     ]
     out["per_repeat"] = [
-        {"repeat": int(r["repeat"]), **{k: clean(r[k]) for k in PER_REPEAT}}
+        {"repeat": int(r["repeat"]), **{k: clean(r[k]) for k in COMPARED}}
         for r in _rows(reps.sort_values("repeat"))
     ]
     return out
@@ -133,6 +125,15 @@ def enumeration_verdicts(table: pd.DataFrame) -> dict[str, dict[str, Any]]:
             "worst_auc": clean(float(worst["auc"])),
         }
     return out
+
+
+def current_summary(run_dir: Path, settings: AnalysisSettings | None = None) -> dict[str, Any]:
+    """summary.json if the run has one, else computed from raw data (nothing written)."""
+    if (run_dir / "summary.json").exists():
+        return read_summary(run_dir / "summary.json")
+    run = load_run(run_dir)
+    settings = settings or settings_for(run.meta)
+    return build_summary(run, compute_metrics(run, settings), settings)
 
 
 def write_summary(summary: dict[str, Any], path: Path) -> None:

@@ -1,5 +1,6 @@
-"""A seeded, made-up results folder in the exact contract format, for tests and benchmarks.
+"""Factory of fake results folders: seeded, in the exact contract format, for tests and benchmarks.
 
+Ids come from the builders in core.contracts, as the load tests, targets and jobs make them.
 The numbers follow the shape the design predicts (sync waits for the provider, delegated
 answers at once and finishes the work later), not any measurement.
 """
@@ -7,6 +8,7 @@ answers at once and finishes the work later), not any measurement.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -14,13 +16,32 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-from analysis.names import SCENARIOS, VARIANTS
+from core.contracts import (
+    DEFAULT_VARIANTS,
+    SEND_MAGIC_LINK,
+    SEND_TICKETS,
+    login_job_id,
+    login_work_id,
+    magic_link_key,
+    order_work_id,
+    send_tickets_job_id,
+    tickets_key,
+)
+from core.scenarios import SCENARIO_NAMES
 
 Floats = npt.NDArray[np.float64]
 WEBHOOK_SCENARIOS = ("webhook-burst", "hung-ticket", "webhook-redelivery")
 OUTAGES = ("outage", "long-outage")
 REDIS_RESTARTS = {"redis-restart": True, "redis-restart-no-aof": False}  # -> append-only file
 CLIENT_TIMEOUT_S = 10.0
+
+
+def _ids(
+    build: Callable[[Any], str], values: npt.NDArray[Any], where: npt.NDArray[np.bool_]
+) -> npt.NDArray[np.object_]:
+    """build(value) on the rows where `where` holds, "" on the others."""
+    pairs = zip(values.tolist(), where.tolist(), strict=True)
+    return np.array([build(v) if w else "" for v, w in pairs], dtype=object)
 
 
 def timeline(scenario: str, duration_s: float) -> list[dict[str, Any]]:
@@ -61,8 +82,8 @@ def run_events(scenario: str, variant: str, t0: float, duration_s: float) -> lis
     if scenario in REDIS_RESTARTS:
         at = duration_s * 0.4
         add("redis_kill", at, process="redis", pid=900)
-        add("redis_restart", at + 1.0, process="redis", pid=901,
-            appendonly=REDIS_RESTARTS[scenario])  # fmt: skip
+        appendonly = REDIS_RESTARTS[scenario]
+        add("redis_restart", at + 1.0, process="redis", pid=901, appendonly=appendonly)
         add("worker_died", at + 1.0, process="worker-1", pid=1000, returncode=1)
     return events
 
@@ -72,7 +93,8 @@ def write_synthetic_run(
     *,
     requests_per_run: int = 2000,
     duration_s: float = 30.0,
-    scenarios: tuple[str, ...] = SCENARIOS,
+    scenarios: tuple[str, ...] = SCENARIO_NAMES,
+    variants: tuple[str, ...] = DEFAULT_VARIANTS,
     repeats: int = 1,
     seed: int = 7,
 ) -> Path:
@@ -83,7 +105,7 @@ def write_synthetic_run(
     runs, parts = [], []
     for repeat in range(repeats):
         for scenario in scenarios:
-            order = VARIANTS if repeat % 2 == 0 else VARIANTS[::-1]
+            order = variants if repeat % 2 == 0 else variants[::-1]
             for variant in order:
                 frames = _one_run(rng, scenario, variant, repeat, t, requests_per_run, duration_s)
                 load_end = t + duration_s
@@ -102,11 +124,8 @@ def write_synthetic_run(
                 )
                 parts.append(frames)
                 t = drained_at + 5.0
-    names = [
-        "requests", "deliveries", "jobs", "dead_letters", "queue_samples", "process_samples",
-        "pending",
-    ]  # fmt: skip
-    for i, name in enumerate(names):
+    names = ("requests", "deliveries", "jobs", "dead_letters", "queue_samples")
+    for i, name in enumerate((*names, "process_samples", "pending")):
         pd.concat([p[i] for p in parts], ignore_index=True).to_csv(
             raw / f"{name}.csv", index=False, float_format="%.6f"
         )
@@ -214,8 +233,10 @@ def _one_run(
     end = start + latency
     request_id = pd.Series(rng.integers(0, 2**62, n)).map("{:032x}".format).to_numpy()
     order = rng.integers(1, 5001, n)
-    work_id = np.where(endpoint == "login", "login:" + request_id, "")
-    work_id = np.where(endpoint == "webhook", "order:" + order.astype(str), work_id)
+    login, webhook = endpoint == "login", endpoint == "webhook"
+    work_id = np.where(
+        login, _ids(login_work_id, request_id, login), _ids(order_work_id, order, webhook)
+    )
     requests = pd.DataFrame(
         {
             "scenario": scenario,
@@ -264,7 +285,9 @@ def _one_run(
             "kind": np.where(endpoint == "login", "magic_link", "tickets"),
             "work_id": work_id,
             "request_id": request_id,
-            "idempotency_key": np.where(endpoint == "login", "magic:", "tickets:") + request_id,
+            "idempotency_key": np.where(
+                login, _ids(magic_link_key, request_id, login), _ids(tickets_key, order, ~login)
+            ),
             "to": "u***@example.com",
             "attempts": attempts,
             "first_at": first_at,
@@ -273,13 +296,18 @@ def _one_run(
     )[sent]
     doubled = deliveries[rng.random(len(deliveries)) < (0.003 if scenario == "worker-crash" else 0)]
     deliveries = pd.concat([deliveries, doubled], ignore_index=True)
+    # A login's email is one send_magic_link job; an order's is its send_tickets job.
+    function = np.where(login, SEND_MAGIC_LINK, SEND_TICKETS)
+    job_id = np.where(
+        login, _ids(login_job_id, request_id, login), _ids(send_tickets_job_id, order, webhook)
+    )
     dead_letters = pd.DataFrame(
         {
             "scenario": scenario,
             "variant": variant,
             "repeat": repeat,
             "work_id": work_id,
-            "function": "send_magic_link",
+            "function": function,
             "tries": 5,
             "reason": "gave up after 5 tries: provider answered 503",
             "at": first_at,
@@ -292,8 +320,8 @@ def _one_run(
             "scenario": scenario,
             "variant": variant,
             "repeat": repeat,
-            "job_id": work_id,
-            "function": "send_magic_link",
+            "job_id": job_id,
+            "function": function,
             "try": np.where(crashed, 2, 1),
             "enqueued_at": end,
             "started_at": np.where(crashed, end + 12.0, end + 0.2),
@@ -308,8 +336,8 @@ def _one_run(
             "scenario": scenario,
             "variant": variant,
             "repeat": repeat,
-            "job_id": work_id,
-            "function": np.where(endpoint == "login", "send_magic_link", "process_payment"),
+            "job_id": job_id,
+            "function": function,
             "work_id": work_id,
         }
     )[queued]

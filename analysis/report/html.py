@@ -8,7 +8,7 @@ from typing import Any
 
 from jinja2 import Environment
 
-from analysis.document import Document
+from analysis.report.document import Document
 
 TEMPLATE = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8">

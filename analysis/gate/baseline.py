@@ -8,8 +8,8 @@ from typing import Any
 
 import numpy as np
 
-from analysis.gate import METRICS, Check, MetricPath
-from analysis.stats import bootstrap_ratio_ci
+from analysis.gate.thresholds import METRICS, Check, MetricPath
+from analysis.metrics.stats import bootstrap_ratio_ci
 
 
 @dataclass(frozen=True)

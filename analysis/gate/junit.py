@@ -5,7 +5,7 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
-from analysis.gate import Check
+from analysis.gate.thresholds import Check
 
 
 def junit_xml(checks: list[Check], suite: str = "delegate-bench gate") -> str:

@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
-from analysis.enumeration import enumeration_table
-from analysis.load import Run
-from analysis.names import GROUP, SCENARIOS, AnalysisSettings
-from analysis.stats import bootstrap_ratio_ci, safe_ratio
-from analysis.system import process_table, queue_table
-from analysis.timing import (
+from analysis.metrics.enumeration import enumeration_table
+from analysis.metrics.load import Run
+from analysis.metrics.stats import bootstrap_ratio_ci, safe_ratio
+from analysis.metrics.system import process_table, queue_table
+from analysis.metrics.timing import (
     in_windows,
     is_success,
     latency_table,
@@ -21,17 +21,10 @@ from analysis.timing import (
     trim_warmup,
     with_run_times,
 )
-from analysis.work import work_ledger, work_table
-
-# Metrics compared sync / delegated; per-repeat values feed the bootstrap intervals.
-COMPARED = [
-    "p50_ms",
-    "p99_ms",
-    "p99_corrected_ms",
-    "throughput_rps",
-    "error_rate",
-    "completion_p99_ms",
-]
+from analysis.metrics.work import work_ledger, work_table
+from analysis.names import COMPARED, GROUP, AnalysisSettings
+from core.contracts import WORK_ENDPOINTS
+from core.scenarios import SCENARIO_NAMES
 
 
 @dataclass(frozen=True)
@@ -166,16 +159,19 @@ def _finite(values: pd.Series) -> np.ndarray[tuple[int], np.dtype[np.float64]]:
 
 
 def scenario_order(name: str) -> tuple[int, str]:
-    return (SCENARIOS.index(name) if name in SCENARIOS else len(SCENARIOS), name)
+    known = SCENARIO_NAMES
+    return (known.index(name) if name in known else len(known), name)
+
+
+def primary_endpoint(requests: Mapping[str, int]) -> str:
+    """The endpoint a scenario is about: the busiest one that promises work, else the busiest."""
+    return min(requests, key=lambda e: (e not in WORK_ENDPOINTS, -requests[e]))
 
 
 def primary_endpoints(results: pd.DataFrame) -> dict[str, str]:
-    """The endpoint each scenario is about: the busiest one that promises work, else the busiest."""
+    """primary_endpoint of each scenario, from the requests per endpoint of the results."""
     out: dict[str, str] = {}
-    names = sorted(results["scenario"].unique(), key=scenario_order)
-    for scenario in names:
-        rows = results[results["scenario"] == scenario]
-        counts = rows.groupby("endpoint")["requests"].sum().sort_values(ascending=False)
-        working = [e for e in counts.index if e in ("login", "webhook")]
-        out[str(scenario)] = str(working[0] if working else counts.index[0])
+    for scenario in sorted(results["scenario"].unique(), key=scenario_order):
+        counts = results[results["scenario"] == scenario].groupby("endpoint")["requests"].sum()
+        out[str(scenario)] = primary_endpoint({str(e): int(n) for e, n in counts.items()})
     return out

@@ -1,0 +1,1 @@
+"""The regression gate: thresholds, comparison with a baseline run, JUnit XML."""

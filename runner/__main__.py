@@ -5,15 +5,18 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn
 from urllib.parse import urlsplit
 
 from pydantic import ValidationError
 
 from core.settings import PROJECT_ROOT, Settings
-from runner.processes import StackError
+from runner.children import StackError
 from runner.signals import Interrupted, raising_on_signals
 from runner.stack import StackOptions
+
+if TYPE_CHECKING:
+    from runner.bench import BenchOptions
 
 
 def _count(text: str) -> int:
@@ -69,9 +72,11 @@ def build_parser(settings: Settings) -> argparse.ArgumentParser:
     serve = sub.add_parser("serve", help="run the whole stack in the foreground until Ctrl-C")
     _add_stack_arguments(serve, settings, fixed=True)
     serve.add_argument(
-        "--urls-file", type=Path, default=PROJECT_ROOT / "var" / "serve.json",
+        "--urls-file",
+        type=Path,
+        default=PROJECT_ROOT / "var" / "serve.json",
         help="where the URLs are written as JSON (default var/serve.json)",
-    )  # fmt: skip
+    )
 
     bench = sub.add_parser("bench", help="run scenarios against both variants, write results/")
     _add_stack_arguments(bench, settings, fixed=False)
@@ -80,9 +85,12 @@ def build_parser(settings: Settings) -> argparse.ArgumentParser:
     bench.add_argument("--seed", type=int, default=settings.seed, help="seeds every run alike")
     bench.add_argument("--quick", action="store_true", help="every scenario shortened to ~5 s")
     bench.add_argument(
-        "--duration-s", type=_seconds, default=None, metavar="S",
+        "--duration-s",
+        type=_seconds,
+        default=None,
+        metavar="S",
         help="squeeze every scenario's load into S seconds (quick: 5)",
-    )  # fmt: skip
+    )
     bench.add_argument("--locust-processes", type=_positive, default=1, metavar="N")
     bench.add_argument("--sync-url", default=None, help="drive a sync target running elsewhere")
     bench.add_argument("--delegated-url", default=None, help="drive a delegated target elsewhere")
@@ -105,6 +113,24 @@ def stack_options(args: argparse.Namespace, log_dir: Path) -> StackOptions:
     )
 
 
+def bench_options(args: argparse.Namespace) -> BenchOptions:
+    from runner.bench import BenchOptions  # Locust-free, but heavier than `serve` needs
+
+    return BenchOptions(
+        stack=stack_options(args, args.log_dir or StackOptions.log_dir),
+        log_dir=args.log_dir,
+        scenarios=args.scenarios,
+        repeat=args.repeat,
+        seed=args.seed,
+        quick=args.quick,
+        duration_s=args.duration_s,
+        locust_processes=args.locust_processes,
+        label=args.label,
+        results_dir=args.results_dir,
+        report=not args.no_report,
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     try:
         settings = Settings()
@@ -123,7 +149,7 @@ def main(argv: list[str] | None = None) -> int:
         from runner.bench import bench
 
         with raising_on_signals():  # the bench narrows this to its run, and cleans up after
-            return bench(settings, args)
+            return bench(settings, bench_options(args))
     except StackError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return exc.exit_code

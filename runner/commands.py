@@ -7,12 +7,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from core.contracts import variant
 from core.settings import Settings
 
-TARGET_APPS = {"sync": "targets.sync:create_app", "delegated": "targets.delegated:create_app"}
 PROVIDER_APP = "provider.app:create_app"
-WORKER_SETTINGS = "jobs.worker.WorkerSettings"
-VARIANTS = tuple(TARGET_APPS)
 
 
 def url(host: str, port: int) -> str:
@@ -23,10 +21,19 @@ def uvicorn_command(
     python: str, app: str, host: str, port: int, log_level: str = "info"
 ) -> list[str]:
     return [
-        python, "-m", "uvicorn", app, "--factory",
-        "--host", host, "--port", str(port),
-        "--no-access-log", "--log-level", log_level.lower(),
-    ]  # fmt: skip
+        python,
+        "-m",
+        "uvicorn",
+        app,
+        "--factory",
+        "--host",
+        host,
+        "--port",
+        str(port),
+        "--no-access-log",
+        "--log-level",
+        log_level.lower(),
+    ]
 
 
 def provider_command(python: str, host: str, port: int, log_level: str = "info") -> list[str]:
@@ -34,15 +41,16 @@ def provider_command(python: str, host: str, port: int, log_level: str = "info")
 
 
 def target_command(
-    python: str, variant: str, host: str, port: int, log_level: str = "info"
+    python: str, name: str, host: str, port: int, log_level: str = "info"
 ) -> list[str]:
-    if variant not in TARGET_APPS:
-        raise ValueError(f"unknown variant {variant!r}: expected one of {', '.join(VARIANTS)}")
-    return uvicorn_command(python, TARGET_APPS[variant], host, port, log_level)
+    return uvicorn_command(python, variant(name).app, host, port, log_level)
 
 
-def worker_command(python: str) -> list[str]:
-    return [python, "-m", "arq", WORKER_SETTINGS]
+def worker_command(python: str, name: str) -> list[str]:
+    worker = variant(name).worker
+    if worker is None:
+        raise ValueError(f"variant {name!r} has no queue worker")
+    return [python, "-m", *worker]
 
 
 def seed_command(python: str) -> list[str]:
@@ -110,17 +118,41 @@ def _num(x: float) -> str:
 def locust_command(python: str, run: LocustRun) -> list[str]:
     duration_s = max(1, math.ceil(run.duration_s))
     argv = [
-        python, "-m", "locust", "-f", str(run.locustfile), "--headless",
-        "-u", str(run.users), "-r", str(run.users), "-t", f"{duration_s}s",
-        "--host", run.host, "--csv", str(run.csv_prefix), "--only-summary",
+        python,
+        "-m",
+        "locust",
+        "-f",
+        str(run.locustfile),
+        "--headless",
+        "-u",
+        str(run.users),
+        "-r",
+        str(run.users),
+        "-t",
+        f"{duration_s}s",
+        "--host",
+        run.host,
+        "--csv",
+        str(run.csv_prefix),
+        "--only-summary",
         # Failures are data here, not a failed run; the runner reads the raw rows.
-        "--exit-code-on-error", "0",
-        "--stop-timeout", _num(run.stop_timeout_s),
-        "--raw-out", str(run.raw_out),
-        "--scenario", run.scenario, "--variant", run.variant,
-        "--repeat", str(run.repeat), "--seed", str(run.seed),
-        "--provider-url", run.provider_url,
-    ]  # fmt: skip
+        "--exit-code-on-error",
+        "0",
+        "--stop-timeout",
+        _num(run.stop_timeout_s),
+        "--raw-out",
+        str(run.raw_out),
+        "--scenario",
+        run.scenario,
+        "--variant",
+        run.variant,
+        "--repeat",
+        str(run.repeat),
+        "--seed",
+        str(run.seed),
+        "--provider-url",
+        run.provider_url,
+    ]
     if run.stages:
         argv += ["--stages", stages_text(run.stages)]
     elif run.arrival_rate is not None:

@@ -2,24 +2,39 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import platform
 import subprocess
+from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 import psutil
 
+from core.contracts import DEFAULT_VARIANTS
 from core.settings import PROJECT_ROOT, Settings
+from runner.stack import StackOptions
 
 SCHEMA_VERSION = 1
+LOCK_FILE = "requirements.lock"  # the pinned environment a run was made in
 SECRET_FIELDS = ("provider_api_key", "webhook_secret", "provider_control_token")
 PACKAGES = (
-    "delegate-bench", "arq", "redis", "fastapi", "starlette", "uvicorn", "httpx", "pydantic",
-    "locust", "gevent", "psutil", "pandas",
-)  # fmt: skip
+    "delegate-bench",
+    "arq",
+    "redis",
+    "fastapi",
+    "starlette",
+    "uvicorn",
+    "httpx",
+    "pydantic",
+    "locust",
+    "gevent",
+    "psutil",
+    "pandas",
+)
 
 
 def git_sha(root: Path = PROJECT_ROOT) -> str | None:
@@ -33,8 +48,11 @@ def git_sha(root: Path = PROJECT_ROOT) -> str | None:
         return None
     dirty = subprocess.run(
         ["git", "status", "--porcelain", "--untracked-files=no"],
-        cwd=root, capture_output=True, text=True, timeout=5,
-    )  # fmt: skip
+        cwd=root,
+        capture_output=True,
+        text=True,
+        timeout=5,
+    )
     return out.stdout.strip() + ("-dirty" if dirty.stdout.strip() else "")
 
 
@@ -46,6 +64,15 @@ def packages() -> dict[str, str | None]:
         except metadata.PackageNotFoundError:
             found[name] = None
     return found
+
+
+def lock(root: Path = PROJECT_ROOT) -> dict[str, str] | None:
+    """Which lock file the environment was installed from, by content."""
+    try:
+        digest = hashlib.sha256((root / LOCK_FILE).read_bytes()).hexdigest()
+    except OSError:
+        return None
+    return {"file": LOCK_FILE, "sha256": digest}
 
 
 def cpu() -> dict[str, Any]:
@@ -76,6 +103,47 @@ def masked_settings(settings: Settings) -> dict[str, Any]:
         if values.get(name):
             values[name] = "***"
     return values
+
+
+def new_meta(
+    *,
+    label: str,
+    settings: Settings,
+    warmup_s: float,
+    seed: int,
+    repeat: int,
+    quick: bool,
+    stack: StackOptions,
+    locust_processes: int,
+    scenarios: list[dict[str, Any]],
+    skipped: list[dict[str, str]],
+) -> dict[str, Any]:
+    """meta.json as a bench starts: marked incomplete until it ends well."""
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "label": label,
+        "started_at": datetime.now(UTC).isoformat(),
+        "finished_at": None,
+        "complete": False,
+        "incomplete_reason": "running",
+        "git_sha": git_sha(),
+        "packages": packages(),
+        "lock": lock(),
+        "cpu": cpu(),
+        # The analysis trims this much of each run's start from latency figures.
+        "settings": {**masked_settings(settings), "warmup_s": warmup_s},
+        "seed": seed,
+        "repeat": repeat,
+        "quick": quick,
+        "variants": list(DEFAULT_VARIANTS),
+        "workers": stack.workers,
+        "locust_processes": locust_processes,
+        "external_targets": {"sync": stack.sync_url, "delegated": stack.delegated_url},
+        "scenarios": scenarios,
+        "skipped": skipped,
+        "runs": [],
+        "flags": [],
+    }
 
 
 def write_meta(run_dir: Path, meta: dict[str, Any]) -> None:

@@ -8,7 +8,7 @@ import redis
 from arq.constants import in_progress_key_prefix, job_key_prefix
 from arq.jobs import DeserializationError, deserialize_job
 
-from jobs.tasks import work_id_of
+from core.contracts import work_id_of_job
 
 
 def pending_jobs(client: redis.Redis, queue_name: str) -> list[dict[str, Any]]:
@@ -29,7 +29,7 @@ def pending_jobs(client: redis.Redis, queue_name: str) -> list[dict[str, Any]]:
             try:
                 job = deserialize_job(payload)
                 function = job.function
-                work_id = work_id_of(job.function, job.args)
+                work_id = work_id_of_job(job.function, job.args)
             except (DeserializationError, ValueError):
                 pass  # gone, unreadable or not ours: listed, but owed to no known work
         rows.append({"job_id": job_id, "function": function, "work_id": work_id})

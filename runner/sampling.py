@@ -9,7 +9,7 @@ from typing import Any
 import psutil
 import redis
 
-from runner.processes import Child
+from runner.children import Child
 
 SAMPLE_INTERVAL_S = 0.5
 
@@ -83,9 +83,14 @@ class Sampler:
                 continue
             cpu, rss_mb = meter.sample()
             self.process_rows.append(
-                {**run, "t": now, "process": name, "cpu_percent": round(cpu, 1),
-                 "rss_mb": round(rss_mb, 1)}
-            )  # fmt: skip
+                {
+                    **run,
+                    "t": now,
+                    "process": name,
+                    "cpu_percent": round(cpu, 1),
+                    "rss_mb": round(rss_mb, 1),
+                }
+            )
             if name == "locust":
                 self.locust_cpu_max = max(self.locust_cpu_max, cpu)
 

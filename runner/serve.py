@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from core.settings import Settings
-from runner.processes import ChildDied, StackError
+from runner.children import ChildDied, StackError
 from runner.signals import Interrupted, ignoring_signals, raising_on_signals
 from runner.stack import Stack, StackOptions, start_stack
 

@@ -8,17 +8,19 @@ import tempfile
 import time
 from collections.abc import Callable, Mapping
 from contextlib import ExitStack
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import httpx
 import redis
 
+from core.contracts import DEFAULT_VARIANTS
 from core.redis_server import RedisNotFound, find_redis_server, free_port, redis_command
 from core.settings import Settings
 from runner import commands
-from runner.processes import (
+from runner.children import (
     Child,
     ChildDied,
     StackError,
@@ -29,6 +31,7 @@ from runner.processes import (
 )
 
 HEALTH_DEADLINE_S = 30.0
+WORKER_VARIANT = "delegated"  # the stack's queue workers serve this variant's target
 Gate = Callable[[], float]  # waits until a started child is healthy; the seconds it took
 SEED_DEADLINE_S = 120.0
 
@@ -46,6 +49,14 @@ class StackOptions:
     health_deadline_s: float = HEALTH_DEADLINE_S
     python: str = sys.executable
     env: Mapping[str, object] = field(default_factory=dict)  # settings overrides for every child
+
+    def port(self, variant: str) -> int:
+        """The port asked for a variant's target (0: any free one)."""
+        return {"sync": self.sync_port, "delegated": self.delegated_port}.get(variant, 0)
+
+    def url(self, variant: str) -> str | None:
+        """A variant's target already running elsewhere, if one was given."""
+        return {"sync": self.sync_url, "delegated": self.delegated_url}.get(variant)
 
 
 def http_ok(url: str) -> bool:
@@ -197,15 +208,12 @@ class Stack:
             if code != 0:
                 raise StackError(f"seeding the database failed: {' | '.join(seed.last_lines(3))}")
 
-    def start_target(self, variant: str, extra_env: Mapping[str, str] | None = None) -> None:
-        self.launch_target(variant, extra_env)()
-
-    def launch_target(self, variant: str, extra_env: Mapping[str, str] | None = None) -> Gate:
-        """Start a target; the gate returned waits until it answers /healthz."""
-        port_option = {"sync": self.options.sync_port, "delegated": self.options.delegated_port}[
-            variant
-        ]
-        port = claim_port(self.options.host, port_option, f"--{variant}-port")
+    def launch_target(
+        self, variant: str, extra_env: Mapping[str, str] | None = None, port: int | None = None
+    ) -> Gate:
+        """Start a target (on `port`, else the one asked for); the gate waits for /healthz."""
+        wanted = self.options.port(variant) if port is None else port
+        port = claim_port(self.options.host, wanted, f"--{variant}-port")
         env = {**self.env, **(extra_env or {})}
         argv = commands.target_command(
             self.options.python, variant, self.options.host, port, self.settings.log_level
@@ -222,20 +230,8 @@ class Stack:
         """Stop a target and start it again on the same port with another env."""
         old = self.children.pop(f"target-{variant}")
         old.stop()
-        url = self.target_urls.pop(variant)
-        port = int(url.rsplit(":", 1)[1])
-        options = self.options
-        if variant == "sync":
-            self.options = replace(options, sync_port=port)
-        else:
-            self.options = replace(options, delegated_port=port)
-        try:
-            return self.launch_target(variant, extra_env)
-        finally:
-            self.options = options
-
-    def restart_target(self, variant: str, extra_env: Mapping[str, str]) -> None:
-        self.relaunch_target(variant, extra_env)()
+        port = urlsplit(self.target_urls.pop(variant)).port
+        return self.launch_target(variant, extra_env, port=port)
 
     def start_workers(self, n: int, extra_env: Mapping[str, str] | None = None) -> None:
         self.launch_workers(n, extra_env)()
@@ -250,7 +246,9 @@ class Stack:
         for _ in range(n):
             self._worker_serial += 1
             name = f"worker-{self._worker_serial}"
-            started.append(self.child(name, commands.worker_command(self.options.python), env))
+            started.append(
+                self.child(name, commands.worker_command(self.options.python, WORKER_VARIANT), env)
+            )
         self.worker_env = dict(extra_env or {})
 
         def ready() -> bool:
@@ -271,15 +269,12 @@ class Stack:
         self._worker_serial += 1
         env = {**self.env, **self.worker_env}
         name = f"worker-{self._worker_serial}"
-        return self.child(name, commands.worker_command(self.options.python), env)
+        return self.child(name, commands.worker_command(self.options.python, WORKER_VARIANT), env)
 
     def relaunch_workers(self, extra_env: Mapping[str, str] | None = None) -> Gate:
         n = len(self.workers) or self.options.workers
         self.stop_workers()
         return self.launch_workers(n, extra_env)
-
-    def restart_workers(self, extra_env: Mapping[str, str] | None = None) -> None:
-        self.relaunch_workers(extra_env)()
 
 
 def claim_port(host: str, port: int, option: str) -> int:
@@ -300,9 +295,10 @@ def start_stack(exits: ExitStack, settings: Settings, options: StackOptions) -> 
     Targets given by URL are only checked, not started; workers are started only with the
     delegated target they serve.
     """
-    for variant, port in (("sync", options.sync_port), ("delegated", options.delegated_port)):
-        if getattr(options, f"{variant}_url") is None and port:
-            claim_port(options.host, port, f"--{variant}-port")  # fail before starting anything
+    for variant in DEFAULT_VARIANTS:
+        if options.url(variant) is None and options.port(variant):
+            # Fail before starting anything.
+            claim_port(options.host, options.port(variant), f"--{variant}-port")
     if options.provider_port:
         claim_port(options.host, options.provider_port, "--provider-port")
     stack = Stack(settings, options, exits)
@@ -312,8 +308,8 @@ def start_stack(exits: ExitStack, settings: Settings, options: StackOptions) -> 
     stack.seed()
     provider_ready()
     gates = []
-    for variant in commands.VARIANTS:
-        given = getattr(options, f"{variant}_url")
+    for variant in DEFAULT_VARIANTS:
+        given = options.url(variant)
         if given is None:
             gates.append(stack.launch_target(variant))
         else:

@@ -8,16 +8,20 @@ from pathlib import Path
 import pytest
 
 
-@pytest.fixture
-def runner_env(tmp_path: Path) -> dict[str, str]:
+def private_env(folder: Path) -> dict[str, str]:
     """A private data set and a small one; no REDIS_URL, so the runner starts its own Redis."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("REDIS_URL", "BENCH_"))}
     env.update(
-        DATABASE_PATH=str(tmp_path / "bench.db"),
-        TICKETS_DIR=str(tmp_path / "tickets"),
+        DATABASE_PATH=str(folder / "bench.db"),
+        TICKETS_DIR=str(folder / "tickets"),
         SEED_USERS="200",
         SEED_ORDERS="200",
         POLL_DELAY_S="0.05",
         PYTHONUNBUFFERED="1",
     )
     return env
+
+
+@pytest.fixture
+def runner_env(tmp_path: Path) -> dict[str, str]:
+    return private_env(tmp_path)

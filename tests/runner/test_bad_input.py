@@ -32,10 +32,13 @@ def test_bad_options_are_one_line_and_exit_2(
     (tmp_path / "file").write_text("")
     options, message = CASES[case]
     results = tmp_path / "results"
-    argv = runner_argv("bench", "--results-dir", str(results),
-                       *(o.replace("{tmp}", str(tmp_path)) for o in options))  # fmt: skip
-    done = subprocess.run(argv, env=runner_env, cwd=CWD, capture_output=True, text=True,
-                          timeout=30)  # fmt: skip
+    argv = runner_argv(
+        "bench",
+        "--results-dir",
+        str(results),
+        *(o.replace("{tmp}", str(tmp_path)) for o in options),
+    )
+    done = subprocess.run(argv, env=runner_env, cwd=CWD, capture_output=True, text=True, timeout=30)
     assert done.returncode == 2, done.stderr
     assert "Traceback" not in done.stderr
     (line,) = done.stderr.strip().splitlines()

@@ -5,9 +5,15 @@ from __future__ import annotations
 import csv
 import json
 import subprocess
+from dataclasses import dataclass
 from pathlib import Path
 
-from runner.results import COLUMNS
+import pytest
+
+from core.contracts import RAW_FILES, raw_columns
+from runner.bench import REPORT_TIMEOUT_S
+from runner.table import COLUMNS
+from tests.runner.conftest import private_env
 from tests.runner.helpers import CWD, runner_argv
 
 
@@ -16,18 +22,42 @@ def read_csv(path: Path) -> list[dict[str, str]]:
         return list(csv.DictReader(f))
 
 
-def bench_argv(results: Path, *extra: str) -> list[str]:
-    return runner_argv("bench", "--results-dir", str(results), "--no-report", *extra)
+@dataclass(frozen=True)
+class Bench:
+    results: Path
+    done: subprocess.CompletedProcess[str]
 
 
-def test_a_tiny_scenario_for_both_variants_writes_the_results_folder(
-    tmp_path: Path, runner_env: dict[str, str]
-) -> None:
-    results = tmp_path / "results"
-    argv = bench_argv(results, "--quick", "--scenarios", "steady", "--duration-s", "2",
-                      "--label", "e2e")  # fmt: skip
-    done = subprocess.run(argv, env=runner_env, cwd=CWD, capture_output=True, text=True,
-                          timeout=90)  # fmt: skip
+@pytest.fixture(scope="module")
+def tiny_bench(tmp_path_factory: pytest.TempPathFactory) -> Bench:
+    """One tiny bench, report included, that the tests below read."""
+    folder = tmp_path_factory.mktemp("bench")
+    results = folder / "results"
+    argv = runner_argv(
+        "bench",
+        "--results-dir",
+        str(results),
+        "--quick",
+        "--scenarios",
+        "steady",
+        "--duration-s",
+        "2",
+        "--label",
+        "e2e",
+    )
+    done = subprocess.run(
+        argv,
+        env=private_env(folder),
+        cwd=CWD,
+        capture_output=True,
+        text=True,
+        timeout=REPORT_TIMEOUT_S + 90,
+    )
+    return Bench(results, done)
+
+
+def test_a_tiny_scenario_for_both_variants_writes_the_results_folder(tiny_bench: Bench) -> None:
+    results, done = tiny_bench.results, tiny_bench.done
     assert done.returncode == 0, done.stderr
     run = (results / "latest").resolve()
     assert run.name.endswith("-e2e")
@@ -40,9 +70,9 @@ def test_a_tiny_scenario_for_both_variants_writes_the_results_folder(
     assert [(r["variant"], r["drained"]) for r in runs] == [("sync", True), ("delegated", True)]
     for r in runs:
         assert r["t0"] < r["load_end"] <= r["drained_at"]
-    for name, columns in COLUMNS.items():
+    for name in RAW_FILES:
         with open(run / "raw" / f"{name}.csv") as f:
-            assert tuple(next(csv.reader(f))) == columns
+            assert tuple(next(csv.reader(f))) == raw_columns(name)
     requests = read_csv(run / "raw" / "requests.csv")
     assert {r["variant"] for r in requests} == {"sync", "delegated"}
     deliveries = read_csv(run / "raw" / "deliveries.csv")
@@ -60,3 +90,35 @@ def test_a_tiny_scenario_for_both_variants_writes_the_results_folder(
     assert {"locust", "target-sync", "target-delegated", "provider"} <= processes
     assert list((run / "raw" / "locust").glob("steady-sync-0_stats.csv"))
     assert "steady" in done.stderr and "delegated" in done.stderr
+
+
+def table_rows(text: str) -> list[dict[str, str]]:
+    """The closing table's rows as printed, each cell by its header (rich's box drawing)."""
+    lines = [line for line in text.splitlines() if line.startswith(("┃", "│"))]
+    cells = [
+        [c.strip() for c in line.strip("┃│").split("┃" if "┃" in line else "│")] for line in lines
+    ]
+    header, rows = cells[0], cells[1:]
+    return [dict(zip(header, row, strict=True)) for row in rows]
+
+
+def test_the_closing_table_shows_the_reports_numbers(tiny_bench: Bench) -> None:
+    assert tiny_bench.done.returncode == 0, tiny_bench.done.stderr
+    run = (tiny_bench.results / "latest").resolve()
+    assert (run / "report.md").exists()
+    summary = json.loads((run / "summary.json").read_text())
+    rows = table_rows(tiny_bench.done.stderr)
+    shown = {(r["variant"].removesuffix(" !"), r["endpoint"]): r for r in rows}  # ! flagged
+    assert set(shown) == {("sync", "login"), ("delegated", "login")}
+    for result in summary["results"]:
+        row = shown.get((result["variant"], result["endpoint"]))
+        if row is None:
+            continue
+        for header, pick, digits in COLUMNS:
+            value = pick(result)
+            if value is None:
+                assert row[header] == "-", header
+            else:
+                printed = float(row[header].replace(",", ""))
+                assert printed == pytest.approx(value, abs=0.51 * 10**-digits), header
+        assert result["work"]["expected"] > 0 and row["owed"] != "-"

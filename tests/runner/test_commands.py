@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
+from core.scenarios import QUICK_DURATION_S, SCENARIOS, UnknownScenario, choose
 from core.settings import Settings
 from runner import commands
 from runner.bench import run_order
-from core.scenarios import QUICK_DURATION_S, SCENARIOS, UnknownScenario, choose
 
 
 def test_servers_are_uvicorn_factories_without_access_logs() -> None:
@@ -26,7 +26,12 @@ def test_an_unknown_variant_is_refused() -> None:
 
 
 def test_worker_and_seed_commands() -> None:
-    assert commands.worker_command("/py") == ["/py", "-m", "arq", "jobs.worker.WorkerSettings"]
+    assert commands.worker_command("/py", "delegated") == [
+        "/py",
+        "-m",
+        "arq",
+        "jobs.worker.WorkerSettings",
+    ]
     assert commands.seed_command("/py") == ["/py", "-m", "core.db", "seed"]
 
 
@@ -41,11 +46,21 @@ def test_env_passes_everything_down_and_overrides_by_field_name() -> None:
 
 def test_locust_command_follows_the_loadtests_options() -> None:
     run = commands.LocustRun(
-        locustfile=Path("loadtests/login.py"), host="http://127.0.0.1:8001", duration_s=4.5,
-        users=50, csv_prefix=Path("r/raw/locust/steady-sync-0"), raw_out=Path("r/x.csv"),
-        scenario="steady", variant="sync", repeat=1, seed=3, provider_url="http://p",
-        stages=((2.0, 10.0), (2.5, 40.0)), processes=2, options={"seed_users": 50},
-    )  # fmt: skip
+        locustfile=Path("loadtests/login.py"),
+        host="http://127.0.0.1:8001",
+        duration_s=4.5,
+        users=50,
+        csv_prefix=Path("r/raw/locust/steady-sync-0"),
+        raw_out=Path("r/x.csv"),
+        scenario="steady",
+        variant="sync",
+        repeat=1,
+        seed=3,
+        provider_url="http://p",
+        stages=((2.0, 10.0), (2.5, 40.0)),
+        processes=2,
+        options={"seed_users": 50},
+    )
     argv = commands.locust_command("/py", run)
     joined = " ".join(argv)
     assert argv[:5] == ["/py", "-m", "locust", "-f", "loadtests/login.py"]

@@ -12,7 +12,7 @@ from typing import Any
 import psutil
 import pytest
 
-from runner.processes import port_free
+from runner.children import port_free
 from tests.runner.helpers import CWD, gone, runner_argv, wait_for
 
 # What to kill, and how the runner's one-line message names it. "worker" is worker-1: a worker
@@ -52,10 +52,20 @@ def test_a_fault_mid_run_stops_everything_and_keeps_an_incomplete_run(
     victim: str, tmp_path: Path, runner_env: dict[str, str]
 ) -> None:
     results = tmp_path / "results"
-    argv = runner_argv("bench", "--results-dir", str(results), "--no-report", "--quick",
-                       "--scenarios", "steady", "--duration-s", "30")  # fmt: skip
-    proc = subprocess.Popen(argv, env=runner_env, cwd=CWD, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)  # fmt: skip
+    argv = runner_argv(
+        "bench",
+        "--results-dir",
+        str(results),
+        "--no-report",
+        "--quick",
+        "--scenarios",
+        "steady",
+        "--duration-s",
+        "30",
+    )
+    proc = subprocess.Popen(
+        argv, env=runner_env, cwd=CWD, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
     try:
         # The load has started: Locust writes its raw file when its test starts.
         locust_dir = results / "latest" / "raw" / "locust"

@@ -7,8 +7,6 @@ from arq.jobs import serialize_job
 from redis import Redis
 
 from runner.pending import pending_jobs
-from runner.results import summarize
-from tests.runner.test_results import request
 
 QUEUE = "arq:test-pending"
 
@@ -36,17 +34,3 @@ def test_queued_deferred_and_running_jobs_are_pending(redis_url: str) -> None:
         {"job_id": "mystery", "function": "resize_video", "work_id": ""},
         {"job_id": "ticket:7:2", "function": "generate_ticket", "work_id": "order:7"},
     ]
-
-
-def test_pending_work_is_not_counted_lost() -> None:
-    requests = [request("login:a"), request("login:b"), request("login:c"), request("order:7")]
-    deliveries = [{"work_id": "login:a", "first_at": 10.5}]
-    pending = [
-        {"work_id": "login:b"},
-        {"work_id": "login:a"},  # delivered while its job was still finishing: delivered
-        {"work_id": "order:7"},
-        {"work_id": "order:7"},  # two tickets of one order still to generate: one piece of work
-        {"work_id": ""},
-    ]
-    s = summarize("spike", "delegated", requests, deliveries, [], load_s=1.0, pending=pending)
-    assert (s.expected, s.delivered, s.pending, s.lost) == (4, 1, 2, 1)

@@ -13,10 +13,20 @@ def test_redis_restart_completes_and_records_the_restart(
     tmp_path: Path, runner_env: dict[str, str]
 ) -> None:
     results = tmp_path / "results"
-    argv = runner_argv("bench", "--results-dir", str(results), "--no-report", "--quick",
-                       "--scenarios", "redis-restart", "--duration-s", "3")  # fmt: skip
-    done = subprocess.run(argv, env=runner_env, cwd=CWD, capture_output=True, text=True,
-                          timeout=120)  # fmt: skip
+    argv = runner_argv(
+        "bench",
+        "--results-dir",
+        str(results),
+        "--no-report",
+        "--quick",
+        "--scenarios",
+        "redis-restart",
+        "--duration-s",
+        "3",
+    )
+    done = subprocess.run(
+        argv, env=runner_env, cwd=CWD, capture_output=True, text=True, timeout=120
+    )
     assert done.returncode == 0, done.stderr
     meta = json.loads((results / "latest" / "meta.json").read_text())
     assert meta["complete"] is True and meta["incomplete_reason"] is None

@@ -7,8 +7,14 @@ import pytest
 from core.scenarios import BY_NAME, RedisFault, choose
 from runner.bench import RedisOutages
 
-FAULTS = ("worker-crash", "lost-response", "redis-restart", "redis-restart-no-aof",
-          "webhook-redelivery", "long-outage")  # fmt: skip
+FAULTS = (
+    "worker-crash",
+    "lost-response",
+    "redis-restart",
+    "redis-restart-no-aof",
+    "webhook-redelivery",
+    "long-outage",
+)
 
 
 def test_every_fault_scenario_is_a_row_and_runs_quick() -> None:
@@ -63,8 +69,9 @@ def test_long_outage_outlasts_the_whole_retry_schedule() -> None:
     quick = choose("long-outage", quick=True)[0]
     (short,) = quick.timeline
     env = quick.work_env
-    assert short["duration_s"] > schedule_max_s(float(env["RETRY_BASE_S"]),
-                                                float(env["RETRY_CAP_S"]), tries)  # fmt: skip
+    assert short["duration_s"] > schedule_max_s(
+        float(env["RETRY_BASE_S"]), float(env["RETRY_CAP_S"]), tries
+    )
     assert "RETRY_BASE_S" in quick.about
 
 
@@ -72,6 +79,9 @@ def test_redis_outages_kill_then_restart_in_order() -> None:
     outages = RedisOutages((RedisFault(5, 2), RedisFault(1, 1)))
     seen = [(t, outages.due(t)) for t in (0.5, 1.0, 1.5, 2.0, 4.0, 5.0, 6.0, 7.0, 9.0)]
     assert [(t, a) for t, a in seen if a] == [
-        (1.0, "kill"), (2.0, "restart"), (5.0, "kill"), (7.0, "restart"),
-    ]  # fmt: skip
+        (1.0, "kill"),
+        (2.0, "restart"),
+        (5.0, "kill"),
+        (7.0, "restart"),
+    ]
     assert outages.down is None

@@ -10,7 +10,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from runner.processes import port_free
+from runner.children import port_free
 from tests.runner.helpers import CWD, gone, runner_argv, wait_for
 
 FREE_PORTS = ["--provider-port", "0", "--sync-port", "0", "--delegated-port", "0"]
@@ -20,10 +20,12 @@ def test_serve_starts_everything_and_sigint_stops_it(
     tmp_path: Path, runner_env: dict[str, str]
 ) -> None:
     urls_file = tmp_path / "serve.json"
-    argv = runner_argv("serve", *FREE_PORTS, "--urls-file", str(urls_file),
-                       "--log-dir", str(tmp_path / "logs"))  # fmt: skip
-    proc = subprocess.Popen(argv, env=runner_env, cwd=CWD, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)  # fmt: skip
+    argv = runner_argv(
+        "serve", *FREE_PORTS, "--urls-file", str(urls_file), "--log-dir", str(tmp_path / "logs")
+    )
+    proc = subprocess.Popen(
+        argv, env=runner_env, cwd=CWD, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
     try:
         wait_for(lambda: urls_file.exists() or proc.poll() is not None, 60, "serve.json")
         assert proc.poll() is None, proc.communicate()
@@ -35,8 +37,9 @@ def test_serve_starts_everything_and_sigint_stops_it(
             work = f"login:{r.headers['x-request-id']}"
 
             def sent(work: str = work) -> bool:
-                found = httpx.get(f"{urls['provider_url']}/control/messages",
-                                  params={"work_id": work}).json()["messages"]  # fmt: skip
+                found = httpx.get(
+                    f"{urls['provider_url']}/control/messages", params={"work_id": work}
+                ).json()["messages"]
                 return len(found) == 1
 
             wait_for(sent, 15, f"the {variant} email")  # the worker is really up
@@ -61,11 +64,22 @@ def test_a_port_in_use_is_one_line_and_exit_2(tmp_path: Path, runner_env: dict[s
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = str(taken.getsockname()[1])
-        argv = runner_argv("serve", "--provider-port", "0", "--sync-port", port,
-                           "--delegated-port", "0", "--urls-file", str(tmp_path / "s.json"),
-                           "--log-dir", str(tmp_path / "logs"))  # fmt: skip
-        done = subprocess.run(argv, env=runner_env, cwd=CWD, capture_output=True, text=True,
-                              timeout=30)  # fmt: skip
+        argv = runner_argv(
+            "serve",
+            "--provider-port",
+            "0",
+            "--sync-port",
+            port,
+            "--delegated-port",
+            "0",
+            "--urls-file",
+            str(tmp_path / "s.json"),
+            "--log-dir",
+            str(tmp_path / "logs"),
+        )
+        done = subprocess.run(
+            argv, env=runner_env, cwd=CWD, capture_output=True, text=True, timeout=30
+        )
     assert done.returncode == 2
     assert done.stderr.strip().count("\n") == 0, done.stderr
     assert f"port {port} on 127.0.0.1 is in use" in done.stderr and "--sync-port" in done.stderr

@@ -14,7 +14,7 @@ import redis
 
 from core.settings import Settings
 from runner.bench import explain
-from runner.processes import Child, ChildDied, StackError, port_free, wait_healthy
+from runner.children import Child, ChildDied, StackError, port_free, wait_healthy
 from runner.stack import Stack, StackOptions
 
 # A parent that starts a grandchild ignoring SIGTERM, then sleeps.

@@ -20,6 +20,9 @@ class Settings(BaseSettings):
     # its own private redis-server and hands its URL to every child process.
     redis_url: str | None = None
     database_path: Path = PROJECT_ROOT / "var" / "bench.db"
+    # Unset (or empty), the SQLite file above; set (postgresql://user@host:5432/db), a PostgreSQL
+    # that targets and workers on several hosts can share.
+    database_url: str | None = None
     tickets_dir: Path = PROJECT_ROOT / "var" / "tickets"
     host: str = "127.0.0.1"
     log_level: str = "INFO"
@@ -79,6 +82,10 @@ class Settings(BaseSettings):
     retry_base_s: float = 1.0
     retry_cap_s: float = 30.0
     keep_result_s: int = 3600
+    # The `saq` variant's queue. Its workers sweep for jobs stuck past their timeout (a killed
+    # worker's job) this often; saq's default, 60 s, would leave such work waiting a minute.
+    saq_queue_name: str = "bench"
+    saq_sweep_s: int = Field(default=5, ge=1)
 
     # Randomness is always seeded.
     seed: int = 1

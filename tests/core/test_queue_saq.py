@@ -1,0 +1,115 @@
+"""The saq queue: jobs in saq's own format that saq's worker runs, keys refused while kept."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import pytest
+from redis import Redis as SyncRedis
+from redis.asyncio import Redis
+from saq.job import Status
+from saq.worker import Worker
+
+from core.contracts import (
+    GENERATE_TICKET,
+    SEND_MAGIC_LINK,
+    login_job_id,
+    login_work_id,
+    order_work_id,
+    ticket_job_id,
+)
+from core.queue import (
+    QueueUnavailable,
+    SaqLimits,
+    SaqQueue,
+    saq_pending_jobs,
+    saq_queue_depth,
+)
+from core.settings import Settings
+
+
+@pytest.fixture
+async def queue(settings: Settings, redis: Redis) -> Any:
+    queue = await SaqQueue.connect(
+        str(settings.redis_url), settings.saq_queue_name, SaqLimits.of(settings)
+    )
+    yield queue
+    await queue.close()
+
+
+@asynccontextmanager
+async def running_worker(queue: SaqQueue, calls: list[dict[str, Any]]) -> AsyncIterator[None]:
+    """A real saq worker running a stand-in function, started before any job is queued.
+
+    Started first, as in a deployment: saq sweeps at start-up, and a sweep that catches a job
+    between its BLMOVE and its status update re-runs it (a saq 0.26 race).
+    """
+
+    async def send_magic_link(ctx: dict[str, Any], **kwargs: Any) -> str:
+        calls.append(kwargs)
+        return "ok"
+
+    worker: Worker[Any] = Worker(queue.queue, [(SEND_MAGIC_LINK, send_magic_link)])
+    task = asyncio.create_task(worker.start())
+    await asyncio.sleep(0.2)  # let the start-up sweep pass
+    try:
+        yield
+    finally:
+        await worker.stop()
+        await task
+
+
+async def test_a_key_is_refused_while_queued_and_while_the_finished_job_is_kept(
+    settings: Settings, queue: SaqQueue
+) -> None:
+    job_id = login_job_id("r1")
+    args = ("r1", "nobody1@example.net", "http://t")
+    calls: list[dict[str, Any]] = []
+    async with running_worker(queue, calls):
+        assert await queue.enqueue(SEND_MAGIC_LINK, *args, job_id=job_id)
+        assert not await queue.enqueue(SEND_MAGIC_LINK, "r1", "x", "y", job_id=job_id)
+        await queue.wait(job_id, timeout_s=30)
+    assert calls == [{"args": list(args)}]  # the one enqueue that counted, run once
+
+    job = await queue.queue.job(job_id)
+    assert job is not None
+    assert (job.function, job.status, job.attempts) == (SEND_MAGIC_LINK, Status.COMPLETE, 1)
+    assert (job.timeout, job.retries) == (settings.email_job_timeout_s, settings.max_tries + 1)
+    # saq's own enqueue would run a finished job again; ours refuses while it is kept.
+    assert not await queue.enqueue(SEND_MAGIC_LINK, *args, job_id=job_id)
+
+
+async def test_depth_and_pending_list_every_unfinished_job_with_its_work(
+    settings: Settings, queue: SaqQueue, redis_url: str
+) -> None:
+    await queue.enqueue(SEND_MAGIC_LINK, "r2", "a@b.co", "http://t", job_id=login_job_id("r2"))
+    await queue.enqueue(GENERATE_TICKET, 7, 1, "r3", job_id=ticket_job_id(7, 1), defer_s=30)
+    ticket = await queue.queue.job(ticket_job_id(7, 1))
+    assert ticket is not None and ticket.timeout == settings.ticket_job_timeout_s
+
+    with SyncRedis.from_url(redis_url) as client:
+        assert saq_queue_depth(client, settings.saq_queue_name) == {
+            "ready": 1,
+            "deferred": 1,
+            "in_progress": 0,
+        }
+        assert saq_pending_jobs(client, settings.saq_queue_name) == [
+            {
+                "job_id": login_job_id("r2"),
+                "function": SEND_MAGIC_LINK,
+                "work_id": login_work_id("r2"),
+            },
+            {
+                "job_id": ticket_job_id(7, 1),
+                "function": GENERATE_TICKET,
+                "work_id": order_work_id(7),
+            },
+        ]
+
+
+async def test_a_queue_without_redis_says_so(settings: Settings) -> None:
+    with pytest.raises(QueueUnavailable):
+        await SaqQueue.connect("redis://127.0.0.1:1", "bench", SaqLimits.of(settings))

@@ -6,7 +6,7 @@ from fastapi import FastAPI, Request
 
 from core.settings import Settings
 from targets import delegated
-from targets.common import LOGIN_ACCEPTED, LoginBody
+from targets.base import LOGIN_ACCEPTED, LoginBody
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:

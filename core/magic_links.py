@@ -1,4 +1,4 @@
-"""Magic links: split tokens (a lookup selector and a 256-bit secret stored only as a hash)."""
+"""The login's steps for both variants: magic links as a lookup selector plus a hashed secret."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import secrets
 
 from jinja2 import Environment, PackageLoader, select_autoescape
 
+from core.contracts import login_work_id, magic_link_key
 from core.db import LinkState, Store
 from core.email import Email
 from core.settings import Settings
@@ -60,9 +61,9 @@ def prepare(
         text=text,
         html=html,
         kind="magic_link",
-        work_id=f"login:{request_id}",
+        work_id=login_work_id(request_id),
         request_id=request_id,
-        idempotency_key=f"magic:{request_id}",
+        idempotency_key=magic_link_key(request_id),
     )
 
 

@@ -1,13 +1,9 @@
-"""Payment webhooks: the Stripe-shaped event and the tickets email, shared by both variants."""
+"""Payment webhooks: the Stripe-shaped event both variants parse after checking its signature."""
 
 from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-
-from core.db import Order, Store
-from core.email import Email
-from core.magic_links import templates
 
 PAID_EVENT_TYPES = {"checkout.session.completed", "payment_intent.succeeded"}
 
@@ -61,21 +57,3 @@ def _text(value: str) -> bool:
     except UnicodeEncodeError:
         return False
     return True
-
-
-def tickets_email(store: Store, order: Order, request_id: str) -> Email:
-    user = store.user(order.user_id)
-    if user is None:
-        raise LookupError(f"order {order.id} has no user")
-    names = [path.rsplit("/", 1)[-1] for path in store.ticket_paths(order.id)]
-    context = {"name": user.name, "order_id": order.id, "tickets": names}
-    return Email(
-        to=user.email,
-        subject=f"Your tickets for order {order.id}",
-        text=templates.get_template("tickets.txt").render(context),
-        html=templates.get_template("tickets.html").render(context),
-        kind="tickets",
-        work_id=f"order:{order.id}",
-        request_id=request_id,
-        idempotency_key=f"tickets:{order.id}",
-    )

@@ -13,6 +13,7 @@ from core.email import AsyncEmailClient
 from core.queue import ArqQueue
 from core.settings import Settings
 from jobs import tasks
+from jobs.bookkeeping import CLIENTS, Clients
 
 
 def worker_settings(settings: Settings) -> type:
@@ -23,15 +24,14 @@ def worker_settings(settings: Settings) -> type:
 
     async def startup(ctx: dict[str, Any]) -> None:
         logs.configure("worker", settings.log_level)
-        ctx["settings"] = settings
-        ctx["store"] = open_store(settings)
-        ctx["mailer"] = AsyncEmailClient(settings)
-        ctx["queue"] = ArqQueue(ctx["redis"], settings.queue_name, owned=False)
+        queue = ArqQueue(ctx["redis"], settings.queue_name, owned=False)
+        ctx[CLIENTS] = Clients(settings, open_store(settings), AsyncEmailClient(settings), queue)
 
     async def shutdown(ctx: dict[str, Any]) -> None:
-        await ctx["mailer"].aclose()
+        clients: Clients = ctx[CLIENTS]
+        await clients.mailer.aclose()
 
-    tries = settings.max_tries + 1  # see tasks.tracked: the extra try dead-letters
+    tries = settings.max_tries + 1  # see bookkeeping.job: the extra try dead-letters
     email_timeout = settings.email_job_timeout_s
     ticket_timeout = settings.ticket_job_timeout_s
 

@@ -1,4 +1,7 @@
-"""The `delegated` variant: async handlers validate, enqueue an arq job and answer at once."""
+"""The `delegated` variant: async handlers validate, enqueue an arq job and answer at once.
+
+The jobs (`jobs/tasks.py`) run the same `core` steps as `targets/sync.py`, in arq workers.
+"""
 
 from __future__ import annotations
 
@@ -11,10 +14,16 @@ from typing import Annotated, Any
 from fastapi import Depends, FastAPI, HTTPException, Request
 from fastapi.responses import JSONResponse
 
+from core.contracts import (
+    PROCESS_PAYMENT,
+    SEND_MAGIC_LINK,
+    login_job_id,
+    payment_job_id,
+)
 from core.db import EventState, open_store
 from core.queue import ArqQueue, JobQueue, QueueUnavailable
 from core.settings import Settings
-from targets.common import (
+from targets.base import (
     LOGIN_ACCEPTED,
     LOGIN_OPENAPI,
     PAYMENT_OPENAPI,
@@ -71,10 +80,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         body: LoginBody, request: Request, request_id: RequestIdDep, queue: QueueDep
     ) -> dict[str, str]:
         # The user is looked up in the job, so the answer cannot depend on whether it exists.
-        await enqueue(
-            queue, settings, "send_magic_link", request_id, body.email, link_base(request),
-            job_id=f"login:{request_id}",
-        )  # fmt: skip
+        job_id = login_job_id(request_id)
+        args = (request_id, body.email, link_base(request))
+        await enqueue(queue, settings, SEND_MAGIC_LINK, *args, job_id=job_id)
         return LOGIN_ACCEPTED
 
     @app.get("/login/verify")
@@ -94,10 +102,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         if state is EventState.PROCESSED:
             return {"status": "duplicate"}
         # A pending event is queued again: the job id makes a second copy a no-op.
-        await enqueue(
-            queue, settings, "process_payment", event.id, order.id, request_id,
-            job_id=f"payment:{event.id}",
-        )  # fmt: skip
+        job_id = payment_job_id(event.id)
+        args = (event.id, order.id, request_id)
+        await enqueue(queue, settings, PROCESS_PAYMENT, *args, job_id=job_id)
         return {"status": "queued"}
 
     return app

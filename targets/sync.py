@@ -1,4 +1,7 @@
-"""The `sync` variant: blocking handlers on a bounded thread pool do all the work in the request."""
+"""The `sync` variant: blocking handlers on a bounded thread pool do all the work in the request.
+
+The domain steps are the `core` calls `jobs/tasks.py` makes too; here they run now, in order.
+"""
 
 from __future__ import annotations
 
@@ -12,12 +15,11 @@ from anyio import to_thread
 from fastapi import Depends, FastAPI, HTTPException, Request
 from fastapi.responses import JSONResponse
 
-from core import magic_links, tickets
+from core import magic_links, orders, tickets
 from core.db import EventState, Store, open_store
 from core.email import Email, EmailClient, Outcome, backoff_s
-from core.payments import tickets_email
 from core.settings import Settings
-from targets.common import (
+from targets.base import (
     LOGIN_ACCEPTED,
     LOGIN_OPENAPI,
     PAYMENT_OPENAPI,
@@ -81,9 +83,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @app.post("/login", status_code=202, openapi_extra=LOGIN_OPENAPI)
     def login(
-        body: LoginBody, request: Request, request_id: RequestIdDep, store: StoreDep,
+        body: LoginBody,
+        request: Request,
+        request_id: RequestIdDep,
+        store: StoreDep,
         mailer: MailerDep,
-    ) -> dict[str, str]:  # fmt: skip
+    ) -> dict[str, str]:
         message = magic_links.prepare(
             store, body.email, request_id, link_base(request), settings, now()
         )
@@ -106,14 +111,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             raise HTTPException(404, f"unknown order {event.order_id}")
         if store.record_event(event.id, order.id, now()) is EventState.PROCESSED:
             return {"status": "duplicate"}
-        store.mark_paid(order.id, now())
-        done = store.ticket_seats(order.id)
-        for seat in range(1, order.seats + 1):
-            if seat not in done:
-                make_ticket(settings, store, order.id, seat)
-        if order.tickets_sent_at is None:
-            mailer.send(tickets_email(store, order, request_id))
-            store.mark_tickets_sent(order.id, now())
+        for seat in orders.pay(store, order, now()):
+            make_ticket(settings, store, order.id, seat)
+        message = orders.tickets_email(store, order.id, request_id)
+        if message is not None:
+            mailer.send(message)
+            orders.mark_sent(store, order.id, now())
         store.mark_event_processed(event.id, now())
         return {"status": "processed"}
 
@@ -127,6 +130,6 @@ def make_ticket(settings: Settings, store: Store, order_id: int, seat: int) -> N
             path = tickets.generate_sync(settings, order_id, seat, attempt)
         except tickets.TicketTimeout:
             continue
-        store.add_ticket(order_id, seat, str(path), now())
+        orders.record_ticket(store, order_id, seat, path, now())
         return
     raise HTTPException(503, f"ticket generation for seat {seat} timed out; redeliver later")

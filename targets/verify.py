@@ -6,7 +6,7 @@ from fastapi.responses import JSONResponse
 
 from core import magic_links
 from core.db import LinkState, Store
-from targets.common import now
+from targets.base import now
 
 _REFUSALS = {
     LinkState.UNKNOWN: (404, "unknown sign-in link"),

@@ -7,6 +7,7 @@ import pickle
 from arq.jobs import Job, JobStatus
 from redis.asyncio import Redis
 
+from core.contracts import SEND_MAGIC_LINK, login_job_id
 from core.queue import ArqQueue
 from core.settings import Settings
 from tests.support import drain
@@ -17,21 +18,23 @@ async def test_a_job_id_is_refused_while_queued_and_while_its_result_is_kept(
 ) -> None:
     queue = await ArqQueue.connect(str(settings.redis_url), settings.queue_name)
     try:
-        assert await queue.enqueue("send_magic_link", "r1", "nobody1@example.net", "http://t",
-                                   job_id="login:r1")  # fmt: skip
-        assert not await queue.enqueue("send_magic_link", "r1", "x", "y", job_id="login:r1")
-        job = Job("login:r1", queue.redis, _queue_name=settings.queue_name)
+        job_id = login_job_id("r1")
+        args = ("r1", "nobody1@example.net", "http://t")
+        assert await queue.enqueue(SEND_MAGIC_LINK, *args, job_id=job_id)
+        assert not await queue.enqueue(SEND_MAGIC_LINK, "r1", "x", "y", job_id=job_id)
+        job = Job(job_id, queue.redis, _queue_name=settings.queue_name)
         assert await job.status() is JobStatus.queued
         info = await job.info()
         assert info is not None
         assert (info.function, info.args) == (
-            "send_magic_link", ("r1", "nobody1@example.net", "http://t"),
-        )  # fmt: skip
+            "send_magic_link",
+            ("r1", "nobody1@example.net", "http://t"),
+        )
 
         await drain(settings)
         assert await job.status() is JobStatus.complete
         assert await job.result(timeout=1) == "unknown_user"
-        assert not await queue.enqueue("send_magic_link", "r1", "x", "y", job_id="login:r1")
+        assert not await queue.enqueue(SEND_MAGIC_LINK, "r1", "x", "y", job_id=job_id)
     finally:
         await queue.close()
 
@@ -39,7 +42,7 @@ async def test_a_job_id_is_refused_while_queued_and_while_its_result_is_kept(
 async def test_a_deferred_job_waits_its_turn(settings: Settings, redis: Redis) -> None:
     queue = await ArqQueue.connect(str(settings.redis_url), settings.queue_name)
     try:
-        await queue.enqueue("send_magic_link", "r2", "a@b.co", "http://t", job_id="j2", defer_s=30)
+        await queue.enqueue(SEND_MAGIC_LINK, "r2", "a@b.co", "http://t", job_id="j2", defer_s=30)
         ((member, score),) = await redis.zrange(settings.queue_name, 0, -1, withscores=True)
         raw = await redis.get("arq:job:j2")
         assert member == b"j2"

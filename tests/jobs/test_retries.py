@@ -8,6 +8,7 @@ import httpx
 from redis.asyncio import Redis
 
 from core import dataset
+from core.contracts import SEND_MAGIC_LINK, login_job_id
 from core.db import Store
 from core.queue import ArqQueue
 from core.settings import Settings
@@ -20,10 +21,8 @@ OUTAGE = {"errors": [{"status": 503, "probability": 1.0}]}
 async def queue_login(settings: Settings, request_id: str, user: int) -> None:
     """What the delegated login enqueues for a registered address, without the target."""
     queue = await ArqQueue.connect(str(settings.redis_url), settings.queue_name)
-    await queue.enqueue(
-        "send_magic_link", request_id, dataset.registered_email(user), "http://t",
-        job_id=f"login:{request_id}",
-    )  # fmt: skip
+    args = (request_id, dataset.registered_email(user), "http://t")
+    await queue.enqueue(SEND_MAGIC_LINK, *args, job_id=login_job_id(request_id))
     await queue.close()
 
 
@@ -31,8 +30,9 @@ async def test_delegated_keeps_answering_through_an_outage_and_delivers_after_re
     settings: Settings, store: Store, provider: httpx.Client, redis: Redis
 ) -> None:
     patient = settings.model_copy(update={"max_tries": 40, "retry_base_s": 0.1})
-    provider.post("/control/timeline", json={"events": [{"at_s": 0, "duration_s": 1.0,
-                                                         "faults": OUTAGE}]})  # fmt: skip
+    provider.post(
+        "/control/timeline", json={"events": [{"at_s": 0, "duration_s": 1.0, "faults": OUTAGE}]}
+    )
     addresses = [dataset.registered_email(i) for i in range(5)]
     async with httpx.AsyncClient(timeout=5) as client:
         with serve(delegated.create_app(patient)) as url:
@@ -86,8 +86,9 @@ async def test_rate_limit_is_honoured_with_retry_after(
     settings: Settings, store: Store, provider: httpx.Client, redis: Redis
 ) -> None:
     limited = {"errors": [{"status": 429, "probability": 1.0, "retry_after_s": 1}]}
-    provider.post("/control/timeline", json={"events": [{"at_s": 0, "duration_s": 0.5,
-                                                         "faults": limited}]})  # fmt: skip
+    provider.post(
+        "/control/timeline", json={"events": [{"at_s": 0, "duration_s": 0.5, "faults": limited}]}
+    )
     await queue_login(settings, "r-429", 3)
     await drain(settings)
 
@@ -117,8 +118,9 @@ async def test_a_lost_response_is_retried_without_a_second_email(
 ) -> None:
     # The provider accepts the message, then drops the connection before answering.
     lost = {"lost_response_probability": 1.0}
-    provider.post("/control/timeline", json={"events": [{"at_s": 0, "duration_s": 0.3,
-                                                         "faults": lost}]})  # fmt: skip
+    provider.post(
+        "/control/timeline", json={"events": [{"at_s": 0, "duration_s": 0.3, "faults": lost}]}
+    )
     await queue_login(settings, "r-lost", 5)
     patient = settings.model_copy(update={"max_tries": 20, "retry_base_s": 0.1})
     await drain(patient)

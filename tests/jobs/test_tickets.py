@@ -12,6 +12,7 @@ import psutil
 from redis.asyncio import Redis
 
 from core import tickets
+from core.contracts import GENERATE_TICKET, PROCESS_PAYMENT, payment_job_id, ticket_job_id
 from core.db import Store
 from core.queue import ArqQueue
 from core.settings import Settings
@@ -43,7 +44,7 @@ async def test_a_hung_ticket_subprocess_is_killed_and_the_job_retried(
     hanging = settings.model_copy(update={"ticket_hang_probability": 0.5, "ticket_timeout_s": 0.5})
     seat = first_seat_that_hangs_once(hanging, order_id=1, seats=20)
     queue = await ArqQueue.connect(str(hanging.redis_url), hanging.queue_name)
-    await queue.enqueue("generate_ticket", 1, seat, "r-hang", job_id=f"ticket:1:{seat}")
+    await queue.enqueue(GENERATE_TICKET, 1, seat, "r-hang", job_id=ticket_job_id(1, seat))
     await queue.close()
 
     started = time.monotonic()
@@ -82,8 +83,9 @@ async def test_tickets_are_emailed_exactly_once_when_workers_race(
     assert len(orders) == 3
     queue = await ArqQueue.connect(str(settings.redis_url), settings.queue_name)
     for order in orders:
-        await queue.enqueue("process_payment", f"evt_{order.id}", order.id, f"r{order.id}",
-                            job_id=f"payment:evt_{order.id}")  # fmt: skip
+        event_id = f"evt_{order.id}"
+        args = (event_id, order.id, f"r{order.id}")
+        await queue.enqueue(PROCESS_PAYMENT, *args, job_id=payment_job_id(event_id))
     await queue.close()
 
     # Three real `arq` processes share the fan-out, so the last tickets finish concurrently.
@@ -94,8 +96,11 @@ async def test_tickets_are_emailed_exactly_once_when_workers_race(
     events = await job_events(redis)
     for order in orders:
         assert store.ticket_seats(order.id) == set(range(1, order.seats + 1))
-        sends = [e for e in events if e["function"] == "send_tickets"
-                 and e["work_id"] == f"order:{order.id}"]  # fmt: skip
+        sends = [
+            e
+            for e in events
+            if e["function"] == "send_tickets" and e["work_id"] == f"order:{order.id}"
+        ]
         assert len(sends) == 1
         (sent,) = messages(provider, work_id=f"order:{order.id}")
         assert sent["attempts"] == 1

@@ -133,12 +133,19 @@ def test_bad_signatures_are_refused_and_nothing_is_recorded(
         (b"not json", 400, "not valid JSON"),
         (b"[]", 400, "JSON object"),
         (b'{"id": "evt_x", "type": "t"}', 400, "order_id"),
-        (b'{"id": "evt_x", "type": "t", "data": {"object": {"metadata": {"order_id": "x"}}}}',
-         400, "order_id"),
-        (b'{"id": "evt_x", "type": "checkout.session.completed",'
-         b' "data": {"object": {"metadata": {"order_id": "999"}}}}', 404, "unknown order"),
+        (
+            b'{"id": "evt_x", "type": "t", "data": {"object": {"metadata": {"order_id": "x"}}}}',
+            400,
+            "order_id",
+        ),
+        (
+            b'{"id": "evt_x", "type": "checkout.session.completed",'
+            b' "data": {"object": {"metadata": {"order_id": "999"}}}}',
+            404,
+            "unknown order",
+        ),
     ],
-)  # fmt: skip
+)
 def test_bad_events_get_a_clear_4xx(
     target: httpx.Client, settings: Settings, store: Store, body: bytes, status: int, says: str
 ) -> None:

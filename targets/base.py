@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import re
 import time
 import uuid
@@ -16,14 +15,13 @@ from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from core import logs, signatures
+from core.contracts import REQUEST_ID_HEADER
 from core.db import Store
 from core.payments import EventError, PaymentEvent, parse_event
 from core.settings import Settings
 from targets.limits import LoginLimits
 
-log = logging.getLogger("targets")
-
-REQUEST_ID_HEADER = "x-request-id"
+_HEADER = REQUEST_ID_HEADER.lower().encode()  # ASGI header names are lower-case bytes
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 _EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]+$")
 # The handlers read their bodies themselves (raw, for the signature), so the schema says what
@@ -31,25 +29,37 @@ _EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]+$")
 LOGIN_OPENAPI: dict[str, Any] = {
     "requestBody": {
         "required": True,
-        "content": {"application/json": {"schema": {
-            "type": "object", "required": ["email"],
-            "properties": {"email": {"type": "string", "format": "email", "maxLength": 254}},
-        }}},
+        "content": {
+            "application/json": {
+                "schema": {
+                    "type": "object",
+                    "required": ["email"],
+                    "properties": {
+                        "email": {"type": "string", "format": "email", "maxLength": 254}
+                    },
+                }
+            }
+        },
     }
-}  # fmt: skip
+}
 PAYMENT_OPENAPI: dict[str, Any] = {
     "requestBody": {
         "required": True,
-        "content": {"application/json": {"schema": {
-            "type": "object", "required": ["id", "type", "data"],
-            "properties": {
-                "id": {"type": "string", "minLength": 1, "maxLength": 255},
-                "type": {"type": "string"},
-                "data": {"type": "object"},
-            },
-        }}},
+        "content": {
+            "application/json": {
+                "schema": {
+                    "type": "object",
+                    "required": ["id", "type", "data"],
+                    "properties": {
+                        "id": {"type": "string", "minLength": 1, "maxLength": 255},
+                        "type": {"type": "string"},
+                        "data": {"type": "object"},
+                    },
+                }
+            }
+        },
     }
-}  # fmt: skip
+}
 LOGIN_ACCEPTED = {
     "status": "accepted",
     "message": "If the address is registered, a sign-in link is on its way.",
@@ -80,14 +90,14 @@ class RequestIdMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        given = next((v.decode("latin-1") for k, v in scope["headers"] if k == b"x-request-id"), "")
+        given = next((v.decode("latin-1") for k, v in scope["headers"] if k == _HEADER), "")
         request_id = given if _REQUEST_ID.match(given) else uuid.uuid4().hex
         scope.setdefault("state", {})["request_id"] = request_id
 
         async def send_with_id(message: Message) -> None:
             if message["type"] == "http.response.start":
                 message.setdefault("headers", [])
-                message["headers"].append((b"x-request-id", request_id.encode()))
+                message["headers"].append((_HEADER, request_id.encode()))
             await send(message)
 
         await self.app(scope, receive, send_with_id)

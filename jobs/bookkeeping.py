@@ -1,0 +1,148 @@
+"""What every job shares and no job should have to read: its context, record and dead letter.
+
+arq keeps no record of a job that failed for good and runs no hook when the last try fails, so
+`@job` writes both: one record per try to `JOB_EVENTS_KEY` (the runner reads it) and a dead
+letter in the store when the work is given up.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import json
+import logging
+import os
+import random
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any, Concatenate, ParamSpec
+
+from arq import Retry
+from arq.typing import WorkerCoroutine
+
+from core.contracts import JOB_EVENTS_KEY, work_id_of_job
+from core.db import Store
+from core.email import AsyncEmailClient, backoff_s
+from core.logs import event
+from core.queue import JobQueue
+from core.settings import Settings
+
+log = logging.getLogger("jobs")
+
+P = ParamSpec("P")
+CLIENTS = "clients"  # where the worker's startup puts its `Clients` in arq's ctx
+
+
+@dataclass(frozen=True)
+class Clients:
+    """Made once per worker by its startup, shared by every job it runs."""
+
+    settings: Settings
+    store: Store
+    mailer: AsyncEmailClient
+    queue: JobQueue
+
+
+@dataclass(frozen=True)
+class JobContext:
+    """What a job receives as `ctx`: the worker's clients, and which try of which work this is."""
+
+    settings: Settings
+    store: Store
+    mailer: AsyncEmailClient
+    queue: JobQueue
+    function: str
+    job_id: str
+    job_try: int
+    work_id: str
+
+    def backoff_s(self, retry_after_s: float | None = None) -> float:
+        """Capped exponential backoff with full jitter, seeded per job and try."""
+        s = self.settings
+        rng = random.Random(f"{s.seed}:{self.job_id}:{self.job_try}")
+        return backoff_s(self.job_try, s.retry_base_s, s.retry_cap_s, rng, retry_after_s)
+
+    async def dead_letter(self, reason: str) -> str:
+        await asyncio.to_thread(
+            self.store.add_dead_letter,
+            self.work_id,
+            self.job_id,
+            self.function,
+            self.job_try,
+            reason,
+        )
+        event(log, "dead_letter", job_id=self.job_id, work_id=self.work_id, reason=reason)
+        return "dead_letter"
+
+
+class RetryLater(Retry):
+    """arq's `Retry`, saying why: on the last try the work is dead-lettered with that reason."""
+
+    def __init__(self, reason: str, defer: float) -> None:
+        super().__init__(defer=defer)
+        self.reason = reason
+
+
+JobBody = Callable[Concatenate[JobContext, P], Awaitable[str]]
+
+
+def job(name: str) -> Callable[[JobBody[P]], WorkerCoroutine]:
+    """Register `body` under the contract's job name, with its record and dead letter.
+
+    The worker gives each function one try more than MAX_TRIES: a job whose worker died during
+    its last try comes back once more and is dead-lettered here instead of disappearing (arq
+    would fail it without running anything).
+    """
+
+    def decorate(body: JobBody[P]) -> WorkerCoroutine:
+        @functools.wraps(body)
+        async def run(ctx: dict[str, Any], *args: P.args, **kwargs: P.kwargs) -> str:
+            clients: Clients = ctx[CLIENTS]
+            context = JobContext(
+                clients.settings,
+                clients.store,
+                clients.mailer,
+                clients.queue,
+                function=name,
+                job_id=ctx["job_id"],
+                job_try=ctx["job_try"],
+                work_id=work_id_of_job(name, args),
+            )
+            started = time.time()
+            outcome = "failed"
+            try:
+                if context.job_try > context.settings.max_tries:
+                    outcome = await context.dead_letter("the worker died during the last try")
+                else:
+                    outcome = await body(context, *args, **kwargs)
+                return outcome
+            except RetryLater as retry:
+                if context.job_try < context.settings.max_tries:
+                    outcome = "retry"
+                    raise
+                reason = f"gave up after {context.job_try} tries: {retry.reason}"
+                outcome = await context.dead_letter(reason)
+                return outcome
+            except Retry:
+                outcome = "retry"
+                raise
+            finally:
+                record = {
+                    "job_id": context.job_id,
+                    "function": name,
+                    "try": context.job_try,
+                    "enqueued_at": ctx["enqueue_time"].timestamp(),
+                    "started_at": started,
+                    "ended_at": time.time(),
+                    "outcome": outcome,
+                    "work_id": context.work_id,
+                    "pid": os.getpid(),
+                }
+                event(log, "job_end", **record)
+                await ctx["redis"].rpush(JOB_EVENTS_KEY, json.dumps(record))
+
+        run.__name__ = run.__qualname__ = name  # arq registers a job under its __qualname__
+        return run
+
+    return decorate

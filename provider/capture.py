@@ -53,16 +53,23 @@ class Capture:
         custom_args: dict[str, str],
         request_id: str | None,
         idempotency_key: str | None,
+        deduplicate: bool,
         text: str,
         now: float,
     ) -> Message:
-        """Store an accepted message, or count one more attempt of a known idempotency key."""
+        """Store an accepted message; with `deduplicate`, a known key only counts an attempt.
+
+        Without it a known key is a second message (counted as `resent`): the duplicate email a
+        provider without idempotency sends, which the analysis finds by its repeated work id.
+        """
         known = self._by_key.get(idempotency_key) if idempotency_key else None
-        if known is not None:
+        if known is not None and deduplicate:
             known.attempts += 1
             known.last_at = now
             self.events["duplicates"] += 1
             return known
+        if known is not None:
+            self.events["resent"] += 1
         message = Message(
             id=self._new_id(),
             to=to,
@@ -104,6 +111,7 @@ class Capture:
             "requests",
             "accepted",
             "duplicates",
+            "resent",
             "unauthorized",
             "invalid",
             "rate_limited",

@@ -51,6 +51,10 @@ class Faults(_Model):
     hang_max_s: float | None = Field(default=None, gt=0, le=MAX_S)
     reset_probability: float = Field(default=0.0, ge=0, le=1)
     lost_response_probability: float = Field(default=0.0, ge=0, le=1)
+    # On: a retried Idempotency-Key is one email, as with providers that honour the header.
+    # Off: every accepted request is an email, as with SendGrid, whose v3 mail send documents
+    # no such header. On by default so that scenarios written before this switch keep meaning.
+    idempotency: bool = True
 
     @model_validator(mode="after")
     def _one_outcome_per_request(self) -> Self:

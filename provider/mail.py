@@ -1,30 +1,28 @@
-"""The body of SendGrid's v3 mail send, validated as strictly as a client would notice."""
+"""The body of SendGrid's v3 mail send, checked by SendGrid's rules and refused in its words."""
 
 from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from pydantic_core import PydanticCustomError
 
-_ADDRESS = re.compile(r"^[^@\s<>()\[\],;:\"]+@[^@\s<>()\[\],;:\"]+\.[^@\s<>()\[\],;:\"]+$")
+from provider import refusals
+from provider.refusals import ApiError
 
-
-@dataclass(frozen=True)
-class ApiError:
-    field: str | None
-    message: str
-
-    def as_dict(self) -> dict[str, str | None]:
-        return {"field": self.field, "message": self.message, "help": None}
+_ADDRESS_PART = r"[^@\s<>()\[\],;:\"\x00-\x1f\x7f]+"
+_ADDRESS = re.compile(rf"^{_ADDRESS_PART}@{_ADDRESS_PART}\.{_ADDRESS_PART}$")
+# SendGrid's documented limits of one request.
+MAX_PERSONALIZATIONS = 1000
+MAX_RECIPIENTS = 1000
 
 
 class _Model(BaseModel):
     # SendGrid has many optional fields this fake does not model; they are accepted and ignored.
-    model_config = ConfigDict(extra="ignore", frozen=True)
+    # Strict: SendGrid's JSON schema refuses "12" for a number and 1 for a string.
+    model_config = ConfigDict(extra="ignore", frozen=True, strict=True)
 
 
 class Address(_Model):
@@ -35,12 +33,12 @@ class Address(_Model):
     @classmethod
     def _plausible(cls, email: str) -> str:
         if not _ADDRESS.match(email):
-            raise PydanticCustomError("email", "Does not contain a valid address.")
+            raise PydanticCustomError("email", refusals.INVALID_ADDRESS)
         return email
 
 
 class Personalization(_Model):
-    to: list[Address] = Field(min_length=1, max_length=1000)
+    to: list[Address] = Field(min_length=1)
     cc: list[Address] | None = None
     bcc: list[Address] | None = None
     subject: str | None = Field(default=None, min_length=1)
@@ -50,6 +48,9 @@ class Personalization(_Model):
     dynamic_template_data: dict[str, Any] | None = None
     send_at: int | None = None
 
+    def recipients(self) -> dict[str, list[Address]]:
+        return {"to": self.to, "cc": self.cc or [], "bcc": self.bcc or []}
+
 
 class Content(_Model):
     type: str = Field(min_length=1)
@@ -57,11 +58,12 @@ class Content(_Model):
 
 
 class MailSend(_Model):
-    personalizations: list[Personalization] = Field(min_length=1, max_length=1000)
+    personalizations: list[Personalization] = Field(min_length=1, max_length=MAX_PERSONALIZATIONS)
     from_: Address = Field(alias="from")
     reply_to: Address | None = None
     subject: str | None = Field(default=None, min_length=1)
-    content: list[Content] = Field(min_length=1)
+    # Optional only with a template, which brings its own (see `_rules`).
+    content: list[Content] = []
     headers: dict[str, str] | None = None
     custom_args: dict[str, str] | None = None
     categories: list[str] | None = None
@@ -79,35 +81,74 @@ class MailSend(_Model):
         return next((c.value for c in self.content if c.type.lower() == "text/plain"), "")
 
 
+def _duplicate(index: int, personalization: Personalization) -> ApiError | None:
+    seen: set[str] = set()
+    for kind, addresses in personalization.recipients().items():
+        for address in addresses:
+            # SendGrid compares addresses without regard to case.
+            if address.email.lower() in seen:
+                where = f"personalizations.{index}.{kind}"
+                return refusals.error(
+                    f"personalizations.{index}", refusals.duplicate(address.email, where)
+                )
+            seen.add(address.email.lower())
+    return None
+
+
 def _rules(mail: MailSend) -> list[ApiError]:
     """SendGrid's checks that span fields, beyond each field's own type."""
     errors = []
-    if mail.subject is None and any(p.subject is None for p in mail.personalizations):
-        errors.append(
-            ApiError(
-                "subject",
-                "The subject is required. You can get around this requirement if you use a "
-                "template with a subject defined or if every personalization has a subject.",
-            )
-        )
+    templated = mail.template_id is not None
+    subjects = [mail.subject] if mail.subject else [p.subject for p in mail.personalizations]
+    if not templated and None in subjects:
+        errors.append(refusals.error("subject", refusals.SUBJECT_REQUIRED))
+    if not templated and not mail.content:
+        errors.append(refusals.error("content", refusals.CONTENT_REQUIRED))
     types = [c.type.lower() for c in mail.content]
     if "text/plain" in types and types[0] != "text/plain":
-        errors.append(ApiError("content", "If present, text/plain must be first."))
+        errors.append(refusals.error("content", refusals.PLAIN_FIRST))
+    total = sum(len(a) for p in mail.personalizations for a in p.recipients().values())
+    if total > MAX_RECIPIENTS:
+        errors.append(refusals.error("personalizations", refusals.TOO_MANY_RECIPIENTS))
+    for index, personalization in enumerate(mail.personalizations):
+        if (found := _duplicate(index, personalization)) is not None:
+            errors.append(found)
     return errors
+
+
+def _unstorable(value: Any, path: tuple[str | int, ...] = ()) -> tuple[str | int, ...] | None:
+    """Where the body holds text no UTF-8 reply can carry (a lone surrogate), if anywhere."""
+    if isinstance(value, str):
+        try:
+            value.encode()
+        except UnicodeEncodeError:
+            return path
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            if (found := _unstorable(item, (*path, index))) is not None:
+                return found
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            if (found := _unstorable(key, path) or _unstorable(item, (*path, key))) is not None:
+                return found
+    return None
+
+
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
 
 
 def parse_mail(body: bytes) -> MailSend | list[ApiError]:
     try:
-        data = json.loads(body)
+        data = json.loads(body, parse_constant=_refuse_constant)
     except (ValueError, RecursionError):
-        return [ApiError(None, "The request body could not be parsed as JSON.")]
+        return [ApiError(None, refusals.NOT_JSON)]
     if not isinstance(data, dict):
-        return [ApiError(None, "The request body must be a JSON object.")]
+        return [ApiError(None, refusals.NOT_AN_OBJECT)]
+    if (where := _unstorable(data)) is not None:
+        return [refusals.error(refusals.dotted(where), refusals.NOT_UNICODE)]
     try:
         mail = MailSend.model_validate(data)
     except ValidationError as exc:
-        return [
-            ApiError(".".join(str(part) for part in error["loc"]) or None, error["msg"])
-            for error in exc.errors(include_url=False, include_input=False)
-        ]
+        return [refusals.translate(error) for error in exc.errors(include_url=False)]
     return _rules(mail) or mail

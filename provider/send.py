@@ -10,16 +10,22 @@ import secrets
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
+from starlette.requests import ClientDisconnect
 
 from core.logs import event
+from provider import refusals
 from provider.drop import DroppedResponse
 from provider.injector import Quota
-from provider.mail import ApiError, parse_mail
+from provider.mail import parse_mail
+from provider.refusals import ApiError
 from provider.state import Provider, ProviderDep
 
 router = APIRouter()
 logger = logging.getLogger(__name__)
 HANG_POLL_S = 0.1
+# SendGrid's documented limit is 30 MB for the whole message, attachments included; here the
+# JSON body is the message, so a body above 30 MiB is refused before it is read any further.
+MAX_BODY_BYTES = 30 * 1024 * 1024
 
 
 def _rate_headers(provider: Provider, quota: Quota) -> dict[str, str]:
@@ -41,6 +47,19 @@ def _authorized(provider: Provider, request: Request) -> bool:
     return secrets.compare_digest(given.encode(), expected.encode())
 
 
+async def _read_body(request: Request, limit: int) -> bytes | None:
+    """The body, or None as soon as it is known to exceed `limit` bytes."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        return None
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > limit:
+            return None
+    return bytes(body)
+
+
 async def _client_gave_up(request: Request, max_s: float) -> bool:
     loop = asyncio.get_running_loop()
     deadline = loop.time() + max_s
@@ -53,10 +72,11 @@ async def _client_gave_up(request: Request, max_s: float) -> bool:
 
 @router.post("/v3/mail/send")
 async def send_mail(request: Request, provider: ProviderDep) -> Response:
-    # Order: auth -> body -> timeline window -> rate limit -> error/hang/reset -> latency ->
-    # record -> lost response. Bad requests never spend a token or a draw; a token is spent
-    # before the failure draw, as a real provider counts requests it then fails; only requests
-    # that survive every failure are recorded, and a lost response is lost after recording.
+    # Order: auth -> body (size, then content) -> timeline window -> rate limit ->
+    # error/hang/reset -> latency -> record -> lost response. Bad requests never spend a token
+    # or a draw; a token is spent before the failure draw, as a real provider counts requests it
+    # then fails; only requests that survive every failure are recorded, and a lost response is
+    # lost after recording.
     capture, injector = provider.capture, provider.injector
     capture.events["requests"] += 1
     faults, label = injector.active()
@@ -68,12 +88,19 @@ async def send_mail(request: Request, provider: ProviderDep) -> Response:
 
     if not _authorized(provider, request):
         capture.events["unauthorized"] += 1
-        return answer(401, "The provided authorization grant is invalid, expired, or revoked")
+        return answer(401, refusals.UNAUTHORIZED)
     media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if media_type != "application/json":
         capture.events["invalid"] += 1
-        return answer(415, "Content-Type should be application/json.")
-    parsed = parse_mail(await request.body())
+        return answer(415, refusals.NOT_JSON_CONTENT_TYPE)
+    try:
+        body = await _read_body(request, MAX_BODY_BYTES)
+    except ClientDisconnect:
+        return Response(status_code=400)  # nobody is left to read it
+    if body is None:
+        capture.events["invalid"] += 1
+        return answer(413, refusals.TOO_LARGE)
+    parsed = parse_mail(body)
     if isinstance(parsed, list):
         capture.events["invalid"] += 1
         capture.statuses[400] += 1
@@ -130,6 +157,7 @@ async def send_mail(request: Request, provider: ProviderDep) -> Response:
         custom_args=parsed.custom_args_of_first(),
         request_id=request_id,
         idempotency_key=request.headers.get("idempotency-key") or None,
+        deduplicate=faults.idempotency,
         text=parsed.text(),
         now=provider.wall(),
     )

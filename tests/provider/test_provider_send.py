@@ -1,11 +1,17 @@
 from __future__ import annotations
 
+import json
+import socket
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import httpx
 import pytest
+
+from provider.app import create_app
+from provider.send import MAX_BODY_BYTES
+from tests.provider.conftest import API_KEY, AUTH, make_settings
 
 MailFactory = Callable[..., dict[str, Any]]
 StartProvider = Callable[..., str]
@@ -82,7 +88,7 @@ def test_a_wrong_api_key_is_refused(
     [
         ({"personalizations": []}, "personalizations"),
         ({"personalizations": [{"to": [{"email": "nobody"}]}]}, "personalizations.0.to.0.email"),
-        ({"from": ...}, "from"),
+        ({"from": ...}, "from.email"),
         ({"subject": ...}, "subject"),
         ({"content": []}, "content"),
     ],
@@ -251,3 +257,117 @@ def test_no_input_gets_a_500(client: httpx.Client, auth: dict[str, str]) -> None
             SEND, content=body, headers={**auth, "Content-Type": "application/json"}
         )
         assert response.status_code == 400, body[:40]
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        rb'{"to": [{"email": "\ud800@example.com"}]}',
+        rb'{"to": [{"email": "a@example.com"}], "subject": "\udfff"}',
+        rb'{"to": [{"email": "a@example.com"}], "custom_args": {"work_id": "\ud800"}}',
+    ],
+)
+def test_no_accepted_mail_breaks_the_capture_api(
+    client: httpx.Client, mail: MailFactory, auth: dict[str, str], raw: bytes
+) -> None:
+    # Once a lone surrogate was accepted (202) and every GET /control/messages answered 500.
+    body = mail(personalizations=[json.loads(raw)])
+    content = json.dumps(body).encode()
+    response = client.post(
+        SEND, content=content, headers={**auth, "Content-Type": "application/json"}
+    )
+    listed = client.get("/control/messages")
+    assert listed.status_code == 200
+    if response.status_code == 202:
+        [message] = listed.json()["messages"]
+        assert message["id"] == response.headers["X-Message-Id"]
+    else:
+        assert response.status_code == 400
+        assert listed.json()["messages"] == []
+
+
+def test_a_body_declared_above_the_limit_is_a_413_before_it_is_sent(base_url: str) -> None:
+    url = httpx.URL(base_url)
+    head = (
+        f"POST {SEND} HTTP/1.1\r\nHost: {url.host}\r\nAuthorization: Bearer {API_KEY}\r\n"
+        f"Content-Type: application/json\r\nContent-Length: {MAX_BODY_BYTES + 1}\r\n\r\n"
+    )
+    with socket.create_connection((url.host, url.port), timeout=5) as sock:
+        sock.sendall(head.encode())
+        # Not one byte of the body is sent: the answer comes from the headers alone.
+        answer = sock.recv(65536).decode()
+    assert answer.startswith("HTTP/1.1 413 ")
+    assert "too large" in answer
+
+
+async def test_a_streamed_body_is_cut_at_the_limit() -> None:
+    sent = 0
+    chunk = b" " * (1024 * 1024)
+
+    async def stream() -> AsyncIterator[bytes]:
+        nonlocal sent
+        for _ in range(2 * MAX_BODY_BYTES // len(chunk)):
+            sent += len(chunk)
+            yield chunk
+
+    app = create_app(make_settings())
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://provider") as client:
+        response = await client.post(
+            SEND, content=stream(), headers={**AUTH, "Content-Type": "application/json"}
+        )
+    assert response.status_code == 413
+    assert response.json()["errors"][0]["message"] == (
+        "The JSON payload you have included in your request is too large."
+    )
+    assert sent <= MAX_BODY_BYTES + len(chunk)
+
+
+def test_a_body_just_under_the_limit_is_read(client: httpx.Client, auth: dict[str, str]) -> None:
+    padding = b" " * (MAX_BODY_BYTES - 10)
+    response = client.post(
+        SEND, content=b"{}" + padding, headers={**auth, "Content-Type": "application/json"}
+    )
+    assert response.status_code == 400  # read in full, and refused for what it says
+
+
+def test_idempotency_is_on_by_default(client: httpx.Client) -> None:
+    assert client.get("/control/faults").json()["base"]["idempotency"] is True
+
+
+def test_without_idempotency_a_retried_key_is_a_second_email(
+    client: httpx.Client, mail: MailFactory, auth: dict[str, str]
+) -> None:
+    set_faults(client, idempotency=False)
+    first = send(client, mail(), auth, **{"Idempotency-Key": "magic:r1"})
+    second = send(client, mail(), auth, **{"Idempotency-Key": "magic:r1"})
+
+    assert first.status_code == second.status_code == 202
+    assert first.headers["X-Message-Id"] != second.headers["X-Message-Id"]
+    found = messages(client, work_id="login:abc")
+    assert [(m["idempotency_key"], m["attempts"]) for m in found] == [("magic:r1", 1)] * 2
+    assert [counters(client)[name] for name in ("accepted", "duplicates", "resent")] == [2, 0, 1]
+
+
+def test_a_timeline_window_can_turn_idempotency_off(
+    client: httpx.Client, mail: MailFactory, auth: dict[str, str]
+) -> None:
+    window = {"at_s": 0, "duration_s": 60, "faults": {"idempotency": False}}
+    client.post("/control/timeline", json={"events": [window]}).raise_for_status()
+    for _ in range(2):
+        send(client, mail(), auth, **{"Idempotency-Key": "magic:w"}).raise_for_status()
+    assert len(messages(client)) == 2
+    assert client.get("/control/faults").json()["active"]["idempotency"] is False
+
+
+@pytest.mark.parametrize(("http", "loop"), [("httptools", "uvloop"), ("h11", "asyncio")])
+def test_without_idempotency_a_lost_response_and_its_retry_are_two_emails(
+    start_provider: StartProvider, mail: MailFactory, auth: dict[str, str], http: str, loop: str
+) -> None:
+    with httpx.Client(base_url=start_provider(http=http, loop=loop), timeout=2.0) as client:
+        set_faults(client, lost_response_probability=1.0, idempotency=False)
+        with pytest.raises(httpx.RemoteProtocolError):
+            send(client, mail(), auth, **{"Idempotency-Key": "magic:lost"})
+        set_faults(client, idempotency=False)
+        assert send(client, mail(), auth, **{"Idempotency-Key": "magic:lost"}).status_code == 202
+        assert [m["work_id"] for m in messages(client)] == ["login:abc", "login:abc"]

@@ -17,7 +17,7 @@ from redis import Redis
 from schemathesis import GenerationMode
 from schemathesis.core.result import Ok
 
-from core.db import Store
+from core.db import SqliteStore
 from core.serving import serve
 from core.settings import Settings
 from fuzzing.strategies import Param, RawRequest
@@ -257,7 +257,7 @@ def open_stack(settings: Settings) -> Iterator[Stack]:
     assert settings.redis_url is not None
     with Redis.from_url(settings.redis_url) as client:
         client.flushdb()
-    store = Store(settings.database_path)
+    store = SqliteStore(settings.database_path)
     store.seed(settings.seed, settings.seed_users, settings.seed_orders, settings.max_seats)
     with ExitStack() as stack:
         urls = {

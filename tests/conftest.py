@@ -10,7 +10,7 @@ import pytest
 from redis import Redis as SyncRedis
 from redis.asyncio import Redis
 
-from core.db import Store
+from core.db import SqliteStore, Store
 from core.redis_server import embedded_redis
 from core.settings import Settings
 from provider.app import create_app as create_provider
@@ -46,6 +46,7 @@ def settings(tmp_path: Path, redis_url: str, provider_url: str) -> Settings:
     return Settings(
         redis_url=redis_url,
         database_path=tmp_path / "bench.db",
+        database_url=None,  # the embedded SQLite, whatever the environment says
         tickets_dir=tmp_path / "tickets",
         provider_url=provider_url,
         provider_read_timeout_s=1.0,
@@ -66,7 +67,7 @@ def settings(tmp_path: Path, redis_url: str, provider_url: str) -> Settings:
 
 @pytest.fixture
 def store(settings: Settings) -> Store:
-    store = Store(settings.database_path)
+    store: Store = SqliteStore(settings.database_path)
     store.seed(settings.seed, settings.seed_users, settings.seed_orders, settings.max_seats)
     return store
 

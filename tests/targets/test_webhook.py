@@ -7,7 +7,7 @@ import httpx
 import pytest
 
 from core import signatures
-from core.db import Store
+from core.db import SqliteStore, Store
 from core.settings import Settings
 from tests.support import drain, messages
 
@@ -31,6 +31,7 @@ def post_event(
 
 
 def events_recorded(store: Store) -> int:
+    assert isinstance(store, SqliteStore)  # the fixture's store: a raw count needs its SQL
     (count,) = store.conn.execute("SELECT COUNT(*) FROM webhook_events").fetchone()
     return int(count)
 

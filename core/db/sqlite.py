@@ -1,20 +1,24 @@
-"""The SQLite store shared by the targets and the workers, and the seeding command."""
+"""The embedded store: one SQLite file in WAL mode, shared by the processes of one host."""
 
 from __future__ import annotations
 
-import argparse
 import sqlite3
-import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
-from enum import Enum
 from pathlib import Path
 
-from core import dataset
-from core.settings import Settings
+from core.db.store import (
+    TABLES,
+    EventState,
+    LinkState,
+    Order,
+    User,
+    event_state,
+    link_state,
+    seed_rows,
+)
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS users (
@@ -62,36 +66,7 @@ CREATE TABLE IF NOT EXISTS dead_letters (
 """
 
 
-@dataclass(frozen=True)
-class User:
-    id: int
-    email: str
-    name: str
-
-
-@dataclass(frozen=True)
-class Order:
-    id: int
-    user_id: int
-    seats: int
-    paid_at: float | None
-    tickets_sent_at: float | None
-
-
-class EventState(Enum):
-    NEW = "new"
-    PENDING = "pending"  # seen before, its work not finished yet
-    PROCESSED = "processed"
-
-
-class LinkState(Enum):
-    OK = "ok"
-    UNKNOWN = "unknown"
-    USED = "used"
-    EXPIRED = "expired"
-
-
-class Store:
+class SqliteStore:
     """One connection per thread (the sync variant's pool, `asyncio.to_thread` in async code)."""
 
     def __init__(self, path: Path, busy_timeout_ms: int = 10_000) -> None:
@@ -131,26 +106,22 @@ class Store:
         self.conn.executescript(SCHEMA)
 
     def seed(self, seed: int, n_users: int, n_orders: int, max_seats: int) -> None:
-        """Replace every table with the deterministic data set for `seed`."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
         # Dropping, not deleting, also brings a database made by an older version up to date.
-        for table in (
-            "tickets",
-            "magic_links",
-            "webhook_events",
-            "dead_letters",
-            "orders",
-            "users",
-        ):
+        for table in TABLES:
             self.conn.execute(f"DROP TABLE IF EXISTS {table}")
         self.create_schema()
-        users = [(i, dataset.registered_email(i), f"User {i}") for i in range(n_users)]
-        orders = [
-            (o.id, o.user_id, o.seats) for o in dataset.orders(seed, n_orders, n_users, max_seats)
-        ]
+        users, orders = seed_rows(seed, n_users, n_orders, max_seats)
         with self.transaction() as conn:
             conn.executemany("INSERT INTO users (id, email, name) VALUES (?, ?, ?)", users)
             conn.executemany("INSERT INTO orders (id, user_id, seats) VALUES (?, ?, ?)", orders)
+
+    def close(self) -> None:
+        """Close this thread's connection; the others close with their threads."""
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is not None:
+            conn.close()
+            self._local.conn = None
 
     # Users and magic links.
 
@@ -178,22 +149,17 @@ class Store:
     def consume_magic_link(
         self, selector: str, matches: Callable[[str], bool], now: float
     ) -> tuple[LinkState, int | None]:
-        """Use the link once; `matches` compares the stored verifier hash in constant time."""
         with self.transaction() as conn:
             row = conn.execute(
                 "SELECT verifier_hash, user_id, expires_at, used_at FROM magic_links"
                 " WHERE selector = ?",
                 (selector,),
             ).fetchone()
-            if row is None or not matches(row[0]):
-                return LinkState.UNKNOWN, None
-            _, user_id, expires_at, used_at = row
-            if used_at is not None:
-                return LinkState.USED, None
-            if expires_at <= now:
-                return LinkState.EXPIRED, None
+            state = link_state(row, matches, now)
+            if state is not LinkState.OK:
+                return state, None
             conn.execute("UPDATE magic_links SET used_at = ? WHERE selector = ?", (now, selector))
-            return LinkState.OK, int(user_id)
+            return state, int(row[1])
 
     # Orders, webhook events and tickets.
 
@@ -215,7 +181,7 @@ class Store:
                     (event_id, order_id, now),
                 )
                 return EventState.NEW
-            return EventState.PENDING if row[0] is None else EventState.PROCESSED
+            return event_state(row[0])
 
     def mark_event_processed(self, event_id: str, now: float) -> None:
         self.conn.execute(
@@ -233,11 +199,7 @@ class Store:
         return {int(seat) for (seat,) in rows}
 
     def add_ticket(self, order_id: int, seat: int, path: str, now: float) -> tuple[bool, int]:
-        """Store a ticket; return (inserted by this call, tickets the order now has).
-
-        The insert and the count share one write transaction, so exactly one caller sees
-        its own insert bring the count to the number of seats.
-        """
+        # The insert and the count share one write transaction.
         with self.transaction() as conn:
             inserted = conn.execute(
                 "INSERT OR IGNORE INTO tickets (order_id, seat, path, created_at)"
@@ -261,7 +223,7 @@ class Store:
             (now, order_id),
         )
 
-    # Dead letters: the record arq does not keep.
+    # Dead letters.
 
     def add_dead_letter(
         self, work_id: str, job_id: str, function: str, tries: int, reason: str
@@ -278,32 +240,3 @@ class Store:
         )
         names = [d[0] for d in cursor.description]
         return [dict(zip(names, row, strict=True)) for row in cursor]
-
-
-def open_store(settings: Settings) -> Store:
-    store = Store(settings.database_path)
-    store.create_schema()
-    return store
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m core.db", description=__doc__)
-    parser.add_argument("command", choices=["seed"], help="seed: (re)create the data set")
-    args = parser.parse_args(argv)
-    if args.command == "seed":
-        settings = Settings()
-        started = time.perf_counter()
-        Store(settings.database_path).seed(
-            settings.seed, settings.seed_users, settings.seed_orders, settings.max_seats
-        )
-        print(
-            f"seeded {settings.seed_users} users and {settings.seed_orders} orders"
-            f" (seed {settings.seed}) into {settings.database_path}"
-            f" in {time.perf_counter() - started:.2f}s",
-            file=sys.stderr,
-        )
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -1,0 +1,49 @@
+"""The store shared by the targets and the workers: embedded SQLite, or PostgreSQL by URL."""
+
+from __future__ import annotations
+
+from core.db.sqlite import SqliteStore
+from core.db.store import DatabaseError, EventState, LinkState, Order, Store, User
+from core.settings import Settings
+
+__all__ = [
+    "DatabaseError",
+    "EventState",
+    "LinkState",
+    "Order",
+    "SqliteStore",
+    "Store",
+    "User",
+    "describe_database",
+    "open_store",
+    "pool_size",
+]
+
+
+def pool_size(settings: Settings) -> int:
+    """Connections one process may need: a sync target's threads, or a worker's jobs at once."""
+    return max(settings.sync_threads, settings.worker_max_jobs)
+
+
+def open_store(settings: Settings) -> Store:
+    """The store DATABASE_URL names, else the SQLite file at DATABASE_PATH; schema created."""
+    if not settings.database_url:
+        store: Store = SqliteStore(settings.database_path)
+    else:
+        from core.db.postgres import PostgresStore  # psycopg is loaded only where it is used
+
+        try:
+            store = PostgresStore(settings.database_url, pool_size(settings))
+        except DatabaseError as exc:
+            raise DatabaseError(f"DATABASE_URL: {exc}") from None
+    store.create_schema()
+    return store
+
+
+def describe_database(settings: Settings) -> dict[str, str]:
+    """Which database a run used, for its metadata; a password in the URL is masked."""
+    if not settings.database_url:
+        return {"kind": "sqlite", "url": settings.database_path.resolve().as_uri()}
+    from core.db.postgres import masked
+
+    return {"kind": "postgresql", "url": masked(settings.database_url)}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 
 PAID_EVENT_TYPES = {"checkout.session.completed", "payment_intent.succeeded"}
@@ -25,6 +26,7 @@ class PaymentEvent:
 
 
 MAX_ORDER_ID = 2**63 - 1  # SQLite's largest integer
+_ORDER_ID = re.compile(r"[0-9]{1,19}")  # at most MAX_ORDER_ID's 19 digits
 
 
 def parse_event(raw: bytes) -> PaymentEvent:
@@ -42,9 +44,15 @@ def parse_event(raw: bytes) -> PaymentEvent:
         raise EventError("event.type must be a string")
     try:
         raw_order = body["data"]["object"]["metadata"]["order_id"]
-        order_id = int(raw_order)
-    except (KeyError, TypeError, ValueError, OverflowError) as exc:
-        raise EventError("event.data.object.metadata.order_id must be an integer") from exc
+    except (KeyError, TypeError) as exc:
+        raise EventError("event.data.object.metadata.order_id is missing") from exc
+    # Stripe metadata values are strings; int() would also take 7.0, true, "+15", "1_5", " 15 "
+    # and non-ASCII digits, each of which would pay some order.
+    if not isinstance(raw_order, str) or not _ORDER_ID.fullmatch(raw_order):
+        raise EventError(
+            'event.data.object.metadata.order_id must be a string of ASCII digits, like "15"'
+        )
+    order_id = int(raw_order)
     if not 1 <= order_id <= MAX_ORDER_ID:
         raise EventError(f"event.data.object.metadata.order_id must be in 1..{MAX_ORDER_ID}")
     return PaymentEvent(event_id, event_type, order_id)

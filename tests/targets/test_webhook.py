@@ -192,3 +192,22 @@ async def test_two_events_paying_one_order_out_of_order_send_one_email(
     order = store.order(7)
     assert order is not None
     assert len(list((settings.tickets_dir / "order-7").iterdir())) == order.seats
+
+
+@pytest.mark.parametrize(
+    "raw",
+    ["true", "7.0", "15", '"7.0"', '"+15"', '"1_5"', '" 15 "', '"\\u0661\\u0665"', '"015x"'],
+)
+def test_an_order_id_that_is_not_a_plain_digit_string_is_refused(
+    target: httpx.Client, settings: Settings, store: Store, raw: str
+) -> None:
+    # Stripe metadata values are strings: anything int() merely tolerates pays no order.
+    body = (
+        '{"id": "evt_loose", "type": "checkout.session.completed",'
+        f' "data": {{"object": {{"metadata": {{"order_id": {raw}}}}}}}}}'
+    ).encode()
+    response = post_event(target, body, signatures.sign(settings.webhook_secret, body))
+    assert response.status_code == 400
+    assert "order_id must be a string of ASCII digits" in response.json()["detail"]
+    assert events_recorded(store) == 0
+    assert all(o is not None and o.paid_at is None for o in map(store.order, (1, 7, 15)))

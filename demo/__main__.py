@@ -80,9 +80,13 @@ def run(args: argparse.Namespace) -> int:
             folder = Path(exits.enter_context(tempfile.TemporaryDirectory(prefix="demo-")))
             settings = Settings(database_path=folder / "demo.db", tickets_dir=folder / "tickets")
             options = StackOptions(
-                host=args.host, provider_port=0, sync_port=0, delegated_port=0,
-                workers=args.workers, log_dir=folder / "logs",
-            )  # fmt: skip
+                host=args.host,
+                provider_port=0,
+                sync_port=0,
+                delegated_port=0,
+                workers=args.workers,
+                log_dir=folder / "logs",
+            )
             stack = start_stack(exits, settings, options)
             stack.workers_expendable = True  # killing them is one of the page's buttons
             feed = Feed(stack.redis_url, settings.queue_name, stack.provider_url, DEFAULT_VARIANTS)

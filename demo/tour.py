@@ -20,24 +20,40 @@ class Step:
 
 
 STEPS = (
-    Step("Steady", 20, ("set_fault", "healthy"),
-         "A good day. Sync waits for the email provider (~150 ms) inside every login, so its"
-         " latency is the provider's. Delegated only enqueues a job and answers in a few ms;"
-         " its emails arrive a little later."),
-    Step("Outage", 25, ("set_fault", "outage"),
-         "The provider fails: 70% answer 503, 30% hang. Watch the sync p99 climb and its errors"
-         " appear: each login waits through the failures inside the request. Delegated stays"
-         " flat: its jobs retry with backoff, so the deferred queue and the retries grow while"
-         " delivered falls behind promised."),
-    Step("Recovery", 30, ("set_fault", "healthy"),
-         "The provider is back. Sync is fast again, but the logins that failed got an error and"
-         " no email. Delegated's deferred jobs come due and drain: delivered catches up with"
-         " promised: late, but none lost."),
-    Step("Worker crash", 30, ("kill_worker",),
-         "A worker is killed with SIGKILL and a new one starts. Clients notice nothing: the"
-         " endpoint only enqueues. The job the dead worker held is run again only after its"
-         " timeout + 10 s, so a few emails arrive late, but they arrive."),
-)  # fmt: skip
+    Step(
+        "Steady",
+        20,
+        ("set_fault", "healthy"),
+        "A good day. Sync waits for the email provider (~150 ms) inside every login, so its"
+        " latency is the provider's. Delegated only enqueues a job and answers in a few ms;"
+        " its emails arrive a little later.",
+    ),
+    Step(
+        "Outage",
+        25,
+        ("set_fault", "outage"),
+        "The provider fails: 70% answer 503, 30% hang. Watch the sync p99 climb and its errors"
+        " appear: each login waits through the failures inside the request. Delegated stays"
+        " flat: its jobs retry with backoff, so the deferred queue and the retries grow while"
+        " delivered falls behind promised.",
+    ),
+    Step(
+        "Recovery",
+        30,
+        ("set_fault", "healthy"),
+        "The provider is back. Sync is fast again, but the logins that failed got an error and"
+        " no email. Delegated's deferred jobs come due and drain: delivered catches up with"
+        " promised: late, but none lost.",
+    ),
+    Step(
+        "Worker crash",
+        30,
+        ("kill_worker",),
+        "A worker is killed with SIGKILL and a new one starts. Clients notice nothing: the"
+        " endpoint only enqueues. The job the dead worker held is run again only after its"
+        " timeout + 10 s, so a few emails arrive late, but they arrive.",
+    ),
+)
 
 
 class Tour:

@@ -20,9 +20,13 @@ import pytest
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-    "--disable-component-update", "--no-first-run",
-]  # fmt: skip
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+]
 STARTUP_DEADLINE_S = 90.0  # the issue asks for ~20 s; a busy shared machine gets slack
 needs_chromium = pytest.mark.skipif(
     not CHROMIUM.exists(),

@@ -90,12 +90,25 @@ class Variant:
     promises: str  # what survives a crash of the web process, in words
 
 
+# The order is the order of tables and colours: the first two keep their places of old runs.
 VARIANTS: Final = (
     Variant("sync", "targets.sync:create_app", None, "nothing is promised until the work is done"),
     Variant(
         "delegated",
         "targets.delegated:create_app",
         ("arq", "jobs.worker.WorkerSettings"),
+        "the queue in Redis (with its append-only file, a Redis crash too)",
+    ),
+    Variant(
+        "background",
+        "targets.background:create_app",
+        None,
+        "nothing: work still pending dies with the web process, and nobody is told",
+    ),
+    Variant(
+        "saq",
+        "targets.saq:create_app",
+        ("saq", "jobs.saq_worker.settings", "--quiet"),  # --quiet: our JSON logging, not saq's
         "the queue in Redis (with its append-only file, a Redis crash too)",
     ),
 )

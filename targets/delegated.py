@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Annotated, Any
 
@@ -60,7 +60,19 @@ async def enqueue(
         await queue.wait(job_id, settings.delegated_await_job_s)
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
+# How a variant reaches its queue: the `saq` variant is these handlers with another one.
+QueueFactory = Callable[[Settings, str], Awaitable[JobQueue]]
+
+
+async def connect_arq(settings: Settings, redis_url: str) -> JobQueue:
+    return await ArqQueue.connect(redis_url, settings.queue_name)
+
+
+def create_app(
+    settings: Settings | None = None,
+    variant: str = "delegated",
+    connect: QueueFactory = connect_arq,
+) -> FastAPI:
     settings = settings or Settings()
     if settings.redis_url is None:
         raise SystemExit("REDIS_URL is not set: start the stack with `make serve` or set it")
@@ -69,11 +81,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.store = open_store(settings)
-        app.state.queue = await ArqQueue.connect(redis_url, settings.queue_name)
+        app.state.queue = await connect(settings, redis_url)
         yield
         await app.state.queue.close()
 
-    app = create_base_app(settings, "delegated", lifespan=lifespan)
+    app = create_base_app(settings, variant, lifespan=lifespan)
 
     @app.post("/login", status_code=202, openapi_extra=LOGIN_OPENAPI)
     async def login(

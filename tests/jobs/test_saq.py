@@ -1,0 +1,165 @@
+"""The same jobs on saq: real `saq` worker processes fan in to one email and survive a SIGKILL."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
+
+import httpx
+from redis.asyncio import Redis
+
+from core import dataset
+from core.contracts import (
+    PROCESS_PAYMENT,
+    SEND_MAGIC_LINK,
+    login_job_id,
+    login_work_id,
+    order_work_id,
+    payment_job_id,
+)
+from core.db import Store
+from core.processes import stop
+from core.queue import SaqLimits, SaqQueue
+from core.settings import Settings
+from runner.commands import worker_command
+from tests.support import job_events, messages
+
+DEADLINE_S = 60.0  # generous: the machine is shared; every wait ends as soon as it can
+
+
+def worker_env(settings: Settings, **extra: str) -> dict[str, str]:
+    return {
+        **os.environ,
+        "REDIS_URL": str(settings.redis_url),
+        "DATABASE_PATH": str(settings.database_path),
+        "TICKETS_DIR": str(settings.tickets_dir),
+        "PROVIDER_URL": settings.provider_url,
+        "MAX_TRIES": str(settings.max_tries),
+        "RETRY_BASE_S": str(settings.retry_base_s),
+        "RETRY_CAP_S": str(settings.retry_cap_s),
+        "LOG_LEVEL": "WARNING",
+        **extra,
+    }
+
+
+@contextmanager
+def saq_workers(env: dict[str, str], count: int) -> Iterator[list[subprocess.Popen[bytes]]]:
+    """`python -m saq jobs.saq_worker.settings`, as the variant's data says, `count` times."""
+    workers = [
+        subprocess.Popen(worker_command(sys.executable, "saq"), env=env) for _ in range(count)
+    ]
+    try:
+        yield workers
+    finally:
+        for worker in workers:
+            stop(worker)
+
+
+async def until(condition: Callable[[], Awaitable[object]], what: str) -> None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + DEADLINE_S
+    while not await condition():
+        assert loop.time() < deadline, f"gave up waiting for {what}"
+        await asyncio.sleep(0.1)
+
+
+async def connect(settings: Settings) -> SaqQueue:
+    return await SaqQueue.connect(
+        str(settings.redis_url), settings.saq_queue_name, SaqLimits.of(settings)
+    )
+
+
+async def wait_for_workers(queue: SaqQueue, count: int) -> None:
+    """Each worker sweeps when it starts; jobs queued after that meet only the periodic one."""
+
+    async def started() -> bool:
+        return len((await queue.queue.info())["workers"]) >= count
+
+    await until(started, f"{count} saq workers")
+
+
+async def test_tickets_are_emailed_exactly_once_when_saq_workers_race(
+    settings: Settings, store: Store, provider: httpx.Client, redis: Redis
+) -> None:
+    orders = [o for o in (store.order(i) for i in range(1, 21)) if o and o.seats >= 4][:3]
+    assert len(orders) == 3
+    env = worker_env(settings, TICKET_WORK_S="0.2", WORKER_MAX_JOBS="2")
+    queue = await connect(settings)
+    try:
+        # Three real saq processes share the fan-out, so the last tickets finish concurrently.
+        with saq_workers(env, 3):
+            await wait_for_workers(queue, 3)
+            for order in orders:
+                event_id = f"evt_{order.id}"
+                args = (event_id, order.id, f"r{order.id}")
+                await queue.enqueue(PROCESS_PAYMENT, *args, job_id=payment_job_id(event_id))
+
+            async def sent() -> bool:
+                paid = [store.order(order.id) for order in orders]
+                return all(o is not None and o.tickets_sent_at for o in paid)
+
+            await until(sent, "every order's tickets email")
+    finally:
+        await queue.close()
+
+    events = await job_events(redis)
+    for order in orders:
+        assert store.ticket_seats(order.id) == set(range(1, order.seats + 1))
+        work_id = order_work_id(order.id)
+        sends = [e for e in events if e["function"] == "send_tickets" and e["work_id"] == work_id]
+        assert [e["outcome"] for e in sends if e["outcome"] == "ok"] == ["ok"]
+        (message,) = messages(provider, work_id=work_id)
+        assert message["attempts"] == 1
+    ticket_jobs = [e for e in events if e["function"] == "generate_ticket"]
+    assert len({e["job_id"] for e in ticket_jobs}) == sum(o.seats for o in orders)
+    assert len({e["pid"] for e in ticket_jobs}) > 1  # the fan-out really was shared
+
+
+async def test_a_job_whose_saq_worker_is_killed_runs_again_after_its_timeout(
+    settings: Settings, store: Store, provider: httpx.Client, redis: Redis
+) -> None:
+    # A slow provider keeps the job running long enough to kill its worker mid-try.
+    provider.put("/control/faults", json={"latency": {"ms": 1500}}).raise_for_status()
+    env = worker_env(
+        settings, PROVIDER_READ_TIMEOUT_S="5", EMAIL_JOB_TIMEOUT_S="3", SAQ_SWEEP_S="1"
+    )
+    request_id = "r-killed"
+    job_id = login_job_id(request_id)
+    queue = await connect(settings)
+    try:
+        with saq_workers(env, 1) as (first,):
+            await wait_for_workers(queue, 1)
+            args = (request_id, dataset.registered_email(1), "http://t")
+            await queue.enqueue(SEND_MAGIC_LINK, *args, job_id=job_id)
+
+            async def running() -> bool:
+                job = await queue.queue.job(job_id)
+                return job is not None and job.status == "active"
+
+            await until(running, "the job to start")
+            first.send_signal(signal.SIGKILL)
+            first.wait()
+        provider.put("/control/faults", json={}).raise_for_status()
+
+        # The job is still `active` in Redis, with nobody running it. A new worker's sweep
+        # finds it once it is past its timeout and queues it again.
+        with saq_workers(env, 1):
+            await queue.wait(job_id, DEADLINE_S)
+        done = await queue.queue.job(job_id)
+    finally:
+        await queue.close()
+
+    assert done is not None and done.status == "complete"
+    assert done.attempts == 2  # the killed try counts: the tries left are one fewer
+    (message,) = messages(provider, work_id=login_work_id(request_id))
+    assert message["kind"] == "magic_link"
+    (ended,) = [e for e in await job_events(redis) if e["job_id"] == job_id]
+    assert (ended["try"], ended["outcome"]) == (2, "ok")  # the killed try left no record
+    assert ended["pid"] != first.pid
+    assert ended["started_at"] - ended["enqueued_at"] >= 3  # not before its timeout
+    assert store.dead_letters() == []

@@ -20,6 +20,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from analysis.metrics.stats import PERCENTILES
+from analysis.metrics.work import COMPLETION
 from analysis.names import WORK_COUNTS
 from core.contracts import ENDPOINTS, VARIANT_NAMES
 from core.scenarios import SCENARIO_NAMES
@@ -73,7 +75,6 @@ def _enumeration(field: str) -> Getter:
     return get
 
 
-_PERCENTILES = ("p50", "p90", "p95", "p99", "p999", "max")
 METRICS: dict[str, Getter] = {
     "requests": _at("requests"),
     "throughput_rps": _at("throughput_rps"),
@@ -81,10 +82,10 @@ METRICS: dict[str, Getter] = {
     "error_rate": _at("error_rate"),
     "late_starts": _at("late_starts"),
     "late_start_rate": _at("late_start_rate"),
-    **{f"{p}_ms": _at("latency_ms", p) for p in _PERCENTILES},
-    **{f"{p}_corrected_ms": _at("latency_corrected_ms", p) for p in _PERCENTILES},
+    **{f"{p}_ms": _at("latency_ms", p) for p in PERCENTILES},
+    **{f"{p}_corrected_ms": _at("latency_corrected_ms", p) for p in PERCENTILES},
     **{f"work.{k}": _at("work", k) for k in WORK_COUNTS},
-    **{f"completion_{p}_ms": _at("work", "completion_ms", p) for p in ("p50", "p99", "max")},
+    **{f"completion_{p}_ms": _at("work", "completion_ms", p) for p in COMPLETION},
     "fault.p50_ms": _at("fault_window", "p50_ms"),
     "fault.p99_ms": _at("fault_window", "p99_ms"),
     "fault.error_rate": _at("fault_window", "error_rate"),

@@ -14,6 +14,7 @@ from analysis.metrics.compute import Metrics, compute_metrics, scenario_order
 from analysis.metrics.load import Run, RunError, load_run
 from analysis.metrics.reliability import reliability_rows
 from analysis.metrics.stats import PERCENTILES, clean
+from analysis.metrics.work import COMPLETION
 from analysis.names import COMPARED, WORK_COUNTS, AnalysisSettings, settings_for
 
 SCHEMA_VERSION = 1
@@ -77,7 +78,7 @@ def _result(row: dict[str, Any], metrics: Metrics) -> dict[str, Any]:
         }
     if not _missing(row.get("expected")):
         work: dict[str, Any] = {k: _int(row[k]) for k in WORK_COUNTS}
-        work["completion_ms"] = {k: clean(row[f"completion_{k}_ms"]) for k in ("p50", "p99", "max")}
+        work["completion_ms"] = {k: clean(row[f"completion_{k}_ms"]) for k in COMPLETION}
         out["work"] = work
     queue = metrics.queue[
         (metrics.queue["scenario"] == scenario) & (metrics.queue["variant"] == variant)

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from analysis.metrics.compute import primary_endpoint
+from analysis.metrics.work import COMPLETION
 from analysis.report.chartset import Chart
 from analysis.report.reliability import HEADER as RELIABILITY_HEADER
 from analysis.report.reliability import notes as reliability_notes
@@ -218,7 +219,7 @@ def scenario_table(pair: dict[str, Result]) -> Table:
         rows += [_row(n, s, d, _path("work", k), count, ratio=False) for n, k in work]
         rows += [
             _row(f"email accepted {p}", s, d, _path("work", "completion_ms", p), ms)
-            for p in ("p50", "p99", "max")
+            for p in COMPLETION
         ]
     rows += [
         _row("queue peak depth", s, d, lambda r: _get(r, "queue", "peak_depth"), count, False),

@@ -61,8 +61,9 @@ def pinned(core: int) -> Callable[[], None] | None:
 
 
 @contextmanager
-def noop_server(port: int) -> Iterator[str]:
-    command = [str(PYTHON), "-m", "uvicorn", "benchmarks.loadgen_perf:app", "--port", str(port)]
+def noop_server(port: int, app: str = "benchmarks.loadgen_perf:app") -> Iterator[str]:
+    """A bare ASGI app on uvicorn, pinned to the second core; yields its base URL."""
+    command = [str(PYTHON), "-m", "uvicorn", app, "--host", "127.0.0.1", "--port", str(port)]
     command += ["--log-level", "warning", "--no-access-log", "--http", "httptools"]
     child = subprocess.Popen(command, cwd=REPO, preexec_fn=pinned(1))
     try:

@@ -73,6 +73,7 @@ _OPTIONS: list[tuple[str, Any, Any, str]] = [
     ("--seed-orders", int, 5_000, "Orders 1..n exist in the target's data set."),
     ("--order-offset", int, 0, "Webhook slot k pays order offset+k+1 (redeliveries aside)."),
     ("--get-path", str, "/noop", "noop.py: the path it GETs (e.g. a slow one, to calibrate)."),
+    ("--max-users", int, 0, "Open model: users grow to this when all are busy; 0: rate x timeout."),
 ]
 
 
@@ -116,6 +117,7 @@ class Options:
     seed_orders: int = 5_000
     order_offset: int = 0
     get_path: str = "/noop"
+    max_users: int = 0
 
     @classmethod
     def from_namespace(cls, ns: argparse.Namespace | None) -> Options:

@@ -132,4 +132,5 @@ def _totals(workers: dict[str, Any]) -> dict[str, Any]:
     totals["max_cpu_percent"] = cpu
     totals["generator_saturated"] = cpu >= SATURATED_CPU_PERCENT
     totals["processes"] = len(entries)
+    totals["peak_users"] = sum(int(w.get("peak_users", 0)) for w in entries)
     return totals

@@ -1,8 +1,11 @@
 """Locust glue shared by every locustfile: the options, one Run per process and test, BenchUser.
 
-Pacing (see loadtests.pacing) is open-model by default: give Locust enough users (-u above
-rate x worst latency, -r high enough to spawn them in a second or two). If there are too few,
-slots start late and the stats file says how many; nothing is silently smoothed over.
+Pacing (see loadtests.pacing) is open-model by default, and an open model must not run out of
+users: -u is only the starting count. When a user claims a slot and every user already holds one
+(waiting for its time or with a request in flight), more users are spawned, up to --max-users
+(default: the peak rate x the client timeout, the most a run can need, capped by USERS_CAP). A
+slow target then shows its own latency, not the generator's limit; late starts that remain mean
+the generator's CPU (or the cap), and the stats file says how many users it took.
 
 Distributed mode (--processes N, or --master/--worker): on test start the master stamps the
 number of connected workers and a common t0 into parsed_options, which Locust ships to each
@@ -13,6 +16,7 @@ With a separate --master, start it with --expect-workers N so that all N are con
 from __future__ import annotations
 
 import logging
+import math
 import os
 import resource
 import time
@@ -26,7 +30,7 @@ from geventhttpclient import HTTPClient
 from locust import User, events
 from locust.env import Environment
 from locust.exception import CatchResponseError, StopTest
-from locust.runners import MasterRunner, WorkerRunner
+from locust.runners import STATE_RUNNING, MasterRunner, Runner, WorkerRunner
 
 from core.contracts import REQUEST_ID_HEADER
 from loadtests.options import Options, add_arguments
@@ -49,6 +53,21 @@ FLUSH_INTERVAL_S = 0.25
 IDLE_SLEEP_S = 0.5
 # A master t0 further off than this from a worker's clock is not trusted (another machine).
 T0_SKEW_S = 5.0
+# Beyond a few thousand users one process has no CPU left to drive them (about 2,000 to 6,000
+# requests/s a core), and each holds a socket: Locust raises the open-file limit to 10,000.
+USERS_CAP = 4000
+# Users added at once: spawning blocks the event loop for ~50 us each, so keep batches small.
+GROW_MIN, GROW_MAX = 10, 200
+
+
+def max_users(options: Options, timeout_s: float, worker_count: int) -> int:
+    """This process's user ceiling: enough for every slot of a client timeout to be in flight."""
+    if options.max_users:
+        wanted = options.max_users
+    else:
+        peak = max((rate for _, rate in options.stages), default=options.arrival_rate)
+        wanted = min(math.ceil(peak * timeout_s), USERS_CAP)
+    return max(1, math.ceil(wanted / worker_count))
 
 
 def _cpu_s() -> float:
@@ -69,12 +88,28 @@ class Run:
         self.ids = RequestIds(options.seed, options.scenario, options.variant, options.repeat)
         self.followups = Group()
         self.extra: dict[str, int] = {}
+        self.engaged = 0  # users holding a claimed slot: waiting for its time or in its request
+        self.max_users = 0  # 0: never grow (closed model)
+        self.peak_users = 0
         self.t_stop: float | None = None
         self._cpu0, self._wall0 = _cpu_s(), time.time()
         self._flusher = gevent.spawn(self._flush_loop) if recorder is not None else None
 
     def count(self, key: str) -> None:
         self.extra[key] = self.extra.get(key, 0) + 1
+
+    def grow_if_full(self, runner: Runner | None, user_class: str) -> None:
+        """Spawn more users when none is left free to claim the slot after this one."""
+        if runner is None or runner.state != STATE_RUNNING or self.pacer.stopping:
+            return
+        count = runner.user_count
+        self.peak_users = max(self.peak_users, count)
+        if self.engaged < count or count >= self.max_users:
+            return
+        more = min(max(count // 4, GROW_MIN), GROW_MAX, self.max_users - count)
+        runner.spawn_users({user_class: more})
+        self.peak_users = count + more
+        self.count("users_added")
 
     def _flush_loop(self) -> None:
         assert self.recorder is not None
@@ -99,6 +134,8 @@ class Run:
             "t_stop": t_stop,
             **vars(self.pacer.stats(t_stop)),
             "rows": self.recorder.written if self.recorder is not None else 0,
+            "peak_users": self.peak_users,
+            "max_users": self.max_users,
             "cpu_s": round(cpu_s, 3),
             "wall_s": round(wall_s, 3),
             "cpu_percent": round(100 * cpu_s / wall_s, 1),
@@ -117,6 +154,13 @@ def current_run() -> Run:
 
 def _on_parser(parser: Any, **_kw: Any) -> None:
     add_arguments(parser)
+
+
+def _on_init(**_kw: Any) -> None:
+    # gevent's timers count from the loop's cached "now", taken when the loop was made, before
+    # the imports. On a busy machine those take seconds, and Locust's -t timer, set after this,
+    # would fire that much early: a "3 s" run got 0.15 s of load. Bring "now" up to date.
+    gevent.get_hub().loop.update_now()
 
 
 def _on_test_start(environment: Environment, **_kw: Any) -> None:
@@ -160,6 +204,15 @@ def _on_test_start(environment: Environment, **_kw: Any) -> None:
     if options.raw_out:
         recorder = RawRecorder(options.raw_out, options.scenario, options.variant, options.repeat)
     _run = Run(options, pacer, recorder, stopping)
+    if schedule is not None:
+        timeout_s = max(
+            (
+                getattr(u, "network_timeout", BenchUser.network_timeout)
+                for u in environment.user_classes
+            ),
+            default=BenchUser.network_timeout,
+        )
+        _run.max_users = max_users(options, timeout_s, count)
 
 
 def _on_test_stopping(**_kw: Any) -> None:
@@ -202,6 +255,7 @@ def _listen(hook: Any, listener: Callable[..., None]) -> None:
 
 
 _listen(events.init_command_line_parser, _on_parser)
+_listen(events.init, _on_init)
 _listen(events.test_start, _on_test_start)
 _listen(events.test_stopping, _on_test_stopping)
 _listen(events.test_stop, _on_test_stop)
@@ -220,6 +274,7 @@ class BenchUser(User):
     # Seconds; a subclass may set them (e.g. per instance, before this __init__ runs).
     network_timeout: float = 60.0
     connection_timeout: float = 60.0
+    concurrency = 10  # connections a user may open at once (login follow-ups share them)
 
     def __init__(self, environment: Environment) -> None:
         super().__init__(environment)
@@ -229,7 +284,9 @@ class BenchUser(User):
             self.host,
             network_timeout=self.network_timeout,
             connection_timeout=self.connection_timeout,
+            concurrency=self.concurrency,
         )
+        self._engaged = False
 
     def on_stop(self) -> None:
         self.http.close()
@@ -250,9 +307,16 @@ class BenchUser(User):
 
     def take_slot(self) -> tuple[int, float] | None:
         """Claim the next slot, in slot order; pacer.wait(intended) then waits for its time."""
-        got = current_run().pacer.take()
+        run = current_run()
+        if self._engaged:  # back for another: the last slot's work is done
+            run.engaged -= 1
+        got = run.pacer.take()
+        self._engaged = got is not None
         if got is None:
-            current_run().stopping.wait(IDLE_SLEEP_S)
+            run.stopping.wait(IDLE_SLEEP_S)
+        else:
+            run.engaged += 1
+            run.grow_if_full(self.environment.runner, type(self).__name__)
         return got
 
     def call(

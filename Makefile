@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 RUN ?= results/latest
 
-.PHONY: install lock test lint bench bench-quick serve demo report check reliability perf fuzz clean
+.PHONY: install lock test lint bench bench-quick serve demo report check reliability perf calibrate fuzz clean
 
 install: $(STAMP)
 
@@ -55,6 +55,9 @@ fuzz: install
 
 perf: install
 	$(BIN)/python -m benchmarks.perf
+
+calibrate: install
+	$(BIN)/python -m benchmarks.calibrate $(CALIBRATE_ARGS)
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache *.egg-info

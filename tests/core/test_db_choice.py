@@ -38,7 +38,7 @@ def test_a_url_opens_postgresql_with_a_pool_for_the_busiest_process(postgres_url
     try:
         assert isinstance(store, PostgresStore)
         assert store.pool.max_size == pool_size(settings) == 30
-        assert store.user(0) is None  # the schema exists
+        assert store.user(-1) is None  # the schema exists
     finally:
         store.close()
     assert describe_database(settings) == {"kind": "postgresql", "url": postgres_url}

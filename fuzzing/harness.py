@@ -72,6 +72,7 @@ class Answer:
     status: int
     content_type: str
     body: bytes
+    headers: dict[str, str] = field(default_factory=dict)  # names in lower case
 
 
 @dataclass(frozen=True)
@@ -135,8 +136,9 @@ def send(client: httpx.Client, request: RawRequest) -> Answer | str | None:
             if attempt == 2:
                 return f"connection failed: {type(exc).__name__}"
             continue
+        headers = {name.lower(): value for name, value in response.headers.items()}
         return Answer(
-            response.status_code, response.headers.get("content-type", ""), response.content
+            response.status_code, headers.get("content-type", ""), response.content, headers
         )
     raise AssertionError("unreachable")
 

@@ -76,6 +76,46 @@ def _raw(
     return [tally]
 
 
+def capture_problem(request: RawRequest, sent: Answer, listed: Answer | str | None) -> str | None:
+    """What the capture got wrong after `sent`, on a provider reset just before it, or None."""
+    if not isinstance(listed, Answer) or listed.status != 200:
+        answer = listed.status if isinstance(listed, Answer) else listed
+        return f"GET /control/messages answered {answer} after a send that got {sent.status}"
+    try:
+        messages = json.loads(listed.body)["messages"]
+    except (ValueError, KeyError, TypeError):
+        return "GET /control/messages answered 200 without a JSON list of messages"
+    accepted = sent.status == 202
+    if [m.get("id") for m in messages] != ([sent.headers.get("x-message-id")] if accepted else []):
+        return f"after a {sent.status} the capture lists {len(messages)} messages"
+    if accepted and request.content is not None:
+        # Accepted, so it parses; the provider lists the first personalization's first address.
+        to = json.loads(request.content)["personalizations"][0]["to"][0]["email"]
+        if messages[0].get("to") != to:
+            return "the capture lists another address than the one sent"
+    return None
+
+
+def _mail(client: httpx.Client, examples: int, at: int) -> list[Tally]:
+    """Each mail on a provider just reset, then its capture read back: sent is as listed."""
+    tally = Tally("provider POST /v3/mail/send (raw)")
+    reset, listing = RawRequest("POST", "/control/reset"), RawRequest("GET", "/control/messages")
+
+    def probe(request: RawRequest) -> None:
+        send(client, reset)
+        outcome = send(client, request)
+        if outcome is None:
+            return
+        record(tally, request, outcome, KNOWN_BUGS)
+        if isinstance(outcome, Answer):
+            found = capture_problem(request, outcome, send(client, listing))
+            if found is not None:
+                tally.findings.setdefault(found, request.describe())
+
+    explore(strategies.mail_requests(PROVIDER_KEY), probe, examples, at)
+    return [tally]
+
+
 def _under_faults(client: httpx.Client, examples: int, at: int) -> list[Tally]:
     """Random fault models a scenario could set, then two sends: only injected 5xx allowed."""
     tally = Tally("provider POST /v3/mail/send (random faults)")
@@ -124,8 +164,7 @@ def run_plan(name: str, stack: Stack, examples: int, at: int) -> list[Tally]:
                 client, "provider /control (raw)", strategies.control_requests(), examples, at
             )
         if kind == "mail":
-            route = "provider POST /v3/mail/send (raw)"
-            return _raw(client, route, strategies.mail_requests(PROVIDER_KEY), examples, at)
+            return _mail(client, examples, at)
         if kind == "mail-under-faults":
             return _under_faults(client, examples, at)
     raise ValueError(f"unknown plan {name!r}; choose from {', '.join(PLANS)}")

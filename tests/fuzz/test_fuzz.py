@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
-from fuzzing.harness import Stack
-from fuzzing.plans import PLANS, run_plan
+from fuzzing.harness import Answer, Stack
+from fuzzing.plans import PLANS, capture_problem, run_plan
+from fuzzing.strategies import RawRequest
 
 # Per plan; schema plans give each operation a share of it. Seeded, so every run is the same.
 EXAMPLES = 40
@@ -22,3 +25,25 @@ def test_no_server_errors_and_every_refusal_is_json(plan: str, stack: Stack) -> 
         for found, example in tally.findings.items()
     ]
     assert not problems, "\n".join(problems)
+
+
+MAIL = RawRequest(
+    "POST", "/v3/mail/send", content=b'{"personalizations": [{"to": [{"email": "a@x.io"}]}]}'
+)
+
+
+def listing(*messages: dict[str, str], status: int = 200) -> Answer:
+    return Answer(status, "application/json", json.dumps({"messages": list(messages)}).encode())
+
+
+def test_the_mail_plan_checks_the_capture_after_each_send() -> None:
+    accepted = Answer(202, "", b"", {"x-message-id": "m1"})
+    refused = Answer(400, "application/json", b"{}")
+    assert capture_problem(MAIL, accepted, listing({"id": "m1", "to": "a@x.io"})) is None
+    assert capture_problem(MAIL, refused, listing()) is None
+    broken = Answer(500, "text/plain", b"Internal Server Error")
+    assert "answered 500" in str(capture_problem(MAIL, accepted, broken))
+    assert "lists 0 messages" in str(capture_problem(MAIL, accepted, listing()))
+    assert "lists 1 messages" in str(capture_problem(MAIL, refused, listing({"id": "m1"})))
+    other = listing({"id": "m1", "to": "b@x.io"})
+    assert "another address" in str(capture_problem(MAIL, accepted, other))

@@ -9,9 +9,9 @@ import httpx
 from arq.worker import Worker, create_worker
 from redis.asyncio import Redis
 
+from core.contracts import JOB_EVENTS_KEY
 from core.serving import serve as serve  # the servers of every test
 from core.settings import Settings
-from core.contracts import JOB_EVENTS_KEY
 from jobs.worker import worker_settings
 
 

@@ -115,6 +115,8 @@ VARIANTS: Final = (
 VARIANT_NAMES: Final = tuple(v.name for v in VARIANTS)
 DEFAULT_VARIANTS: Final = ("sync", "delegated")
 BASE_VARIANT: Final = "sync"  # the one every other variant is compared with
+# The reserved scenario name of the harness's floor: GET /noop per variant before the scenarios.
+FLOOR_SCENARIO: Final = "floor"
 
 
 def variant(name: str) -> Variant:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import math
 import os
 import sys
 import tempfile
@@ -38,7 +39,24 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--port", type=int, default=0, help="the page's port; 0 picks a free one")
     p.add_argument("--workers", type=int, default=2, help="queue worker processes (2)")
     p.add_argument("--no-browser", action="store_true", help="only print the page's URL")
+    p.add_argument(
+        "--tour-step-s",
+        type=seconds,
+        default=None,
+        metavar="S",
+        help="every guided-tour step lasts S seconds (default: each its own, 20-30 s)",
+    )
     return p
+
+
+def seconds(value: str) -> float:
+    try:
+        number = float(value)
+    except ValueError:
+        number = math.nan
+    if not 0 < number <= 600:  # NaN fails this too
+        raise argparse.ArgumentTypeError(f"expected seconds from 0 to 600, not {value!r}")
+    return number
 
 
 def serve_page(exits: ExitStack, app: object, host: str, port: int) -> None:
@@ -97,7 +115,7 @@ def run(args: argparse.Namespace) -> int:
                 "healthy"
             )  # the scenarios' good day, not the provider's bare default
             controls.set_rate(rate)
-            tour = Tour(controls)
+            tour = Tour(controls, args.tour_step_s)
             exits.callback(tour.stop)
             port = args.port or free_port(args.host)
             serve_page(exits, create_app(controls, feed, tour), args.host, port)

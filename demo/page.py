@@ -99,7 +99,8 @@ class Page:
 
     def __init__(self, controls: Controls, feed: Feed, tour: Tour) -> None:
         self.controls, self.feed, self.tour = controls, feed, tour
-        variants = list(feed.logs)
+        variants = feed.variants
+        ui.add_css(NUMBERS_CSS)
         with ui.row().classes("w-full items-center gap-2"):
             ui.label("delegate-bench: sync vs delegated, live").classes("text-xl font-bold")
             self.fault = ui.badge("provider: ?").props("data-testid=fault-state")
@@ -127,8 +128,10 @@ class Page:
                 "queue (delegated)", "jobs", ["ready", "deferred", "in progress"], pairs=False
             )
             work = [f"{v} {k}" for v in variants for k in ("promised", "delivered")]
-            self.work = chart("emails promised vs delivered", "emails", work)
+            self.work = chart("emails promised vs delivered (the analysis's count)", "emails", work)
         self.latency.props("data-testid=latency-chart")
+        self.queue.props("data-testid=queue-chart")
+        self.work.props("data-testid=work-chart")
         self.refresh()
         ui.timer(1.0, self.refresh)
 
@@ -176,7 +179,7 @@ class Page:
         series = {
             self.latency: [(n, k) for n in v for k in ("p50_ms", "p99_ms")],
             self.answers: [(n, k) for n in v for k in ("answers_per_s", "errors_per_s")],
-            self.work: [(n, k) for n in v for k in ("promised", "delivered")],
+            self.work: [(n, k) for n in v for k in ("expected", "delivered")],
         }
         for element, keys in series.items():
             data = [[[p["t"] * 1000, p["variants"][n][k]] for p in history] for n, k in keys]
@@ -202,14 +205,35 @@ def draw(element: ui.echart, data: list[list[list[Any]]], area: list[Any], now_m
     element.update()
 
 
-def numbers_table(point: Json) -> str:
-    def ms(x: float | None) -> str:
-        return "-" if x is None else f"{x:,.0f} ms"
+NUMBERS_CSS = """
+.numbers th, .numbers td { padding: 4px 14px; text-align: right; white-space: nowrap; }
+.numbers th:first-child, .numbers td:first-child { text-align: left; padding-left: 0; }
+.numbers tr + tr td { border-top: 1px solid #e5e7eb; }
+"""
+# The table's columns: a heading and how one variant's point shows there.
+COLUMNS: tuple[tuple[str, str, Any], ...] = (
+    ("p50", "p50_ms", lambda v: _ms(v["p50_ms"])),
+    ("p99", "p99_ms", lambda v: _ms(v["p99_ms"])),
+    ("answers/s", "answers", lambda v: f"{v['answers_per_s']:.1f}"),
+    ("errors", "errors", lambda v: f"{v['errors']:,}"),
+    ("delivered / promised", "delivered", lambda v: f"{v['delivered']:,} / {v['expected']:,}"),
+    ("pending", "pending", lambda v: f"{v['pending']:,}"),
+    ("lost", "lost", lambda v: f"{v['lost']:,}"),
+    ("dead letters", "dead", lambda v: f"{v['dead_lettered']:,}"),
+    ("request→email p50", "email", lambda v: _ms(v["completion_p50_ms"])),
+)
 
+
+def _ms(x: float | None) -> str:
+    return "-" if x is None else f"{x:,.0f} ms"
+
+
+def numbers_table(point: Json) -> str:
+    head = "".join(f"<th>{title}</th>" for title, _, _ in COLUMNS)
     rows = "".join(
-        f"<tr><td><b>{name}</b></td><td>{ms(v['p50_ms'])}</td><td>{ms(v['p99_ms'])}</td>"
-        f"<td>{v['answers_per_s']:.1f}</td><td>{v['errors']}</td>"
-        f"<td>{v['delivered']} / {v['promised']}</td><td>{ms(v['email_p50_ms'])}</td></tr>"
+        f"<tr><td><b>{name}</b></td>"
+        + "".join(f"<td data-testid='{key}-{name}'>{show(v)}</td>" for _, key, show in COLUMNS)
+        + "</tr>"
         for name, v in point["variants"].items()
     )
     q = point["queue"]
@@ -219,10 +243,8 @@ def numbers_table(point: Json) -> str:
         else f"ready {q['ready']}, deferred {q['deferred']}, in progress {q['in_progress']}"
     )
     return (
-        "<table class='text-sm' cellpadding='4' data-testid='numbers'>"
-        "<tr><th></th><th>p50</th><th>p99</th>"
-        "<th>answers/s</th><th>errors</th><th>delivered / promised</th>"
-        f"<th>request→email p50</th></tr>{rows}</table>"
-        f"<div class='text-sm'>queue: {queue}; jobs retried {point['retries']};"
-        f" dead letters {point['dead_letters']}</div>"
+        "<table class='numbers text-sm' data-testid='numbers'>"
+        f"<tr><th></th>{head}</tr>{rows}</table>"
+        f"<div class='text-sm pt-1'>queue: {queue}; jobs retried {point['retries']};"
+        f" emails counted by the analysis (promised: a 2xx for a registered address)</div>"
     )

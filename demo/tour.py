@@ -56,9 +56,14 @@ STEPS = (
 )
 
 
+FINISHED = "The tour is over. Press guided tour to play it again, or use the buttons above."
+
+
 class Tour:
-    def __init__(self, controls: Controls) -> None:
+    def __init__(self, controls: Controls, step_s: float | None = None) -> None:
+        """`step_s` gives every step that length (short ones for tests); None: each its own."""
         self.controls = controls
+        self.durations = [step_s or step.duration_s for step in STEPS]
         self.step = -1
         self.remaining_s = 0.0
         self.paused = False
@@ -93,15 +98,15 @@ class Tour:
             "running": self.running,
             "paused": self.paused,
             "step": self.step,
-            "title": step.title if step else "",
-            "caption": step.caption if step else "",
+            "title": step.title if step else ("Done" if self.step == len(STEPS) else ""),
+            "caption": step.caption if step else (FINISHED if self.step == len(STEPS) else ""),
             "remaining_s": round(self.remaining_s),
             "error": self.error,
         }
 
     def _play(self) -> None:
         for index, step in enumerate(STEPS):
-            self.step, self.remaining_s = index, step.duration_s
+            self.step, self.remaining_s = index, self.durations[index]
             method, *args = step.action
             try:
                 getattr(self.controls, method)(*args)

@@ -1,4 +1,4 @@
-"""The demo's pure parts: rate validation, fault names, and tailing a CSV that is being written."""
+"""The demo's pure parts: rate validation, fault names, tailing a CSV, counting the work."""
 
 from __future__ import annotations
 
@@ -6,9 +6,11 @@ from pathlib import Path
 
 import pytest
 
+from core.contracts import login_work_id, raw_columns
 from demo.controls import ControlError, parse_rate
 from demo.faults import FAULTS, fault_name
 from demo.feed import Tail
+from demo.work import WorkBook, read_requests
 
 
 @pytest.mark.parametrize("bad", ["", "abc", "nan", "inf", "0", "-3", "1000", None])
@@ -30,10 +32,79 @@ def test_every_fault_model_is_recognised_as_the_provider_reports_it() -> None:
 def test_tail_returns_only_complete_new_lines(tmp_path: Path) -> None:
     path = tmp_path / "rows.csv"
     tail = Tail(path)
-    assert tail.read() == []  # not written yet
+    assert tail.read() == ""  # not written yet
     path.write_text("a,b\n1,x\n2,")
-    assert tail.read() == [{"a": "1", "b": "x"}]
+    assert tail.read() == "a,b\n1,x\n"
     with path.open("a") as f:
         f.write("y\n")
-    assert tail.read() == [{"a": "2", "b": "y"}]
-    assert tail.read() == []
+    assert tail.read() == "a,b\n2,y\n"  # the header again: each read is a CSV of its own
+    assert tail.read() == ""
+
+
+def requests_csv(*rows: tuple[str, str, int, str]) -> str:
+    """(variant, login id, status, registered) per request: raw/requests.csv as Locust writes it."""
+    lines = [",".join(raw_columns("requests"))]
+    for variant, login, status, registered in rows:
+        error = "" if status < 400 else f"http_{status}"
+        values = {
+            **dict(scenario="demo", variant=variant, repeat="1", endpoint="login"),
+            **dict(intended_start="100.0", start="100.0", end="100.2", status=str(status)),
+            **dict(error=error, request_id=login, work_id=login_work_id(login)),
+            "registered": registered,
+        }
+        lines.append(",".join(values[c] for c in raw_columns("requests")))
+    return "\n".join(lines) + "\n"
+
+
+def email(login: str, message_id: str, first_at: float, attempts: int = 1) -> dict[str, object]:
+    """A message as the provider's /control/messages lists it."""
+    return {
+        "id": message_id,
+        "kind": "magic_link",
+        "work_id": login_work_id(login),
+        "attempts": attempts,
+        "first_at": first_at,
+        "last_at": first_at,
+    }
+
+
+def test_the_page_counts_work_as_the_analysis_does() -> None:
+    book = WorkBook(["sync", "delegated"])
+    book.add_requests(
+        read_requests(
+            requests_csv(
+                ("sync", "s1", 200, "true"),
+                ("sync", "s2", 503, "true"),  # an error promised nothing
+                ("delegated", "d1", 202, "true"),
+                ("delegated", "d2", 202, "true"),
+                ("delegated", "d3", 202, "true"),
+                ("delegated", "d4", 202, "true"),
+                ("delegated", "d5", 202, "false"),  # an unknown address is sent nothing
+            )
+        )
+    )
+    book.add_messages([email("s1", "m1", 100.15), email("d1", "m2", 101.2)])
+    book.add_messages([email("d1", "m2", 101.2, attempts=2)])  # re-read after a retry: once
+    book.add_messages([email("elsewhere", "m3", 100.5)])  # no request of ours promised it
+    book.add_job_events([{"outcome": "dead_letter", "work_id": login_work_id("d2")}])
+    queued = [{"job_id": "login:d3", "function": "send_magic_link", "work_id": "login:d3"}]
+    counted = book.count(queued)
+    assert counted["sync"] == {
+        "expected": 1,
+        "delivered": 1,
+        "pending": 0,
+        "lost": 0,
+        "dead_lettered": 0,
+        "completion_p50_ms": 150.0,
+        "completion_p99_ms": 150.0,
+    }
+    delegated = counted["delegated"]
+    assert (delegated["expected"], delegated["delivered"]) == (4, 1)
+    assert (delegated["dead_lettered"], delegated["pending"], delegated["lost"]) == (1, 1, 1)
+    assert delegated["completion_p50_ms"] == 1200.0
+
+
+def test_no_rows_yet_count_as_nothing() -> None:
+    counted = WorkBook(["sync"]).count([])
+    assert counted["sync"]["expected"] == 0
+    assert counted["sync"]["completion_p50_ms"] is None

@@ -6,7 +6,9 @@ import hashlib
 import json
 import os
 import platform
+import shlex
 import subprocess
+import sys
 from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
@@ -127,6 +129,7 @@ def new_meta(
         "complete": False,
         "incomplete_reason": "running",
         "git_sha": git_sha(),
+        "command": shlex.join(["python", *sys.orig_argv[1:]]),  # what to run to do it again
         "packages": packages(),
         "lock": lock(),
         "cpu": cpu(),

@@ -17,12 +17,14 @@ from typing import Any
 import psutil
 
 from core.contracts import DEFAULT_VARIANTS
+from core.db import describe_database
 from core.settings import PROJECT_ROOT, Settings
 from runner.stack import StackOptions
 
 SCHEMA_VERSION = 1
 LOCK_FILE = "requirements.lock"  # the pinned environment a run was made in
-SECRET_FIELDS = ("provider_api_key", "webhook_secret", "provider_control_token")
+# database_url may carry a password; meta.json keeps its masked form under "database".
+SECRET_FIELDS = ("provider_api_key", "webhook_secret", "provider_control_token", "database_url")
 PACKAGES = (
     "delegate-bench",
     "arq",
@@ -107,6 +109,22 @@ def masked_settings(settings: Settings) -> dict[str, Any]:
     return values
 
 
+def not_sampled(settings: Settings, stack: StackOptions, expect_workers: int) -> dict[str, str]:
+    """Processes the runner did not start, so it has no CPU or memory samples of them: why."""
+    missing: dict[str, str] = {}
+    if settings.redis_url:
+        missing["redis"] = "REDIS_URL: a Redis the runner did not start"
+    for name in DEFAULT_VARIANTS:
+        url = stack.url(name)
+        if url is not None:
+            missing[f"target-{name}"] = f"runs elsewhere ({url})"
+    if stack.delegated_url is not None or stack.workers == 0:
+        missing["worker"] = "queue workers run elsewhere, against the same Redis"
+    if expect_workers:
+        missing["locust-workers"] = f"{expect_workers} Locust workers started elsewhere"
+    return missing
+
+
 def new_meta(
     *,
     label: str,
@@ -119,6 +137,7 @@ def new_meta(
     locust_processes: int,
     scenarios: list[dict[str, Any]],
     skipped: list[dict[str, str]],
+    expect_workers: int = 0,
 ) -> dict[str, Any]:
     """meta.json as a bench starts: marked incomplete until it ends well."""
     return {
@@ -135,6 +154,7 @@ def new_meta(
         "cpu": cpu(),
         # The analysis trims this much of each run's start from latency figures.
         "settings": {**masked_settings(settings), "warmup_s": warmup_s},
+        "database": describe_database(settings),
         "seed": seed,
         "repeat": repeat,
         "quick": quick,
@@ -142,6 +162,8 @@ def new_meta(
         "workers": stack.workers,
         "locust_processes": locust_processes,
         "external_targets": {"sync": stack.sync_url, "delegated": stack.delegated_url},
+        "expect_workers": expect_workers,
+        "not_sampled": not_sampled(settings, stack, expect_workers),
         "scenarios": scenarios,
         "skipped": skipped,
         "runs": [],

@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 RUN ?= results/latest
 
-.PHONY: install lock test lint bench bench-quick serve demo report check reliability perf calibrate fuzz clean
+.PHONY: install lock test lint bench bench-quick serve demo docs-charts report check reliability perf calibrate fuzz clean
 
 install: $(STAMP)
 
@@ -39,6 +39,10 @@ serve: install
 
 demo: install
 	$(BIN)/python -m demo $(DEMO_ARGS)
+
+# The README's charts: RUN's key charts into docs/charts/, with its git SHA and command.
+docs-charts: install
+	$(BIN)/python -m demo.docs_charts $(RUN)
 
 report: install
 	$(BIN)/python -m analysis report $(RUN)

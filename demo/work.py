@@ -60,6 +60,8 @@ class WorkBook:
         and before the messages: a job that ends in between is then delivered, not lost.
         """
         requests = self.requests
+        if not len(requests):
+            return {name: _numbers(None) for name in self.variants}
         # The demo's variants run side by side, so each email belongs to the run of its request.
         runs = requests.drop_duplicates("work_id")[[*RUN, "work_id"]].dropna(subset=["work_id"])
         deliveries = normalize_deliveries(

@@ -1,13 +1,15 @@
-"""The demo's pure parts: rate validation, fault names, tailing a CSV, counting the work."""
+"""The demo's pure parts: rates, fault names, tailing a CSV, counting work, the docs' charts."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
 
 from core.contracts import login_work_id, raw_columns
 from demo.controls import ControlError, parse_rate
+from demo.docs_charts import CHARTS, DocsError, copy_charts
 from demo.faults import FAULTS, fault_name
 from demo.feed import Tail
 from demo.work import WorkBook, read_requests
@@ -108,3 +110,32 @@ def test_no_rows_yet_count_as_nothing() -> None:
     counted = WorkBook(["sync"]).count([])
     assert counted["sync"]["expected"] == 0
     assert counted["sync"]["completion_p50_ms"] is None
+
+
+def test_docs_charts_copies_the_chosen_charts_and_says_where_they_came_from(
+    tmp_path: Path,
+) -> None:
+    run = tmp_path / "20250101T000000Z-full"
+    (run / "charts").mkdir(parents=True)
+    meta = {"git_sha": "abc123", "command": "python -m runner bench", "quick": False}
+    (run / "meta.json").write_text(json.dumps(meta))
+    for name in [*CHARTS, "extra.png"]:
+        (run / "charts" / name).write_bytes(b"png " + name.encode())
+    out = tmp_path / "docs" / "charts"
+    out.mkdir(parents=True)
+    (out / "stale.png").write_bytes(b"old")
+    copy_charts(run, out)
+    assert sorted(p.name for p in out.glob("*.png")) == sorted(CHARTS)
+    assert (out / "summary.png").read_bytes() == b"png summary.png"
+    readme = (out / "README.md").read_text()
+    for fact in (run.name, "abc123", "python -m runner bench", "a full run"):
+        assert fact in readme
+
+
+def test_docs_charts_names_the_charts_a_run_lacks(tmp_path: Path) -> None:
+    (tmp_path / "charts").mkdir()
+    (tmp_path / "meta.json").write_text("{}")
+    with pytest.raises(DocsError, match=r"lacks charts/summary\.png"):
+        copy_charts(tmp_path, tmp_path / "out")
+    with pytest.raises(DocsError, match=r"no readable meta\.json"):
+        copy_charts(tmp_path / "nowhere", tmp_path / "out")

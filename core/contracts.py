@@ -149,6 +149,7 @@ RAW_FILES: Final[dict[str, dict[str, str]]] = {
         "request_id": "str",
         "work_id": "str",
         "registered": "category",
+        "worker": "category",  # the Locust worker's index ("0" when one process made the load)
     },
     "deliveries": {
         **_RUN,
@@ -201,7 +202,18 @@ RAW_FILES: Final[dict[str, dict[str, str]]] = {
     },
 }
 # Columns that older runs lack: read as empty rather than refused.
-RAW_OPTIONAL: Final = {"jobs": ("pid",)}
+RAW_OPTIONAL: Final = {"jobs": ("pid",), "requests": ("worker",)}
+
+# meta.json: each run's clock offsets by host (its clock minus the runner's, in seconds), under
+# this key of the run's record; request times are on a Locust worker's clock, deliveries on the
+# provider's.
+CLOCK_OFFSETS: Final = "clock_offsets"
+PROVIDER_CLOCK: Final = "provider"
+
+
+def locust_worker_clock(worker: str) -> str:
+    """The clock_offsets key of the Locust worker named in raw/requests.csv's worker column."""
+    return f"locust-{worker}"
 
 
 def raw_columns(name: str) -> tuple[str, ...]:

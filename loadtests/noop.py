@@ -22,6 +22,6 @@ class NoopUser(BenchUser):
         slot, intended = got
         run = current_run()
         request_id = run.ids.for_slot(slot)  # before the wait: outside the timed window
-        start = run.pacer.wait(intended)
+        start = self.wait_for(intended)
         if start is not None:
             self.call("noop", "GET", run.options.get_path, request_id, intended, start)

@@ -6,7 +6,8 @@ A user takes the next free slot, sleeps until its time and fires. When every use
 slot's start is late: that is what coordinated omission hides and what we count. Slots whose time
 passed before the test stopped, but that no user took, are dropped.
 
-Users (-u) must exceed rate x worst latency, or slots start late; late starts show when they do.
+Users must exceed rate x worst latency, or slots start late: loadtests.users adds users when all
+are busy, up to max_users() below; late starts that remain show.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from loadtests.options import Stages
+from loadtests.options import Options, Stages
 
 # Rates x durations are floats: 0.1 x 30 must give 3 slots, not 4.
 _EPS = 1e-9
@@ -171,3 +172,25 @@ class Pacer:
             dropped=dropped,
             max_late_ms=round(self.max_late_s * 1000, 3),
         )
+
+
+# Beyond a few thousand users one process has no CPU left to drive them (about 2,000 to 6,000
+# requests/s a core), and each holds a socket: Locust raises the open-file limit to 10,000.
+USERS_CAP = 4000
+# Users added at once: spawning blocks the event loop for ~50 us each, so keep batches small.
+GROW_MIN, GROW_MAX = 10, 200
+
+
+def max_users(options: Options, timeout_s: float, worker_count: int) -> int:
+    """This process's user ceiling: enough for every slot of a client timeout to be in flight."""
+    if options.max_users:
+        wanted = options.max_users
+    else:
+        peak = max((rate for _, rate in options.stages), default=options.arrival_rate)
+        wanted = min(math.ceil(peak * timeout_s), USERS_CAP)
+    return max(1, math.ceil(wanted / worker_count))
+
+
+def grow_by(count: int, ceiling: int) -> int:
+    """How many users to add to count when all are busy."""
+    return max(0, min(max(count // 4, GROW_MIN), GROW_MAX, ceiling - count))

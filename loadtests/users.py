@@ -1,9 +1,9 @@
 """Locust glue shared by every locustfile: the options, one Run per process and test, BenchUser.
 
 Pacing (see loadtests.pacing) is open-model by default, and an open model must not run out of
-users: -u is only the starting count. When a user claims a slot and every user already holds one
-(waiting for its time or with a request in flight), more users are spawned, up to --max-users
-(default: the peak rate x the client timeout, the most a run can need, capped by USERS_CAP). A
+users: -u is only the starting count. When a user claims a slot and no other user holds a later
+one (all are in their requests), more users are spawned at once, up to --max-users
+(default: the peak rate x the client timeout, the most a run can need, capped; see pacing). A
 slow target then shows its own latency, not the generator's limit; late starts that remain mean
 the generator's CPU (or the cap), and the stats file says how many users it took.
 
@@ -16,12 +16,11 @@ With a separate --master, start it with --expect-workers N so that all N are con
 from __future__ import annotations
 
 import logging
-import math
 import os
 import resource
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NamedTuple
 
 import gevent
 from gevent.event import Event
@@ -32,9 +31,9 @@ from locust.env import Environment
 from locust.exception import CatchResponseError, StopTest
 from locust.runners import STATE_RUNNING, MasterRunner, Runner, WorkerRunner
 
-from core.contracts import REQUEST_ID_HEADER
+from core.contracts import REQUEST_ID_HEADER, WORK_ID_HEADER
 from loadtests.options import Options, add_arguments
-from loadtests.pacing import Pacer, Schedule
+from loadtests.pacing import Pacer, Schedule, grow_by, max_users
 from loadtests.plans import RequestIds
 from loadtests.recorder import (
     RawRecorder,
@@ -53,21 +52,6 @@ FLUSH_INTERVAL_S = 0.25
 IDLE_SLEEP_S = 0.5
 # A master t0 further off than this from a worker's clock is not trusted (another machine).
 T0_SKEW_S = 5.0
-# Beyond a few thousand users one process has no CPU left to drive them (about 2,000 to 6,000
-# requests/s a core), and each holds a socket: Locust raises the open-file limit to 10,000.
-USERS_CAP = 4000
-# Users added at once: spawning blocks the event loop for ~50 us each, so keep batches small.
-GROW_MIN, GROW_MAX = 10, 200
-
-
-def max_users(options: Options, timeout_s: float, worker_count: int) -> int:
-    """This process's user ceiling: enough for every slot of a client timeout to be in flight."""
-    if options.max_users:
-        wanted = options.max_users
-    else:
-        peak = max((rate for _, rate in options.stages), default=options.arrival_rate)
-        wanted = min(math.ceil(peak * timeout_s), USERS_CAP)
-    return max(1, math.ceil(wanted / worker_count))
 
 
 def _cpu_s() -> float:
@@ -88,7 +72,7 @@ class Run:
         self.ids = RequestIds(options.seed, options.scenario, options.variant, options.repeat)
         self.followups = Group()
         self.extra: dict[str, int] = {}
-        self.engaged = 0  # users holding a claimed slot: waiting for its time or in its request
+        self.waiting = 0  # users holding a claimed slot whose time has not come
         self.max_users = 0  # 0: never grow (closed model)
         self.peak_users = 0
         self.t_stop: float | None = None
@@ -99,14 +83,16 @@ class Run:
         self.extra[key] = self.extra.get(key, 0) + 1
 
     def grow_if_full(self, runner: Runner | None, user_class: str) -> None:
-        """Spawn more users when none is left free to claim the slot after this one."""
+        """Called as a user claims a slot: when no other user holds a later one (all are in
+        requests), nobody would be free for the next slot, so spawn more users now."""
         if runner is None or runner.state != STATE_RUNNING or self.pacer.stopping:
             return
         count = runner.user_count
         self.peak_users = max(self.peak_users, count)
-        if self.engaged < count or count >= self.max_users:
+        # Until every user has claimed its first slot, a lone claimer is only the first.
+        if self.waiting or self.pacer.taken <= count or count >= self.max_users:
             return
-        more = min(max(count // 4, GROW_MIN), GROW_MAX, self.max_users - count)
+        more = grow_by(count, self.max_users)
         runner.spawn_users({user_class: more})
         self.peak_users = count + more
         self.count("users_added")
@@ -261,6 +247,13 @@ _listen(events.test_stopping, _on_test_stopping)
 _listen(events.test_stop, _on_test_stop)
 
 
+class Answer(NamedTuple):
+    status: int  # 0: no response
+    request_id: str  # as the server echoed it
+    # The row's work id: the one the answer named (X-Work-ID), else work_id(request_id).
+    work_id: str
+
+
 class BenchUser(User):
     """A user that takes arrival slots and writes one raw row per request.
 
@@ -286,7 +279,6 @@ class BenchUser(User):
             connection_timeout=self.connection_timeout,
             concurrency=self.concurrency,
         )
-        self._engaged = False
 
     def on_stop(self) -> None:
         self.http.close()
@@ -302,22 +294,27 @@ class BenchUser(User):
         if got is None:
             return None
         slot, intended = got
-        start = current_run().pacer.wait(intended)
+        start = self.wait_for(intended)
         return None if start is None else (slot, intended, start)
 
     def take_slot(self) -> tuple[int, float] | None:
-        """Claim the next slot, in slot order; pacer.wait(intended) then waits for its time."""
+        """Claim the next slot, in slot order; wait_for(intended) then waits for its time."""
         run = current_run()
-        if self._engaged:  # back for another: the last slot's work is done
-            run.engaged -= 1
         got = run.pacer.take()
-        self._engaged = got is not None
         if got is None:
             run.stopping.wait(IDLE_SLEEP_S)
-        else:
-            run.engaged += 1
-            run.grow_if_full(self.environment.runner, type(self).__name__)
+            return None
+        run.grow_if_full(self.environment.runner, type(self).__name__)
+        run.waiting += 1
         return got
+
+    def wait_for(self, intended: float) -> float | None:
+        """Wait for a claimed slot's time: the actual start, or None if the test is stopping."""
+        run = current_run()
+        try:
+            return run.pacer.wait(intended)
+        finally:
+            run.waiting -= 1
 
     def call(
         self,
@@ -333,9 +330,10 @@ class BenchUser(User):
         headers: dict[str, str] | None = None,
         work_id: Callable[[str], str] | None = None,
         registered: str = "",
-    ) -> tuple[int, str]:
-        """Send, record the row, then count it in Locust's stats: (status, server's id)."""
+    ) -> Answer:
+        """Send, record the row, then count it in Locust's stats."""
         status, error, rid, end, length = 0, "stopped", request_id, 0.0, 0
+        promised = ""
         failure: BaseException | None = None
         sent = (
             {REQUEST_ID_HEADER: request_id, **headers}
@@ -351,11 +349,13 @@ class BenchUser(User):
             end = time.time()
             status = response.status_code
             rid = str(response.get(REQUEST_ID_HEADER) or request_id)
+            promised = str(response.get(WORK_ID_HEADER) or "")
             error = error_text(status)
         except Exception as e:  # no answer: refused, reset or timed out (status 0)
             end, failure = time.time(), e
             error = error_text(0, e)
         finally:  # a user killed mid-request by the stop leaves an "stopped" row
+            work = promised or (work_id(rid) if work_id is not None else "")
             recorder = _run.recorder if _run is not None else None
             if recorder is not None:
                 recorder.rows.append(
@@ -367,7 +367,7 @@ class BenchUser(User):
                         status,
                         error,
                         rid,
-                        work_id(rid) if work_id is not None else "",
+                        work,
                         registered,
                     )
                 )
@@ -382,4 +382,4 @@ class BenchUser(User):
             start_time=start,
             url=path,
         )
-        return status, rid
+        return Answer(status, rid, work)

@@ -82,7 +82,7 @@ class WebhookUser(BenchUser):
         slot, intended = got
         run = current_run()
         payment = plan_for(run).for_slot(slot)  # before waiting: claims come in slot order
-        start = run.pacer.wait(intended)
+        start = self.wait_for(intended)
         if start is None:
             return
         if payment.redelivery:

@@ -4,8 +4,18 @@ import math
 
 import pytest
 
-from loadtests.options import parse_stages
-from loadtests.pacing import STOP_GRACE_S, Pacer, Schedule, local_share
+from loadtests.options import Options, parse_stages
+from loadtests.pacing import (
+    GROW_MAX,
+    GROW_MIN,
+    STOP_GRACE_S,
+    USERS_CAP,
+    Pacer,
+    Schedule,
+    grow_by,
+    local_share,
+    max_users,
+)
 
 
 class FakeClock:
@@ -140,3 +150,12 @@ def test_a_fixed_rate_must_be_positive() -> None:
     with pytest.raises(ValueError):
         Schedule.fixed(0)
     assert math.isinf(Schedule.fixed(1).duration_s)
+
+
+def test_users_may_grow_to_rate_times_timeout_capped_and_shared_by_workers() -> None:
+    assert max_users(Options(arrival_rate=20), 10.0, 1) == 200
+    assert max_users(Options(stages=parse_stages("10:20,10:400")), 60.0, 1) == USERS_CAP
+    assert max_users(Options(arrival_rate=20), 10.0, 3) == 67
+    assert max_users(Options(max_users=50), 60.0, 2) == 25
+    assert [grow_by(n, 1000) for n in (1, 100, 2000)] == [GROW_MIN, 25, 0]
+    assert grow_by(995, 1000) == 5 and grow_by(10_000, 100_000) == GROW_MAX

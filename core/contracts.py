@@ -6,13 +6,19 @@ Every package imports these; nothing else formats or parses the strings below.
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Any, Final, Literal
 
 # Identifiers.
 
+# The client's correlation id, echoed and logged: it decides nothing, since any client may
+# send any value (two logins sharing one must still send two emails).
 REQUEST_ID_HEADER: Final = "X-Request-ID"
+# The work id a login's answer promised, made by the server for every login (registered or
+# not, so the answers stay alike): the load generator joins requests to emails with it.
+WORK_ID_HEADER: Final = "X-Work-ID"
 JOB_EVENTS_KEY: Final = "bench:job-events"  # one JSON record per job try, read by the runner
 
 # Work ids: one promised email each. The prefix names the endpoint that promised it.
@@ -21,8 +27,13 @@ ORDER_WORK: Final = "order"
 WORK_ENDPOINT_OF_PREFIX: Final = {LOGIN_WORK: "login", ORDER_WORK: "webhook"}
 
 
-def login_work_id(request_id: str) -> str:
-    return f"{LOGIN_WORK}:{request_id}"
+def new_login_id() -> str:
+    """The server's id of one login: its work id, job id and idempotency key derive from it."""
+    return uuid.uuid4().hex
+
+
+def login_work_id(login_id: str) -> str:
+    return f"{LOGIN_WORK}:{login_id}"
 
 
 def order_work_id(order_id: int) -> str:
@@ -36,8 +47,8 @@ def work_endpoint(work_id: str) -> str | None:
 
 
 # Idempotency keys sent to the provider: a retry of the same email carries the same key.
-def magic_link_key(request_id: str) -> str:
-    return f"magic:{request_id}"
+def magic_link_key(login_id: str) -> str:
+    return f"magic:{login_id}"
 
 
 def tickets_key(order_id: int) -> str:
@@ -49,11 +60,18 @@ SEND_MAGIC_LINK: Final = "send_magic_link"
 PROCESS_PAYMENT: Final = "process_payment"
 GENERATE_TICKET: Final = "generate_ticket"
 SEND_TICKETS: Final = "send_tickets"
-JOB_FUNCTIONS: Final = (SEND_MAGIC_LINK, PROCESS_PAYMENT, GENERATE_TICKET, SEND_TICKETS)
+GENERATE_ORDER_TICKETS: Final = "generate_order_tickets"  # the monolithic designs' one job
+JOB_FUNCTIONS: Final = (
+    SEND_MAGIC_LINK,
+    PROCESS_PAYMENT,
+    GENERATE_TICKET,
+    SEND_TICKETS,
+    GENERATE_ORDER_TICKETS,
+)
 
 
-def login_job_id(request_id: str) -> str:
-    return f"login:{request_id}"
+def login_job_id(login_id: str) -> str:
+    return f"login:{login_id}"
 
 
 def payment_job_id(event_id: str) -> str:
@@ -68,15 +86,32 @@ def send_tickets_job_id(order_id: int) -> str:
     return f"send-tickets:{order_id}"
 
 
+def order_tickets_job_id(order_id: int) -> str:
+    return f"order-tickets:{order_id}"
+
+
 def work_id_of_job(function: str, args: Sequence[Any]) -> str:
     """The work id a queued job serves, from its function and positional args (as enqueued)."""
     if function == SEND_MAGIC_LINK and len(args) >= 1:
-        return login_work_id(args[0])  # (request_id, address, link_base)
+        return login_work_id(args[0])  # (login_id, address, link_base)
     if function == PROCESS_PAYMENT and len(args) >= 2:
         return order_work_id(args[1])  # (event_id, order_id, request_id)
-    if function in (GENERATE_TICKET, SEND_TICKETS) and len(args) >= 1:
-        return order_work_id(args[0])  # (order_id, seat, request_id) and (order_id, request_id)
+    if function in (GENERATE_TICKET, SEND_TICKETS, GENERATE_ORDER_TICKETS) and len(args) >= 1:
+        return order_work_id(args[0])  # (order_id, seat, request_id) or (order_id, request_id)
     raise ValueError(f"no work id for {function}{tuple(args)!r}")
+
+
+# Job designs for an order's tickets (issue 10), chosen by the JOB_DESIGN setting of the workers.
+# fan-out: one `generate_ticket` per seat, `send_tickets` once all exist (the post's fix).
+# monolithic: one `generate_order_tickets` job makes every seat then sends, under the queue's
+# default job timeout; a retry starts the order again (the post's mistake).
+# monolithic-no-timeout: the same job without a timeout, its subprocess run blocking the
+# worker's event loop (the post's first "fix": a hung ticket stalls the worker).
+FAN_OUT: Final = "fan-out"
+MONOLITHIC: Final = "monolithic"
+MONOLITHIC_NO_TIMEOUT: Final = "monolithic-no-timeout"
+JobDesign = Literal["fan-out", "monolithic", "monolithic-no-timeout"]
+JOB_DESIGNS: Final[tuple[JobDesign, ...]] = (FAN_OUT, MONOLITHIC, MONOLITHIC_NO_TIMEOUT)
 
 
 # Variants: the same routes and bodies; only where the work runs differs.
@@ -130,6 +165,18 @@ def variant(name: str) -> Variant:
 ENDPOINTS: Final = ("login", "verify", "webhook", "noop")
 WORK_ENDPOINTS: Final = ("login", "webhook")  # a 2xx there promises one email
 
+# The scenario name of the harness's own floor in raw/requests.csv: GET /noop at the rates the
+# scenarios use, measured before them; meta.json's `floor` says which rate each repeat used.
+FLOOR_SCENARIO: Final = "floor"
+
+
+def promises_work(endpoint: str, status: int, error: str, registered: bool | None) -> bool:
+    """Whether one answer promised an email: a success of a login for a registered address,
+    or of a paid-order webhook (its redeliveries promise the same work)."""
+    if not (200 <= status < 400) or error:
+        return False
+    return endpoint == "webhook" or (endpoint == "login" and registered is True)
+
 
 # The raw files of a results folder: each column with the dtype the analysis reads it as.
 # "category" for strings that repeat a lot (1M rows then cost bytes, not Python objects).
@@ -175,6 +222,8 @@ RAW_FILES: Final[dict[str, dict[str, str]]] = {
         "outcome": "category",
         "work_id": "str",
         "pid": "float64",
+        # Ticket subprocesses the try started, kept or thrown away (a timeout, a retry).
+        "tickets_run": "float64",
     },
     "dead_letters": {
         **_RUN,

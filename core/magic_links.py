@@ -43,15 +43,19 @@ def render(name: str, link: str, ttl_s: int) -> tuple[str, str]:
 
 
 def prepare(
-    store: Store, address: str, request_id: str, link_base: str, settings: Settings, now: float
+    store: Store, address: str, login_id: str, link_base: str, settings: Settings, now: float
 ) -> Email | None:
-    """Look the user up; for a registered one, store a new link and render its email."""
+    """Look the user up; for a registered one, store a new link and render its email.
+
+    `login_id` is the server's id of the login (never the client's X-Request-ID): the email's
+    work id and idempotency key derive from it.
+    """
     user = store.user_by_email(address)
     if user is None:
         return None
     token, selector, verifier_hash = new_token()
     store.add_magic_link(
-        selector, verifier_hash, user.id, request_id, now + settings.magic_link_ttl_s
+        selector, verifier_hash, user.id, login_id, now + settings.magic_link_ttl_s
     )
     link = f"{link_base.rstrip('/')}/login/verify?token={token}"
     text, html = render(user.name, link, settings.magic_link_ttl_s)
@@ -61,9 +65,9 @@ def prepare(
         text=text,
         html=html,
         kind="magic_link",
-        work_id=login_work_id(request_id),
-        request_id=request_id,
-        idempotency_key=magic_link_key(request_id),
+        work_id=login_work_id(login_id),
+        request_id=login_id,
+        idempotency_key=magic_link_key(login_id),
     )
 
 

@@ -26,9 +26,9 @@ from jobs.bookkeeping import JobContext, RetryLater, job
 
 
 @job(SEND_MAGIC_LINK)
-async def send_magic_link(ctx: JobContext, request_id: str, address: str, link_base: str) -> str:
+async def send_magic_link(ctx: JobContext, login_id: str, address: str, link_base: str) -> str:
     message = await to_thread(
-        magic_links.prepare, ctx.store, address, request_id, link_base, ctx.settings, time.time()
+        magic_links.prepare, ctx.store, address, login_id, link_base, ctx.settings, time.time()
     )
     if message is None:
         return "unknown_user"  # nothing to send, and the client was told the same

@@ -6,6 +6,9 @@
 A --follow-share of the registered logins that were accepted fetch their email from the fake
 provider's capture API a moment later and open the link (GET /login/verify). Those follow-ups are
 extra requests, outside the arrival slots; an email that never shows up is counted, not recorded.
+
+Each row's work id is the one the login's answer names (X-Work-ID): the server makes it, since the
+X-Request-ID sent here only correlates (two logins may share one and still promise two emails).
 """
 
 from __future__ import annotations
@@ -18,7 +21,6 @@ from urllib.parse import urlencode
 import gevent
 from locust import task
 
-from core.contracts import login_work_id
 from loadtests.plans import login_choice, magic_link_token
 from loadtests.users import BenchUser, Run, current_run
 
@@ -48,7 +50,7 @@ class LoginUser(BenchUser):
         run = current_run()
         o = run.options
         choice = login_choice(o.seed, slot, o.registered_share, o.follow_share, o.seed_users)
-        status, rid = self.call(
+        answer = self.call(
             "login",
             "POST",
             "/login",
@@ -57,16 +59,14 @@ class LoginUser(BenchUser):
             start,
             data=json.dumps({"email": choice.email}),
             headers={"Content-Type": "application/json"},
-            work_id=login_work_id,
             registered="true" if choice.registered else "false",
         )
-        if choice.follow and 200 <= status < 300:
-            run.followups.spawn(self.follow, run, slot, rid)
+        if choice.follow and 200 <= answer.status < 300 and answer.work_id:
+            run.followups.spawn(self.follow, run, slot, answer.work_id)
 
-    def follow(self, run: Run, slot: int, login_id: str) -> None:
+    def follow(self, run: Run, slot: int, work_id: str) -> None:
         run.count("followups")
         gevent.sleep(FOLLOW_DELAY_S)
-        work_id = login_work_id(login_id)
         token = fetch_token(run.options.provider_url, work_id)
         for pause in FOLLOW_RETRY_S:
             if token is not None:
@@ -77,7 +77,7 @@ class LoginUser(BenchUser):
             run.count("followups_no_email")
             return
         now = time.time()
-        status, _ = self.call(
+        answer = self.call(
             "verify",
             "GET",
             f"/login/verify?token={token}",
@@ -88,5 +88,5 @@ class LoginUser(BenchUser):
             work_id=lambda _r: work_id,
             registered="true",
         )
-        if 200 <= status < 300:
+        if 200 <= answer.status < 300:
             run.count("followups_verified")

@@ -25,6 +25,7 @@ from targets.base import (
     LOGIN_OPENAPI,
     PAYMENT_OPENAPI,
     LoginBody,
+    LoginIdDep,
     PaymentEventDep,
     RequestIdDep,
     StoreDep,
@@ -72,13 +73,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def login(
         body: LoginBody,
         request: Request,
-        request_id: RequestIdDep,
+        login_id: LoginIdDep,
         queue: QueueDep,
         background: BackgroundTasks,
     ) -> dict[str, str]:
         # The user is looked up after the answer, so it cannot depend on whether it exists.
-        args = (request_id, body.email, link_base(request))
-        schedule(background, queue, SEND_MAGIC_LINK, *args, job_id=login_job_id(request_id))
+        args = (login_id, body.email, link_base(request))
+        schedule(background, queue, SEND_MAGIC_LINK, *args, job_id=login_job_id(login_id))
         return LOGIN_ACCEPTED
 
     @app.get("/login/verify")

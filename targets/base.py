@@ -7,7 +7,7 @@ import time
 import uuid
 from typing import Annotated, Any
 
-from fastapi import Depends, FastAPI, HTTPException, Request
+from fastapi import Depends, FastAPI, HTTPException, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ValidationError, field_validator
@@ -15,7 +15,7 @@ from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from core import logs, signatures
-from core.contracts import REQUEST_ID_HEADER
+from core.contracts import REQUEST_ID_HEADER, WORK_ID_HEADER, login_work_id, new_login_id
 from core.db import Store
 from core.payments import EventError, PaymentEvent, parse_event
 from core.settings import Settings
@@ -81,7 +81,10 @@ class LoginRequest(BaseModel):
 
 
 class RequestIdMiddleware:
-    """Accept a sane X-Request-ID or make one; return it and keep it in `request.state`."""
+    """Accept a sane X-Request-ID or make one; return it and keep it in `request.state`.
+
+    It is for correlation and logs only: the client chooses it, so no id of work derives from it.
+    """
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -107,6 +110,13 @@ async def request_id(request: Request) -> str:
     return str(request.state.request_id)
 
 
+async def login_id(response: Response) -> str:
+    """A fresh id for this login, named in the answer as the work it promised."""
+    made = new_login_id()
+    response.headers[WORK_ID_HEADER] = login_work_id(made)
+    return made
+
+
 def settings_of(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
@@ -129,6 +139,7 @@ async def get_store(request: Request) -> Store:
 # Dependencies are `async def`: FastAPI runs a plain `def` dependency in the thread pool, and
 # those hops cost the delegated login more than half of its request rate (benchmarks/perf.py).
 RequestIdDep = Annotated[str, Depends(request_id)]
+LoginIdDep = Annotated[str, Depends(login_id)]
 StoreDep = Annotated[Store, Depends(get_store)]
 
 

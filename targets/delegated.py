@@ -28,6 +28,7 @@ from targets.base import (
     LOGIN_OPENAPI,
     PAYMENT_OPENAPI,
     LoginBody,
+    LoginIdDep,
     PaymentEventDep,
     RequestIdDep,
     StoreDep,
@@ -89,11 +90,11 @@ def create_app(
 
     @app.post("/login", status_code=202, openapi_extra=LOGIN_OPENAPI)
     async def login(
-        body: LoginBody, request: Request, request_id: RequestIdDep, queue: QueueDep
+        body: LoginBody, request: Request, login_id: LoginIdDep, queue: QueueDep
     ) -> dict[str, str]:
         # The user is looked up in the job, so the answer cannot depend on whether it exists.
-        job_id = login_job_id(request_id)
-        args = (request_id, body.email, link_base(request))
+        job_id = login_job_id(login_id)
+        args = (login_id, body.email, link_base(request))
         await enqueue(queue, settings, SEND_MAGIC_LINK, *args, job_id=job_id)
         return LOGIN_ACCEPTED
 

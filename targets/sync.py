@@ -24,6 +24,7 @@ from targets.base import (
     LOGIN_OPENAPI,
     PAYMENT_OPENAPI,
     LoginBody,
+    LoginIdDep,
     PaymentEventDep,
     RequestIdDep,
     StoreDep,
@@ -85,12 +86,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     def login(
         body: LoginBody,
         request: Request,
-        request_id: RequestIdDep,
+        login_id: LoginIdDep,
         store: StoreDep,
         mailer: MailerDep,
     ) -> dict[str, str]:
         message = magic_links.prepare(
-            store, body.email, request_id, link_base(request), settings, now()
+            store, body.email, login_id, link_base(request), settings, now()
         )
         if message is not None:
             mailer.send(message)

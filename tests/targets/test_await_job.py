@@ -8,6 +8,7 @@ import contextlib
 import httpx
 
 from core import dataset
+from core.contracts import WORK_ID_HEADER
 from core.db import Store
 from core.settings import Settings
 from targets import delegated
@@ -31,7 +32,8 @@ async def test_a_delegated_target_made_to_await_its_job_answers_after_the_email(
                 )
         assert answer.status_code == 202
         assert answer.elapsed.total_seconds() >= 0.3  # the provider's latency, now the client's
-        assert len(messages(provider, work_id="login:slow-1")) == 1  # sent before the answer
+        work_id = answer.headers[WORK_ID_HEADER]
+        assert len(messages(provider, work_id=work_id)) == 1  # sent before the answer
     finally:
         running.cancel()
         with contextlib.suppress(asyncio.CancelledError):

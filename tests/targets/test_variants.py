@@ -19,7 +19,12 @@ from fastapi import FastAPI
 from redis.asyncio import Redis
 
 from core import dataset, signatures
-from core.contracts import VARIANT_NAMES, login_job_id, login_work_id, order_work_id, variant
+from core.contracts import (
+    VARIANT_NAMES,
+    WORK_ID_HEADER,
+    order_work_id,
+    variant,
+)
 from core.db import Store, open_store
 from core.processes import stop
 from core.redis_server import free_port
@@ -90,7 +95,9 @@ def cases(settings: Settings) -> dict[str, dict[str, Any]]:
 
 
 def answer(response: httpx.Response) -> tuple[int, Any, dict[str, str]]:
-    headers = {k: v for k, v in response.headers.items() if k != "date"}
+    # A login names the work it promised with an id made for it alone.
+    per_request = {"date", WORK_ID_HEADER.lower()}
+    headers = {k: v for k, v in response.headers.items() if k not in per_request}
     try:
         body = response.json()
     except ValueError:
@@ -142,16 +149,18 @@ async def test_background_delivers_logins_and_tickets_on_a_healthy_provider(
     }
     with serve(background.create_app(settings)) as url, httpx.Client(base_url=url) as client:
         login = {"email": dataset.registered_email(1)}
-        assert client.post("/login", json=login, headers={"X-Request-ID": "bg-1"}).status_code
+        answer = client.post("/login", json=login, headers={"X-Request-ID": "bg-1"})
+        assert answer.status_code == 202
+        login_work = answer.headers[WORK_ID_HEADER]
         assert client.post("/webhooks/payment", content=body, headers=signed).status_code == 200
 
         async def delivered() -> bool:
-            work = (login_work_id("bg-1"), order_work_id(3))
+            work = (login_work, order_work_id(3))
             return all(messages(provider, work_id=w) for w in work)
 
         await until(delivered, "both emails")
 
-    (link,) = messages(provider, work_id=login_work_id("bg-1"))
+    (link,) = messages(provider, work_id=login_work)
     (tickets,) = messages(provider, work_id=order_work_id(3))
     assert (link["kind"], link["attempts"], tickets["attempts"]) == ("magic_link", 1, 1)
     assert store.ticket_seats(3) == set(range(1, order.seats + 1))
@@ -211,7 +220,8 @@ async def test_a_killed_background_target_loses_its_pending_work_and_nobody_is_t
     provider.put("/control/faults", json={}).raise_for_status()
 
     # The provider is healthy again, and nothing anywhere holds the work: it is lost, silently.
-    events = [e for e in await job_events(redis) if e["job_id"] == login_job_id("bg-kill")]
+    work_id = answer.headers[WORK_ID_HEADER]
+    events = [e for e in await job_events(redis) if e["work_id"] == work_id]
     assert events and {e["outcome"] for e in events} == {"retry"}
-    assert messages(provider, work_id=login_work_id("bg-kill")) == []
+    assert messages(provider, work_id=work_id) == []
     assert store.dead_letters() == []

@@ -329,6 +329,7 @@ def _one_run(
             "outcome": "ok",
             "work_id": work_id,
             "pid": np.where(crashed, 2000, 1000),
+            "tickets_run": np.where(webhook, seats, 0),
         }
     )[sent & (not sync)]
     pending = pd.DataFrame(

@@ -1,4 +1,12 @@
-"""Compare a run with a baseline run: regression, improvement, or within noise, per metric."""
+"""Compare a run with a baseline run: regression, improvement, or within noise, per metric.
+
+Each kind of figure gets the test that suits it: a rate of errors is a count of a count
+(Fisher's exact test), a percentile of one run has a distribution-free interval from its
+order statistics (the two runs differ only if the intervals do not overlap), and with
+repetitions a bootstrap interval of the ratio decides. A percentile that rests on too few
+values to be more than the maximum is skipped, with the reason. Every test also needs an
+effect large enough to matter.
+"""
 
 from __future__ import annotations
 
@@ -8,8 +16,12 @@ from typing import Any
 
 import numpy as np
 
-from analysis.gate.thresholds import METRICS, Check, MetricPath
-from analysis.metrics.stats import bootstrap_ratio_ci
+from analysis.gate.thresholds import METRICS, Check, MetricPath, unsupported
+from analysis.metrics.stats import bootstrap_ratio_ci, fisher_exact
+
+Interval = tuple[float | None, float | None]
+# A rate changed by chance less often than this (two-sided) is a real change.
+RATE_ALPHA = 0.01
 
 
 @dataclass(frozen=True)
@@ -19,15 +31,16 @@ class Rule:
     # Changes smaller than this, in the metric's own unit, are noise whatever their ratio.
     min_abs: float
     relative: bool = True
+    interval: tuple[str, ...] = ()  # where summary.json keeps its ~95% interval, if anywhere
 
 
 RULES = [
-    Rule("p50_ms", False, 1.0),
-    Rule("p99_ms", False, 2.0),
-    Rule("p99_corrected_ms", False, 2.0),
+    Rule("p50_ms", False, 1.0, interval=("latency_ms", "p50")),
+    Rule("p99_ms", False, 2.0, interval=("latency_ms", "p99")),
+    Rule("p99_corrected_ms", False, 2.0, interval=("latency_corrected_ms", "p99")),
     Rule("throughput_rps", True, 1.0),
     Rule("error_rate", False, 0.01, relative=False),
-    Rule("completion_p99_ms", False, 20.0),
+    Rule("completion_p99_ms", False, 20.0, interval=("completion_ms", "p99")),
 ]
 
 
@@ -57,6 +70,12 @@ def compare(
             then = METRICS[rule.metric](old, baseline)
             if now is None or then is None:
                 continue
+            thin = unsupported(rule.metric, result) or unsupported(rule.metric, old)
+            if thin:
+                checks.append(
+                    Check(f"{path} vs baseline", f"baseline {rule.metric}", now, "skip", thin)
+                )
+                continue
             verdict, detail = classify(
                 rule,
                 now,
@@ -67,6 +86,10 @@ def compare(
                 max_change=max_change,
                 samples=samples,
                 seed=seed,
+                now_interval=_interval(result, rule),
+                then_interval=_interval(old, rule),
+                now_counts=_errors(result),
+                then_counts=_errors(old),
             )
             checks.append(
                 Check(
@@ -91,6 +114,10 @@ def classify(
     max_change: float,
     samples: int,
     seed: int,
+    now_interval: Interval | None = None,
+    then_interval: Interval | None = None,
+    now_counts: tuple[int, int] | None = None,
+    then_counts: tuple[int, int] | None = None,
 ) -> tuple[str, str]:
     diff = now - then
     if abs(diff) < rule.min_abs:
@@ -99,6 +126,14 @@ def classify(
     change = diff / then if then else math.inf
     shown = f"{then:g} -> {now:g} ({change:+.0%})" if rule.relative else f"{then:g} -> {now:g}"
     if not rule.relative:
+        if now_counts and then_counts:
+            p = fisher_exact(*now_counts, *then_counts)
+            shown = (
+                f"{then_counts[0]} of {then_counts[1]:,} -> {now_counts[0]} of {now_counts[1]:,}"
+            )
+            shown += f", Fisher p = {p:.2g}"
+            if p >= RATE_ALPHA:
+                return "within noise", shown
         return ("regression" if worse else "improvement"), shown
     if len(now_repeats) >= 2 and len(then_repeats) >= 2:
         ci = bootstrap_ratio_ci(
@@ -107,11 +142,47 @@ def classify(
         real = ci is not None and (ci[0] > 1 or ci[1] < 1) and abs(change) >= min_effect
         if ci:
             shown += f", 95% CI of ratio {ci[0]:.2f}-{ci[1]:.2f}"
+    elif now_interval and then_interval and _known(now_interval) and _known(then_interval):
+        apart = _apart(now_interval, then_interval)
+        real = apart and abs(change) >= max_change
+        spans = " and ".join(f"{lo:g}-{hi:g}" for lo, hi in (then_interval, now_interval))
+        shown += f", ~95% intervals {spans} {'apart' if apart else 'overlap'}"
     else:
         real = abs(change) >= max_change
     if not real:
         return "within noise", shown
     return ("regression" if worse else "improvement"), shown
+
+
+def _known(interval: Interval) -> bool:
+    return interval[0] is not None and interval[1] is not None
+
+
+def _apart(a: Interval, b: Interval) -> bool:
+    (a_low, a_high), (b_low, b_high) = a, b
+    assert a_low is not None and a_high is not None and b_low is not None and b_high is not None
+    return a_high < b_low or b_high < a_low
+
+
+def _interval(result: dict[str, Any], rule: Rule) -> Interval | None:
+    """The ~95% interval summary.json keeps for this figure; None in older summaries."""
+    value: Any = result.get("interval_ms")
+    for key in rule.interval:
+        value = value.get(key) if isinstance(value, dict) else None
+    if not isinstance(value, list) or len(value) != 2:
+        return None
+    low, high = (
+        v if isinstance(v, int | float) and not isinstance(v, bool) else None for v in value
+    )
+    return (low, high)
+
+
+def _errors(result: dict[str, Any]) -> tuple[int, int] | None:
+    """(failed, requests) from the rate and the count summary.json keeps."""
+    rate, total = result.get("error_rate"), result.get("requests")
+    if not isinstance(rate, int | float) or not isinstance(total, int) or total <= 0:
+        return None
+    return round(rate * total), total
 
 
 def _key(result: dict[str, Any]) -> tuple[str, str, str]:

@@ -20,7 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from analysis.metrics.stats import PERCENTILES
+from analysis.metrics.stats import PERCENTILES, min_support, supported
 from analysis.metrics.work import COMPLETION
 from analysis.names import WORK_COUNTS
 from core.contracts import ENDPOINTS, VARIANT_NAMES
@@ -95,6 +95,42 @@ METRICS: dict[str, Getter] = {
     "enumeration_auc": _enumeration("auc"),
     "enumeration_gap": _enumeration("gap"),
 }
+
+
+def _count(*keys: str) -> Callable[[Result], int | None]:
+    def get(result: Result) -> int | None:
+        value = _at(*keys)(result, {})
+        return None if value is None else int(value)
+
+    return get
+
+
+def _latency_n(result: Result) -> int | None:
+    # `n` is newer than `latency_requests`, which holds the same count.
+    return _count("n", "latency_ms")(result) or _count("latency_requests")(result)
+
+
+# Percentile metrics: the quantile, and how many values the figure rests on.
+SUPPORT: dict[str, tuple[float, Callable[[Result], int | None]]] = {
+    **{f"{p}_ms": (q, _latency_n) for p, q in PERCENTILES.items()},
+    **{f"{p}_corrected_ms": (q, _latency_n) for p, q in PERCENTILES.items()},
+    **{f"completion_{p}_ms": (q, _count("work", "delivered")) for p, q in COMPLETION.items()},
+    "fault.p50_ms": (0.5, _count("fault_window", "requests")),
+    "fault.p99_ms": (0.99, _count("fault_window", "requests")),
+}
+
+
+def unsupported(metric: str, result: Result) -> str | None:
+    """Why a percentile of this result is no percentile (too few values), else None."""
+    if metric not in SUPPORT:
+        return None
+    q, count = SUPPORT[metric]
+    n = count(result)
+    if n is None or supported(q, n):
+        return None
+    return f"{metric} rests on {n} values, so it is their maximum (needs {min_support(q):,})"
+
+
 OPERATORS: dict[str, Callable[[float, float], bool]] = {
     "<": operator.lt,
     "<=": operator.le,
@@ -240,13 +276,21 @@ def _evaluate_one(threshold: Threshold, summary: dict[str, Any]) -> list[Check]:
             if not left.wild:
                 checks.append(Check(name, threshold.text, None, "skip", "not measured"))
             continue
+        thin = unsupported(left.metric, result)
+        if thin:
+            checks.append(Check(name, threshold.text, value, "skip", thin))
+            continue
         if threshold.right is not None:
             right = threshold.right.bound_to(result)
             name = f"{name} / {right}"
             other = next((r for r in results if right.matches(r)), None)
             denominator = METRICS[right.metric](other, summary) if other else None
-            if denominator is None:
+            if other is None or denominator is None:
                 checks.append(Check(name, threshold.text, None, "skip", f"{right} not measured"))
+                continue
+            thin = unsupported(right.metric, other)
+            if thin:
+                checks.append(Check(name, threshold.text, None, "skip", f"{right}: {thin}"))
                 continue
             value = _divide(value, denominator)
             if math.isnan(value):

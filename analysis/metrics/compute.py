@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 
 from analysis.metrics.enumeration import enumeration_table
+from analysis.metrics.floor import bounded_by_harness, floor_table
 from analysis.metrics.load import Run
 from analysis.metrics.stats import bootstrap_ratio_ci, safe_ratio
 from analysis.metrics.system import process_table, queue_table
@@ -23,7 +24,7 @@ from analysis.metrics.timing import (
 )
 from analysis.metrics.work import work_ledger, work_table
 from analysis.names import COMPARED, GROUP, AnalysisSettings
-from core.contracts import WORK_ENDPOINTS
+from core.contracts import BASE_VARIANT, VARIANT_NAMES, WORK_ENDPOINTS
 from core.scenarios import SCENARIO_NAMES
 
 
@@ -38,6 +39,7 @@ class Metrics:
     processes: pd.DataFrame
     enumeration: pd.DataFrame
     comparisons: pd.DataFrame
+    floor: pd.DataFrame
 
 
 def compute_metrics(run: Run, settings: AnalysisSettings) -> Metrics:
@@ -48,6 +50,7 @@ def compute_metrics(run: Run, settings: AnalysisSettings) -> Metrics:
     per_repeat = _combine(requests, trimmed, ledger, run, settings, [*GROUP, "repeat"])
     fault = fault_table(requests[in_windows(requests, run.windows).to_numpy()])
     results = results.merge(fault, on=GROUP, how="left")
+    floor = floor_table(run.floor, run.meta)
     return Metrics(
         requests=requests,
         trimmed=trimmed,
@@ -57,7 +60,8 @@ def compute_metrics(run: Run, settings: AnalysisSettings) -> Metrics:
         queue=queue_table(run.queue_samples, run.runs),
         processes=process_table(run.process_samples),
         enumeration=enumeration_table(trimmed, settings.enumeration_tolerance),
-        comparisons=comparisons_table(results, per_repeat, settings),
+        comparisons=comparisons_table(results, per_repeat, settings, floor),
+        floor=floor,
     )
 
 
@@ -105,44 +109,61 @@ def fault_table(inside: pd.DataFrame) -> pd.DataFrame:
     return out[columns]
 
 
+# Latency metrics: a ratio of two of them may be bounded by the harness's floor.
+LATENCIES = ("p50_ms", "p99_ms", "p99_corrected_ms")
+COMPARISON_COLUMNS = [
+    "scenario",
+    "endpoint",
+    "metric",
+    "numerator",
+    "denominator",
+    "numerator_value",
+    "denominator_value",
+    "ratio",
+    "ci_low",
+    "ci_high",
+    "bounded_by_harness",
+]
+
+
 def comparisons_table(
-    results: pd.DataFrame, per_repeat: pd.DataFrame, settings: AnalysisSettings
+    results: pd.DataFrame,
+    per_repeat: pd.DataFrame,
+    settings: AnalysisSettings,
+    floor: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
-    """sync / delegated per scenario, endpoint and metric, with a bootstrap CI over repeats."""
+    """The base variant / each other, per scenario, endpoint and metric, with a bootstrap CI
+    over repeats, and whether the smaller latency is within reach of the harness's floor."""
+    floors = {} if floor is None else dict(zip(floor["variant"], floor["p50_ms"], strict=True))
     rows = []
     pairs = results[["scenario", "endpoint"]].drop_duplicates().itertuples(index=False)
     for scenario, endpoint in pairs:
         mine = results[(results["scenario"] == scenario) & (results["endpoint"] == endpoint)]
         by_variant = mine.set_index("variant")
-        if not {"sync", "delegated"} <= set(by_variant.index):
+        if BASE_VARIANT not in by_variant.index:
             continue
         reps = per_repeat[
             (per_repeat["scenario"] == scenario) & (per_repeat["endpoint"] == endpoint)
         ]
-        for metric in COMPARED:
-            sync, delegated = (_number(by_variant.at[v, metric]) for v in ("sync", "delegated"))
-            ratio = safe_ratio(sync, delegated)
+        others = sorted(set(by_variant.index) - {BASE_VARIANT}, key=variant_order)
+        for other, metric in ((o, m) for o in others for m in COMPARED):
+            base, value = (_number(by_variant.at[v, metric]) for v in (BASE_VARIANT, other))
             ci = bootstrap_ratio_ci(
-                _finite(reps.loc[reps["variant"] == "sync", metric]),
-                _finite(reps.loc[reps["variant"] == "delegated", metric]),
+                _finite(reps.loc[reps["variant"] == BASE_VARIANT, metric]),
+                _finite(reps.loc[reps["variant"] == other, metric]),
                 samples=settings.bootstrap_samples,
                 confidence=settings.confidence,
                 seed=settings.seed,
             )
-            rows.append(
-                {
-                    "scenario": scenario,
-                    "endpoint": endpoint,
-                    "metric": metric,
-                    "sync": sync,
-                    "delegated": delegated,
-                    "ratio": ratio,
-                    "ci_low": ci[0] if ci else None,
-                    "ci_high": ci[1] if ci else None,
-                }
-            )
-    columns = ["scenario", "endpoint", "metric", "sync", "delegated", "ratio", "ci_low", "ci_high"]
-    return pd.DataFrame(rows, columns=columns)
+            bounded = None
+            if metric in LATENCIES and base is not None and value is not None:
+                smaller = BASE_VARIANT if base <= value else other
+                bounded = bounded_by_harness(min(base, value), floors.get(smaller))
+            ratio = safe_ratio(base, value)
+            low, high = ci or (None, None)
+            pair = [BASE_VARIANT, other, base, value]
+            rows.append([scenario, endpoint, metric, *pair, ratio, low, high, bounded])
+    return pd.DataFrame(rows, columns=COMPARISON_COLUMNS)
 
 
 def _number(value: object) -> float | None:
@@ -160,6 +181,12 @@ def _finite(values: pd.Series) -> np.ndarray[tuple[int], np.dtype[np.float64]]:
 
 def scenario_order(name: str) -> tuple[int, str]:
     known = SCENARIO_NAMES
+    return (known.index(name) if name in known else len(known), name)
+
+
+def variant_order(name: str) -> tuple[int, str]:
+    """The variants' order in core.contracts (that of tables and colours); unknown ones last."""
+    known = VARIANT_NAMES
     return (known.index(name) if name in known else len(known), name)
 
 

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 
 from analysis.names import RUN
-from core.contracts import RAW_FILES, RAW_OPTIONAL, WORK_ENDPOINT_OF_PREFIX
+from core.contracts import FLOOR_SCENARIO, RAW_FILES, RAW_OPTIONAL, WORK_ENDPOINT_OF_PREFIX
 
 
 class RunError(Exception):
@@ -44,6 +44,8 @@ class Run:
     queue_samples: pd.DataFrame
     process_samples: pd.DataFrame
     jobs: pd.DataFrame = field(default_factory=lambda: empty_frame(raw_dtypes("jobs")))
+    # GET /noop per variant before the scenarios: the harness's own floor, kept out of the rest.
+    floor: pd.DataFrame = field(default_factory=lambda: empty_frame(raw_dtypes("requests")))
 
 
 def load_run(path: Path) -> Run:
@@ -51,7 +53,10 @@ def load_run(path: Path) -> Run:
         raise RunError(f"no results folder at {path}")
     meta = read_meta(path)
     raw = path / "raw"
-    requests = normalize_requests(_read_csv(raw, "requests", required=True))
+    every = normalize_requests(_read_csv(raw, "requests", required=True))
+    is_floor = (every["scenario"].astype("str") == FLOOR_SCENARIO).to_numpy()
+    requests = every[~is_floor].reset_index(drop=True)
+    requests["scenario"] = requests["scenario"].cat.remove_unused_categories()
     return Run(
         path=path,
         meta=meta,
@@ -64,6 +69,7 @@ def load_run(path: Path) -> Run:
         queue_samples=_read_csv(raw, "queue_samples"),
         process_samples=_read_csv(raw, "process_samples"),
         jobs=_read_csv(raw, "jobs"),
+        floor=every[is_floor].reset_index(drop=True),
     )
 
 
@@ -174,7 +180,7 @@ def runs_frame(meta: dict[str, Any], requests: pd.DataFrame) -> pd.DataFrame:
             "drained": bool(r.get("drained", r.get("drained_at") is not None)),
         }
         for r in meta.get("runs") or []
-        if isinstance(r, dict)
+        if isinstance(r, dict) and r.get("scenario") != FLOOR_SCENARIO
     ]
     declared = pd.DataFrame(
         rows,

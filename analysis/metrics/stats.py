@@ -1,4 +1,5 @@
-"""Numpy-only statistics: exact grouped percentiles, AUC (Mann-Whitney), bootstrap intervals."""
+"""Numpy-only statistics: exact grouped percentiles and their support, AUC (Mann-Whitney),
+bootstrap intervals, Fisher's exact test."""
 
 from __future__ import annotations
 
@@ -31,6 +32,49 @@ def group_quantiles(codes: Ints, values: Floats, qs: list[float], n_groups: int)
         rank = np.maximum(np.ceil(q * counts).astype(np.int64), 1)
         out[has, j] = sorted_values[(starts + rank - 1)[has]]
     return out
+
+
+def group_ranks(codes: Ints, values: Floats, ranks: Ints, n_groups: int) -> Floats:
+    """The value at a 1-based rank of each group (ranks: shape (n_groups, k)); NaN outside 1..n."""
+    keep = ~np.isnan(values)
+    codes, values = codes[keep], values[keep]
+    sorted_values = values[np.lexsort((values, codes))]
+    counts = np.bincount(codes, minlength=n_groups)
+    starts = np.concatenate(([0], np.cumsum(counts)[:-1]))
+    inside = (ranks >= 1) & (ranks <= counts[:, None])
+    at = np.where(inside, starts[:, None] + ranks - 1, 0)
+    out: Floats = np.where(inside, sorted_values[at] if len(sorted_values) else np.nan, np.nan)
+    return out
+
+
+def group_intervals(codes: Ints, values: Floats, qs: list[float], n_groups: int) -> Floats:
+    """Per group and quantile, the ~95% interval's (low, high): shape (n_groups, len(qs), 2).
+    A bound beyond the sample (too few values, as for p99 of 40) is NaN: unknown."""
+    counts = np.bincount(codes[~np.isnan(values)], minlength=n_groups)
+    bounds = [rank_interval(q, counts) for q in qs]
+    ranks = np.stack([np.stack(b, axis=1) for b in bounds], axis=1).reshape(n_groups, -1)
+    out: Floats = group_ranks(codes, values, ranks, n_groups).reshape(n_groups, len(qs), 2)
+    return out
+
+
+def min_support(q: float) -> int:
+    """The fewest values a percentile needs to be more than the maximum: 100 for p99, 1,000
+    for p99.9 (the maximum itself needs one)."""
+    return 1 if q >= 1.0 else math.ceil(round(1.0 / (1.0 - q), 6))
+
+
+def supported(q: float, n: int | None) -> bool:
+    return n is not None and n >= min_support(q)
+
+
+def rank_interval(q: float, counts: Ints, z: float = 1.96) -> tuple[Ints, Ints]:
+    """1-based ranks bounding a ~95% distribution-free interval of the q quantile (normal
+    approximation of the binomial count below it, rounded outwards)."""
+    n = counts.astype(np.float64)
+    spread = z * np.sqrt(n * q * (1.0 - q))
+    low = np.floor(n * q - spread).astype(np.int64)
+    high = np.ceil(n * q + spread).astype(np.int64) + 1
+    return low, high
 
 
 def quantiles(values: Floats, qs: list[float]) -> Floats:
@@ -84,6 +128,26 @@ def bootstrap_ratio_ci(
     tail = (1.0 - confidence) / 2.0
     low, high = np.quantile(ratios, [tail, 1.0 - tail])
     return float(low), float(high)
+
+
+def fisher_exact(a_hits: int, a_total: int, b_hits: int, b_total: int) -> float:
+    """Two-sided p-value of Fisher's exact test: could a and b share one rate of hits?"""
+    hits, total = a_hits + b_hits, a_total + b_total
+    if total == 0 or hits in (0, total):
+        return 1.0
+
+    def log_p(k: int) -> float:  # hypergeometric: k of the hits fall in a
+        return _log_comb(a_total, k) + _log_comb(b_total, hits - k) - _log_comb(total, hits)
+
+    seen = log_p(a_hits)
+    ks = range(max(0, hits - b_total), min(a_total, hits) + 1)
+    # Every table at most as likely as the one seen (a small tolerance for rounding).
+    p = sum(math.exp(lp) for lp in map(log_p, ks) if lp <= seen + 1e-7)
+    return min(1.0, p)
+
+
+def _log_comb(n: int, k: int) -> float:
+    return math.lgamma(n + 1) - math.lgamma(k + 1) - math.lgamma(n - k + 1)
 
 
 def safe_ratio(numerator: float | None, denominator: float | None) -> float | None:

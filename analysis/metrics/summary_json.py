@@ -13,8 +13,9 @@ import pandas as pd
 from analysis.metrics.compute import Metrics, compute_metrics, scenario_order
 from analysis.metrics.load import Run, RunError, load_run
 from analysis.metrics.reliability import reliability_rows
-from analysis.metrics.stats import PERCENTILES, clean
-from analysis.metrics.work import COMPLETION
+from analysis.metrics.stats import PERCENTILES, clean, supported
+from analysis.metrics.timing import BOUNDED
+from analysis.metrics.work import COMPLETION, COMPLETION_BOUNDED
 from analysis.names import COMPARED, WORK_COUNTS, AnalysisSettings, settings_for
 
 SCHEMA_VERSION = 1
@@ -41,7 +42,11 @@ def build_summary(run: Run, metrics: Metrics, settings: AnalysisSettings) -> dic
         "skipped": meta.get("skipped") or [],
         "reliability": reliability_rows(run, metrics.ledger),
         "results": [_result(row, metrics) for row in _rows(metrics.results)],
-        "comparisons": _records(metrics.comparisons),
+        "comparisons": [_comparison(row) for row in _records(metrics.comparisons)],
+        "floor": {
+            str(f["variant"]): {**f, "supported": _support(PERCENTILES, f["requests"])}
+            for f in _records(metrics.floor)
+        },
         "enumeration": {
             "by_scenario": _records(metrics.enumeration),
             "verdicts": enumeration_verdicts(metrics.enumeration),
@@ -64,6 +69,18 @@ def _result(row: dict[str, Any], metrics: Metrics) -> dict[str, Any]:
         "latency_ms": {k: clean(row[f"{k}_ms"]) for k in PERCENTILES},
         "latency_corrected_ms": {k: clean(row[f"{k}_corrected_ms"]) for k in PERCENTILES},
         "latency_requests": _int(row["latency_requests"]),
+        # How many values each figure rests on, whether each percentile is more than the
+        # maximum (p99 needs 100 values, p99.9 1,000), and ~95% intervals of each percentile
+        # ([low, high], null where the sample does not reach).
+        "n": {"latency_ms": _int(row["latency_requests"]), "completion_ms": None},
+        "supported": {
+            "latency_ms": _support(PERCENTILES, _int(row["latency_requests"])),
+            "completion_ms": None,
+        },
+        "interval_ms": {
+            "latency_ms": _intervals(row, BOUNDED, "{}_{}_ms"),
+            "latency_corrected_ms": _intervals(row, BOUNDED, "{}_corrected_{}_ms"),
+        },
         "late_starts": _int(row["late_starts"]),
         "late_start_rate": clean(row["late_start_rate"]),
         "fault_window": None,
@@ -80,6 +97,11 @@ def _result(row: dict[str, Any], metrics: Metrics) -> dict[str, Any]:
         work: dict[str, Any] = {k: _int(row[k]) for k in WORK_COUNTS}
         work["completion_ms"] = {k: clean(row[f"completion_{k}_ms"]) for k in COMPLETION}
         out["work"] = work
+        out["n"]["completion_ms"] = work["delivered"]
+        out["supported"]["completion_ms"] = _support(COMPLETION, work["delivered"])
+        out["interval_ms"]["completion_ms"] = _intervals(
+            row, COMPLETION_BOUNDED, "completion_{}_{}_ms"
+        )
     queue = metrics.queue[
         (metrics.queue["scenario"] == scenario) & (metrics.queue["variant"] == variant)
     ]
@@ -113,6 +135,27 @@ def _result(row: dict[str, Any], metrics: Metrics) -> dict[str, Any]:
         for r in _rows(reps.sort_values("repeat"))
     ]
     return out
+
+
+def _support(qs: dict[str, float], n: int | None) -> dict[str, bool]:
+    return {k: supported(q, n) for k, q in qs.items()}
+
+
+def _intervals(row: dict[str, Any], qs: dict[str, float], name: str) -> dict[str, list[Any]]:
+    sides = ("low", "high")
+    return {k: [clean(row.get(name.format(k, side), math.nan)) for side in sides] for k in qs}
+
+
+def _comparison(row: dict[str, Any]) -> dict[str, Any]:
+    """A comparison row, its two values also under their variants' names: a reader of the
+    sync / delegated rows of older summaries finds `sync` and `delegated` where they were."""
+    named = {row["numerator"]: row["numerator_value"], row["denominator"]: row["denominator_value"]}
+    return {**row, **named}
+
+
+def comparison_pair(row: dict[str, Any]) -> tuple[str, str]:
+    """(numerator, denominator) of a comparison row; older summaries held sync / delegated only."""
+    return str(row.get("numerator", "sync")), str(row.get("denominator", "delegated"))
 
 
 def enumeration_verdicts(table: pd.DataFrame) -> dict[str, dict[str, Any]]:

@@ -5,11 +5,19 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from analysis.metrics.stats import PERCENTILES, group_quantiles
+from analysis.metrics.stats import PERCENTILES, group_intervals, group_quantiles
 from analysis.names import RUN
 
 LATENCY_COLUMNS = [f"{k}_ms" for k in PERCENTILES]
 CORRECTED_COLUMNS = [f"{k}_corrected_ms" for k in PERCENTILES]
+# ~95% intervals of each percentile below the maximum: what a comparison of two runs reads.
+BOUNDED = {k: q for k, q in PERCENTILES.items() if q < 1.0}
+INTERVAL_COLUMNS = [
+    f"{k}{kind}_{side}_ms"
+    for kind in ("", "_corrected")
+    for k in BOUNDED
+    for side in ("low", "high")
+]
 
 
 def with_run_times(requests: pd.DataFrame, runs: pd.DataFrame) -> pd.DataFrame:
@@ -113,8 +121,14 @@ def latency_table(
     qs = list(PERCENTILES.values())
     actual = group_quantiles(codes, (end - start) * 1000.0, qs, n)
     corrected = group_quantiles(codes, (end - intended) * 1000.0, qs, n)
+    bounds = [
+        group_intervals(codes, v, list(BOUNDED.values()), n).reshape(n, -1)
+        for v in ((end - start) * 1000.0, (end - intended) * 1000.0)
+    ]
     out = pd.DataFrame(
-        np.hstack([actual, corrected]), index=index, columns=LATENCY_COLUMNS + CORRECTED_COLUMNS
+        np.hstack([actual, corrected, *bounds]),
+        index=index,
+        columns=LATENCY_COLUMNS + CORRECTED_COLUMNS + INTERVAL_COLUMNS,
     )
     late = (start - intended) * 1000.0 > late_threshold_ms
     out["latency_requests"] = np.bincount(codes, minlength=n)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from analysis.metrics.stats import group_quantiles
+from analysis.metrics.stats import group_intervals, group_quantiles
 from analysis.metrics.timing import is_success, str_keys
 from analysis.names import RUN, WORK_COUNTS
 from core.contracts import WORK_ENDPOINTS
@@ -14,6 +14,10 @@ COUNT_COLUMNS = list(WORK_COUNTS)
 # Request -> email accepted, in ms: the quantiles summary.json keeps.
 COMPLETION = {"p50": 0.5, "p99": 0.99, "max": 1.0}
 COMPLETION_COLUMNS = [f"completion_{k}_ms" for k in COMPLETION]
+COMPLETION_BOUNDED = {k: q for k, q in COMPLETION.items() if q < 1.0}
+COMPLETION_INTERVALS = [
+    f"completion_{k}_{side}_ms" for k in COMPLETION_BOUNDED for side in ("low", "high")
+]
 
 
 def run_ids(
@@ -147,11 +151,13 @@ def work_table(ledger: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
     done = frame[expected & delivered]
     grouped = done.groupby(keys, observed=True, sort=True)
     codes = grouped.ngroup().to_numpy().astype(np.int64)
-    quantiles = group_quantiles(
-        codes,
-        done["completion_ms"].to_numpy(dtype=np.float64),
-        list(COMPLETION.values()),
-        grouped.ngroups,
+    values = done["completion_ms"].to_numpy(dtype=np.float64)
+    n = grouped.ngroups
+    quantiles = group_quantiles(codes, values, list(COMPLETION.values()), n)
+    bounds = group_intervals(codes, values, list(COMPLETION_BOUNDED.values()), n).reshape(n, -1)
+    completion = pd.DataFrame(
+        np.hstack([quantiles, bounds]),
+        index=grouped.size().index,
+        columns=COMPLETION_COLUMNS + COMPLETION_INTERVALS,
     )
-    completion = pd.DataFrame(quantiles, index=grouped.size().index, columns=COMPLETION_COLUMNS)
     return str_keys(out).merge(str_keys(completion.reset_index()), on=keys, how="left")

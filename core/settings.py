@@ -7,6 +7,14 @@ from pathlib import Path
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from core.contracts import (
+    FAN_OUT,
+    GENERATE_ORDER_TICKETS,
+    GENERATE_TICKET,
+    MONOLITHIC_NO_TIMEOUT,
+    JobDesign,
+)
+
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_WEBHOOK_SECRET = "whsec_delegate_bench_local_only"
 
@@ -25,6 +33,11 @@ class Settings(BaseSettings):
     database_url: str | None = None
     tickets_dir: Path = PROJECT_ROOT / "var" / "tickets"
     host: str = "127.0.0.1"
+    # Who may set X-Forwarded-For/-Proto: comma-separated addresses or networks of reverse
+    # proxies in front of the targets (uvicorn's --forwarded-allow-ips). Empty, none: uvicorn's
+    # default trusts any loopback client, which could then pick the scheme of emailed links and
+    # the address LOGIN_PER_CLIENT_PER_MIN counts.
+    trusted_proxies: str = ""
     log_level: str = "INFO"
     # The embedded Redis's append-only file: queued jobs then survive a Redis crash (all but
     # the last second of writes, fsynced every second) at the cost of a disk write per command.
@@ -60,11 +73,21 @@ class Settings(BaseSettings):
     webhook_tolerance_s: int = 300
     max_body_bytes: int = 64 * 1024
 
-    # Tickets: one real subprocess per seat.
+    # Tickets: one real subprocess per seat. It sleeps TICKET_WORK_S, or, with TICKET_MEDIAN_S
+    # set, a lognormal time seeded per order, seat and attempt (median 1.5 s and sigma 0.4 put
+    # p99 near 3.8 s: the post's "up to four seconds"). Sleeping, not burning CPU, keeps a big
+    # order's tickets affordable on a 2-core machine.
     ticket_work_s: float = 0.05
+    ticket_median_s: float | None = Field(default=None, gt=0)
+    ticket_sigma: float = Field(default=0.4, ge=0)
     ticket_cpu_s: float = 0.0
     ticket_timeout_s: float = 5.0
     ticket_hang_probability: float = Field(default=0.0, ge=0.0, le=1.0)
+    # How the workers split an order's tickets into jobs (see core.contracts.JOB_DESIGNS). The
+    # sync and background variants ignore it: they always make the tickets seat by seat.
+    job_design: JobDesign = FAN_OUT
+    # The monolithic job's timeout: saq's default, the "queue's default" the post ran into.
+    order_job_timeout_s: float = Field(default=10.0, gt=0)
 
     # The job queue (arq). Only `Retry` is retried, so each job maps provider errors to it.
     queue_name: str = "arq:queue"
@@ -92,3 +115,11 @@ class Settings(BaseSettings):
     seed_users: int = Field(default=10_000, ge=1)
     seed_orders: int = Field(default=5_000, ge=1)
     max_seats: int = Field(default=60, ge=1)
+
+    def job_timeout_s(self, function: str) -> float | None:
+        """A job function's timeout on every queue; None: none at all (monolithic-no-timeout)."""
+        if function == GENERATE_TICKET:
+            return self.ticket_job_timeout_s
+        if function == GENERATE_ORDER_TICKETS:
+            return None if self.job_design == MONOLITHIC_NO_TIMEOUT else self.order_job_timeout_s
+        return self.email_job_timeout_s

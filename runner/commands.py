@@ -18,7 +18,7 @@ def url(host: str, port: int) -> str:
 
 
 def uvicorn_command(
-    python: str, app: str, host: str, port: int, log_level: str = "info"
+    python: str, app: str, host: str, port: int, log_level: str = "info", trusted_proxies: str = ""
 ) -> list[str]:
     return [
         python,
@@ -33,7 +33,15 @@ def uvicorn_command(
         "--no-access-log",
         "--log-level",
         log_level.lower(),
+        *proxy_flags(trusted_proxies),
     ]
+
+
+def proxy_flags(trusted_proxies: str) -> list[str]:
+    """uvicorn trusts X-Forwarded-* from loopback unless told otherwise: say whom, or no one."""
+    if not trusted_proxies.strip():
+        return ["--no-proxy-headers"]
+    return ["--proxy-headers", "--forwarded-allow-ips", trusted_proxies.strip()]
 
 
 def provider_command(python: str, host: str, port: int, log_level: str = "info") -> list[str]:
@@ -41,9 +49,15 @@ def provider_command(python: str, host: str, port: int, log_level: str = "info")
 
 
 def target_command(
-    python: str, name: str, host: str, port: int, log_level: str = "info"
+    python: str,
+    name: str,
+    host: str,
+    port: int,
+    log_level: str = "info",
+    trusted_proxies: str = "",
 ) -> list[str]:
-    return uvicorn_command(python, variant(name).app, host, port, log_level)
+    app = variant(name).app
+    return uvicorn_command(python, app, host, port, log_level, trusted_proxies)
 
 
 def worker_command(python: str, name: str) -> list[str]:

@@ -23,7 +23,7 @@ from saq.queue.redis import ID_PREFIX as SAQ_JOB_PREFIX
 from saq.queue.redis import RedisQueue
 from saq.utils import now as saq_now
 
-from core.contracts import GENERATE_TICKET, JOB_FUNCTIONS, work_id_of_job
+from core.contracts import JOB_FUNCTIONS, work_id_of_job
 from core.settings import Settings
 
 
@@ -126,8 +126,8 @@ class SaqLimits:
 
     @classmethod
     def of(cls, settings: Settings) -> SaqLimits:
-        timeouts = {f: settings.email_job_timeout_s for f in JOB_FUNCTIONS}
-        timeouts[GENERATE_TICKET] = settings.ticket_job_timeout_s
+        # 0: saq runs the job without a timeout (monolithic-no-timeout's order job).
+        timeouts = {f: settings.job_timeout_s(f) or 0.0 for f in JOB_FUNCTIONS}
         # One try more than max_tries, as for arq: a job whose worker died during its last try
         # comes back once more to be dead-lettered instead of vanishing.
         return cls(timeouts, settings.max_tries + 1, settings.keep_result_s)

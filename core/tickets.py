@@ -17,9 +17,22 @@ class TicketTimeout(Exception):
     pass
 
 
+def _rng(seed: int, order_id: int, seat: int, attempt: int) -> random.Random:
+    return random.Random(f"{seed}:{order_id}:{seat}:{attempt}")
+
+
 def should_hang(seed: int, order_id: int, seat: int, attempt: int, probability: float) -> bool:
     """A seeded choice per attempt, so a retry of a hung ticket can succeed."""
-    return random.Random(f"{seed}:{order_id}:{seat}:{attempt}").random() < probability
+    return _rng(seed, order_id, seat, attempt).random() < probability
+
+
+def work_s(settings: Settings, order_id: int, seat: int, attempt: int) -> float:
+    """How long this attempt at the ticket takes: fixed, or lognormal when a median is set."""
+    if settings.ticket_median_s is None:
+        return settings.ticket_work_s
+    # A second stream of the same seed: the hang draw above stays what it was.
+    rng = _rng(settings.seed + 1, order_id, seat, attempt)
+    return settings.ticket_median_s * rng.lognormvariate(0.0, settings.ticket_sigma)
 
 
 def ticket_path(settings: Settings, order_id: int, seat: int) -> Path:
@@ -28,11 +41,11 @@ def ticket_path(settings: Settings, order_id: int, seat: int) -> Path:
 
 def ticket_command(settings: Settings, order_id: int, seat: int, attempt: int) -> list[str]:
     hang = should_hang(settings.seed, order_id, seat, attempt, settings.ticket_hang_probability)
-    return [
-        sys.executable, "-I", "-S", str(PROGRAM),
-        str(order_id), str(seat), str(ticket_path(settings, order_id, seat)),
-        str(settings.ticket_work_s), str(settings.ticket_cpu_s), "1" if hang else "0",
-    ]  # fmt: skip
+    sleep_s = work_s(settings, order_id, seat, attempt)
+    out = ticket_path(settings, order_id, seat)
+    program = [sys.executable, "-I", "-S", str(PROGRAM)]
+    args = [order_id, seat, out, f"{sleep_s:.4f}", settings.ticket_cpu_s, "1" if hang else "0"]
+    return [*program, *map(str, args)]
 
 
 def _prepare(settings: Settings, order_id: int, seat: int) -> Path:
@@ -41,20 +54,24 @@ def _prepare(settings: Settings, order_id: int, seat: int) -> Path:
     return path
 
 
-def generate_sync(settings: Settings, order_id: int, seat: int, attempt: int = 1) -> Path:
+def generate_sync(
+    settings: Settings, order_id: int, seat: int, attempt: int = 1, *, timeout: bool = True
+) -> Path:
+    """Blocking. `timeout=False` waits as long as the program runs: a hung one, forever."""
     path = _prepare(settings, order_id, seat)
+    timeout_s = settings.ticket_timeout_s if timeout else None
     try:
         # run() kills the child when the timeout expires.
         subprocess.run(
             ticket_command(settings, order_id, seat, attempt),
             check=True,
-            timeout=settings.ticket_timeout_s,
+            timeout=timeout_s,
             stdin=subprocess.DEVNULL,
         )
     except subprocess.TimeoutExpired as exc:
-        raise TicketTimeout(
-            f"ticket {order_id}/{seat} overran {settings.ticket_timeout_s}s"
-        ) from exc
+        raise TicketTimeout(f"ticket {order_id}/{seat} overran {timeout_s}s") from exc
+    except subprocess.CalledProcessError as exc:
+        raise RuntimeError(f"ticket generator exited with {exc.returncode}") from exc
     return path
 
 

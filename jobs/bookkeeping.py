@@ -15,12 +15,14 @@ import os
 import random
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Concatenate, ParamSpec
 
 from arq import Retry
 from arq.typing import WorkerCoroutine
 
+from core import tickets
 from core.contracts import JOB_EVENTS_KEY, work_id_of_job
 from core.db import Store
 from core.email import AsyncEmailClient, backoff_s
@@ -32,6 +34,8 @@ log = logging.getLogger("jobs")
 
 P = ParamSpec("P")
 CLIENTS = "clients"  # where the worker's startup puts its `Clients` in arq's ctx
+# Set in the ctx by a queue that retries a job past its timeout (saq); arq fails it for good.
+TIMEOUTS_RETRIED = "timeouts_retried"
 
 
 @dataclass(frozen=True)
@@ -42,6 +46,13 @@ class Clients:
     store: Store
     mailer: AsyncEmailClient
     queue: JobQueue
+
+
+@dataclass
+class Tally:
+    """What a try did, counted as it happens: a try cut short by its timeout keeps its count."""
+
+    tickets_run: int = 0
 
 
 @dataclass(frozen=True)
@@ -56,6 +67,23 @@ class JobContext:
     job_id: str
     job_try: int
     work_id: str
+    tally: Tally = field(default_factory=Tally)
+
+    async def ticket(self, order_id: int, seat: int) -> Path:
+        """Make one seat's ticket in a subprocess, killed at TICKET_TIMEOUT_S."""
+        self.tally.tickets_run += 1
+        return await tickets.generate_async(self.settings, order_id, seat, self.job_try)
+
+    def ticket_blocking(self, order_id: int, seat: int) -> Path:
+        """The post's first "fix": no timeout, and the wait blocks this worker's event loop."""
+        self.tally.tickets_run += 1
+        return tickets.generate_sync(self.settings, order_id, seat, self.job_try, timeout=False)
+
+    def ran_out_of_time(self, started: float) -> bool:
+        """Whether a cancelled try had used its whole timeout (else its worker stopped it)."""
+        timeout_s = self.settings.job_timeout_s(self.function)
+        # The queue starts the clock a moment before the body does.
+        return timeout_s is not None and time.time() - started >= 0.95 * timeout_s
 
     def backoff_s(self, retry_after_s: float | None = None) -> float:
         """Capped exponential backoff with full jitter, seeded per job and try."""
@@ -113,6 +141,7 @@ def job(name: str) -> Callable[[JobBody[P]], WorkerCoroutine]:
             outcome = "failed"
             try:
                 if context.job_try > context.settings.max_tries:
+                    # (or, on saq, the last try ran out of time)
                     outcome = await context.dead_letter("the worker died during the last try")
                 else:
                     outcome = await body(context, *args, **kwargs)
@@ -127,6 +156,14 @@ def job(name: str) -> Callable[[JobBody[P]], WorkerCoroutine]:
             except Retry:
                 outcome = "retry"
                 raise
+            except asyncio.CancelledError:
+                if not context.ran_out_of_time(started):
+                    outcome = "cancelled"  # a worker shutting down: the queue runs it again
+                    raise
+                outcome = "timeout"
+                if not ctx.get(TIMEOUTS_RETRIED):
+                    await context.dead_letter(f"timed out after {time.time() - started:.1f}s")
+                raise
             finally:
                 record = {
                     "job_id": context.job_id,
@@ -138,6 +175,7 @@ def job(name: str) -> Callable[[JobBody[P]], WorkerCoroutine]:
                     "outcome": outcome,
                     "work_id": context.work_id,
                     "pid": os.getpid(),
+                    "tickets_run": context.tally.tickets_run,
                 }
                 event(log, "job_end", **record)
                 await ctx["redis"].rpush(JOB_EVENTS_KEY, json.dumps(record))

@@ -16,6 +16,7 @@ from arq import Retry
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
+from core.contracts import FAN_OUT
 from core.db import Store
 from core.email import AsyncEmailClient
 from core.logs import event
@@ -47,6 +48,8 @@ class Records:
 
 class InProcessQueue:
     def __init__(self, settings: Settings, store: Store, redis: Redis | None) -> None:
+        # Work in the web process is made seat by seat, whatever JOB_DESIGN the workers use.
+        settings = settings.model_copy(update={"job_design": FAN_OUT})
         self.settings = settings
         self.clients = Clients(settings, store, AsyncEmailClient(settings), self)
         self.records = Records(redis)
@@ -86,7 +89,7 @@ class InProcessQueue:
             ctx = arq_ctx(self.clients, self.records, job_id, job_try, enqueued_at)
             try:
                 call = FUNCTIONS[function](ctx, *args)
-                await asyncio.wait_for(call, self.timeouts_s[function])
+                await asyncio.wait_for(call, self.timeouts_s[function] or None)
                 return
             except Retry as retry:
                 await asyncio.sleep(retry_delay_s(retry))

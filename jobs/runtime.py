@@ -16,18 +16,24 @@ from redis.asyncio import Redis
 
 from core.contracts import JOB_FUNCTIONS
 from jobs import tasks
-from jobs.bookkeeping import CLIENTS, Clients
+from jobs.bookkeeping import CLIENTS, TIMEOUTS_RETRIED, Clients
 
 JobFunction = Callable[..., Awaitable[str]]
 FUNCTIONS: dict[str, JobFunction] = {name: getattr(tasks, name) for name in JOB_FUNCTIONS}
 
 
 def arq_ctx(
-    clients: Clients, redis: Redis | Any, job_id: str, job_try: int, enqueued_at: float
+    clients: Clients,
+    redis: Redis | Any,
+    job_id: str,
+    job_try: int,
+    enqueued_at: float,
+    timeouts_retried: bool = False,
 ) -> dict[str, Any]:
     """What arq's worker hands a job, as far as `@job` reads it (`redis` takes its records)."""
     return {
         CLIENTS: clients,
+        TIMEOUTS_RETRIED: timeouts_retried,
         "redis": redis,
         "job_id": job_id,
         "job_try": job_try,

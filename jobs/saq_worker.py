@@ -32,9 +32,10 @@ def on_saq(function: JobFunction) -> Function[SaqContext]:
         job = ctx["job"]
         clients = ctx["clients"]
         try:
-            return await function(
-                arq_ctx(clients, ctx["redis"], job.key, job.attempts, job.queued / 1000), *args
-            )
+            # saq retries a job past its timeout while it has tries left.
+            queued_s = job.queued / 1000
+            job_ctx = arq_ctx(clients, ctx["redis"], job.key, job.attempts, queued_s, True)
+            return await function(job_ctx, *args)
         except Retry as retry:
             # saq retries any exception while tries are left, after job.next_retry_delay():
             # without backoff that is retry_delay, which becomes the delay the job asked for.

@@ -4,6 +4,7 @@ Read top to bottom: the login, then the payment, which fans out into one `genera
 per seat and fans back in to one `send_tickets` once the last ticket exists. Each step is the
 same `core` call the sync handler makes; only its place differs. A provider's temporary failure
 raises `Retry` with backoff; `@job` keeps the record of each try and the dead letter at the end.
+Last, `generate_order_tickets`: the mistake the fan-out fixes, kept to be measured (JOB_DESIGN).
 """
 
 from __future__ import annotations
@@ -13,10 +14,14 @@ from asyncio import to_thread
 
 from core import magic_links, orders, tickets
 from core.contracts import (
+    FAN_OUT,
+    GENERATE_ORDER_TICKETS,
     GENERATE_TICKET,
+    MONOLITHIC_NO_TIMEOUT,
     PROCESS_PAYMENT,
     SEND_MAGIC_LINK,
     SEND_TICKETS,
+    order_tickets_job_id,
     send_tickets_job_id,
     ticket_job_id,
 )
@@ -41,11 +46,15 @@ async def process_payment(ctx: JobContext, event_id: str, order_id: int, request
     if order is None:
         return "unknown_order"
     missing = await to_thread(orders.pay, ctx.store, order, time.time())
-    for seat in missing:
-        job_id = ticket_job_id(order_id, seat)
-        await ctx.queue.enqueue(GENERATE_TICKET, order_id, seat, request_id, job_id=job_id)
-    if not missing:
-        await enqueue_send_tickets(ctx.queue, order_id, request_id)
+    if ctx.settings.job_design != FAN_OUT:
+        job_id = order_tickets_job_id(order_id)
+        await ctx.queue.enqueue(GENERATE_ORDER_TICKETS, order_id, request_id, job_id=job_id)
+    else:
+        for seat in missing:
+            job_id = ticket_job_id(order_id, seat)
+            await ctx.queue.enqueue(GENERATE_TICKET, order_id, seat, request_id, job_id=job_id)
+        if not missing:
+            await enqueue_send_tickets(ctx.queue, order_id, request_id)
     await to_thread(ctx.store.mark_event_processed, event_id, time.time())
     return "ok"
 
@@ -53,7 +62,7 @@ async def process_payment(ctx: JobContext, event_id: str, order_id: int, request
 @job(GENERATE_TICKET)
 async def generate_ticket(ctx: JobContext, order_id: int, seat: int, request_id: str) -> str:
     try:
-        path = await tickets.generate_async(ctx.settings, order_id, seat, ctx.job_try)
+        path = await ctx.ticket(order_id, seat)
     except tickets.TicketTimeout as exc:
         raise RetryLater(str(exc), defer=ctx.backoff_s()) from exc
     if await to_thread(orders.record_ticket, ctx.store, order_id, seat, path, time.time()):
@@ -65,6 +74,31 @@ async def generate_ticket(ctx: JobContext, order_id: int, seat: int, request_id:
 
 @job(SEND_TICKETS)
 async def send_tickets(ctx: JobContext, order_id: int, request_id: str) -> str:
+    message = await to_thread(orders.tickets_email, ctx.store, order_id, request_id)
+    if message is None:
+        return "already_sent"
+    outcome = await deliver(ctx, message)
+    if outcome == "ok":
+        await to_thread(orders.mark_sent, ctx.store, order_id, time.time())
+    return outcome
+
+
+@job(GENERATE_ORDER_TICKETS)
+async def generate_order_tickets(ctx: JobContext, order_id: int, request_id: str) -> str:
+    """Every seat in turn, then the email. A retry makes every seat again; the queue's job
+    timeout (none under monolithic-no-timeout) may end a try anywhere along the way."""
+    order = await to_thread(ctx.store.order, order_id)
+    if order is None:
+        return "unknown_order"
+    for seat in range(1, order.seats + 1):
+        try:
+            if ctx.settings.job_design == MONOLITHIC_NO_TIMEOUT:
+                path = ctx.ticket_blocking(order_id, seat)
+            else:
+                path = await ctx.ticket(order_id, seat)
+        except tickets.TicketTimeout as exc:
+            raise RetryLater(str(exc), defer=ctx.backoff_s()) from exc
+        await to_thread(orders.record_ticket, ctx.store, order_id, seat, path, time.time())
     message = await to_thread(orders.tickets_email, ctx.store, order_id, request_id)
     if message is None:
         return "already_sent"

@@ -8,12 +8,22 @@ from arq import func
 from arq.connections import RedisSettings
 
 from core import logs
+from core.contracts import JOB_FUNCTIONS
 from core.db import open_store
 from core.email import AsyncEmailClient
 from core.queue import ArqQueue
 from core.settings import Settings
 from jobs import tasks
 from jobs.bookkeeping import CLIENTS, Clients
+
+# arq has no "no timeout": a day stands for it. It also becomes how long a killed worker's
+# jobs wait before another worker takes them (arq's in-progress key lives max timeout + 10 s).
+NO_TIMEOUT_S = 24 * 3600.0
+
+
+def arq_timeout_s(settings: Settings, function: str) -> float:
+    timeout_s = settings.job_timeout_s(function)
+    return NO_TIMEOUT_S if timeout_s is None else timeout_s
 
 
 def worker_settings(settings: Settings) -> type:
@@ -32,15 +42,11 @@ def worker_settings(settings: Settings) -> type:
         await clients.mailer.aclose()
 
     tries = settings.max_tries + 1  # see bookkeeping.job: the extra try dead-letters
-    email_timeout = settings.email_job_timeout_s
-    ticket_timeout = settings.ticket_job_timeout_s
 
     class WorkerSettings:
         functions = [
-            func(tasks.send_magic_link, timeout=email_timeout, max_tries=tries),
-            func(tasks.process_payment, timeout=email_timeout, max_tries=tries),
-            func(tasks.generate_ticket, timeout=ticket_timeout, max_tries=tries),
-            func(tasks.send_tickets, timeout=email_timeout, max_tries=tries),
+            func(getattr(tasks, name), timeout=arq_timeout_s(settings, name), max_tries=tries)
+            for name in JOB_FUNCTIONS
         ]
         redis_settings = RedisSettings.from_dsn(redis_url)
         queue_name = settings.queue_name
@@ -49,7 +55,6 @@ def worker_settings(settings: Settings) -> type:
         max_jobs = settings.worker_max_jobs
         poll_delay = settings.poll_delay_s
         keep_result = settings.keep_result_s
-        job_timeout = max(email_timeout, ticket_timeout)
         health_check_interval = 5
 
     return WorkerSettings

@@ -165,10 +165,6 @@ def variant(name: str) -> Variant:
 ENDPOINTS: Final = ("login", "verify", "webhook", "noop")
 WORK_ENDPOINTS: Final = ("login", "webhook")  # a 2xx there promises one email
 
-# The scenario name of the harness's own floor in raw/requests.csv: GET /noop at the rates the
-# scenarios use, measured before them; meta.json's `floor` says which rate each repeat used.
-FLOOR_SCENARIO: Final = "floor"
-
 
 def promises_work(endpoint: str, status: int, error: str, registered: bool | None) -> bool:
     """Whether one answer promised an email: a success of a login for a registered address,

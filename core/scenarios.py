@@ -29,6 +29,11 @@ REFUSING: Json = {
     "errors": [{"status": 503, "probability": 1}],
 }
 
+TARGET_RESTART_LABELS = {
+    "term": "target restarted (SIGTERM, graceful)",
+    "kill": "target crashed (SIGKILL), replaced",
+}
+
 QUICK_DURATION_S = 4.0
 QUICK_DRAIN_S = 20.0
 DRAIN_S = 60.0
@@ -38,6 +43,15 @@ DRAIN_S = 60.0
 class WorkerFault:
     at_s: float
     action: str = "kill"  # SIGKILL one worker, then start a replacement at once
+
+
+@dataclass(frozen=True)
+class TargetFault:
+    """Restart the run's target at at_s: "term" as a deploy does (SIGTERM, uvicorn's graceful
+    shutdown), "kill" as a crash (SIGKILL); the replacement starts once the port is free."""
+
+    at_s: float
+    how: str = "term"
 
 
 @dataclass(frozen=True)
@@ -59,6 +73,7 @@ class Scenario:
     timeline: tuple[Json, ...] = ()  # POST /control/timeline events, at_s from load start
     worker_faults: tuple[WorkerFault, ...] = ()
     redis_faults: tuple[RedisFault, ...] = ()
+    target_faults: tuple[TargetFault, ...] = ()
     # The embedded Redis's append-only file for this scenario; None: REDIS_APPENDONLY decides.
     redis_appendonly: bool | None = None
     work_env: Mapping[str, str] = field(default_factory=dict)  # for workers and target-sync
@@ -66,6 +81,8 @@ class Scenario:
     options: Mapping[str, object] = field(default_factory=dict)  # extra loadtests flags
     users: int = 200  # Locust users: above rate x worst latency, or starts run late
     quick_duration_s: float = QUICK_DURATION_S  # some faults need a little more room
+    # Quick runs (CI) run the variants beyond the default two only on these, to stay short.
+    quick_all_variants: bool = False
     about: str = ""
 
     @property
@@ -97,6 +114,7 @@ class Scenario:
             redis_faults=tuple(
                 replace(f, at_s=f.at_s * k, down_s=f.down_s * k) for f in self.redis_faults
             ),
+            target_faults=tuple(replace(f, at_s=f.at_s * k) for f in self.target_faults),
             work_env={**self.work_env, **self.quick_env},
         )
 
@@ -113,10 +131,25 @@ class Scenario:
             for f in self.worker_faults
         ]
         events += [
-            {"at_s": f.at_s, "duration_s": f.down_s, "action": "kill-restart", "target": "redis",
-             "label": "Redis SIGKILLed, restarted"}
+            {
+                "at_s": f.at_s,
+                "duration_s": f.down_s,
+                "action": "kill-restart",
+                "target": "redis",
+                "label": "Redis SIGKILLed, restarted",
+            }
             for f in self.redis_faults
-        ]  # fmt: skip
+        ]
+        events += [
+            {
+                "at_s": f.at_s,
+                "duration_s": 0.0,
+                "action": f"{f.how}-restart",
+                "target": "target",
+                "label": TARGET_RESTART_LABELS[f.how],
+            }
+            for f in self.target_faults
+        ]
         return {
             "name": self.name,
             "locustfile": f"loadtests/{self.locustfile}.py",
@@ -135,8 +168,11 @@ class Scenario:
 # shorter still; the provider's read timeout stays below the job's, and a healthy provider
 # (p99.99 under 1 s) never comes near either.
 CRASH_ENV = {"EMAIL_JOB_TIMEOUT_S": "5", "TICKET_JOB_TIMEOUT_S": "5"}
-QUICK_CRASH_ENV = {"EMAIL_JOB_TIMEOUT_S": "2", "TICKET_JOB_TIMEOUT_S": "2",
-                   "PROVIDER_READ_TIMEOUT_S": "1.5"}  # fmt: skip
+QUICK_CRASH_ENV = {
+    "EMAIL_JOB_TIMEOUT_S": "2",
+    "TICKET_JOB_TIMEOUT_S": "2",
+    "PROVIDER_READ_TIMEOUT_S": "1.5",
+}
 # Two jobs at a time (~12 emails/s against 20/s offered): a backlog is queued when Redis dies,
 # so what a restart keeps or loses shows.
 BACKLOG_ENV = {**CRASH_ENV, "WORKER_MAX_JOBS": "2"}
@@ -171,20 +207,58 @@ def by_design(scenario: Scenario) -> tuple[Scenario, ...]:
     )
 
 
-# name            file       secs  load                           provider / workers
 SCENARIOS: tuple[Scenario, ...] = (
-    Scenario("steady", "login", 20, rate=20, about="logins below saturation, healthy provider"),
-    Scenario("slow-provider", "login", 20, rate=20, faults=SLOW, users=400,
-             about="provider median ~800 ms with a long tail"),
-    Scenario("outage", "login", 40, rate=20, users=400,
-             timeline=(_window(10, 15, DOWN, "outage: 503s and hangs"),),
-             about="healthy, then 503s and hangs for a window, then healthy"),
-    Scenario("rate-limited", "login", 20, rate=20, faults=RATE_LIMITED,
-             about="token bucket of 8/s: 429 with Retry-After"),
-    Scenario("spike", "login", 40, stages=((10, 20), (10, 100), (10, 200), (10, 400)), users=2000,
-             about="arrival rate stepped up past saturation"),
-    Scenario("webhook-burst", "webhook", 20, rate=3, options={"redelivery_share": 0.1},
-             about="signed payment webhooks, orders of 1-60 seats, 10% redeliveries"),
+    Scenario(
+        "steady",
+        "login",
+        20,
+        rate=20,
+        quick_all_variants=True,
+        about="logins below saturation, healthy provider",
+    ),
+    Scenario(
+        "slow-provider",
+        "login",
+        20,
+        rate=20,
+        faults=SLOW,
+        users=400,
+        about="provider median ~800 ms with a long tail",
+    ),
+    Scenario(
+        "outage",
+        "login",
+        40,
+        rate=20,
+        users=400,
+        timeline=(_window(10, 15, DOWN, "outage: 503s and hangs"),),
+        quick_all_variants=True,
+        about="healthy, then 503s and hangs for a window, then healthy",
+    ),
+    Scenario(
+        "rate-limited",
+        "login",
+        20,
+        rate=20,
+        faults=RATE_LIMITED,
+        about="token bucket of 8/s: 429 with Retry-After",
+    ),
+    Scenario(
+        "spike",
+        "login",
+        40,
+        stages=((10, 20), (10, 100), (10, 200), (10, 400)),
+        users=2000,
+        about="arrival rate stepped up past saturation",
+    ),
+    Scenario(
+        "webhook-burst",
+        "webhook",
+        20,
+        rate=3,
+        options={"redelivery_share": 0.1},
+        about="signed payment webhooks, orders of 1-60 seats, 10% redeliveries",
+    ),
     *by_design(
         Scenario(
             "hung-ticket",
@@ -209,36 +283,90 @@ SCENARIOS: tuple[Scenario, ...] = (
             about="webhooks for orders of 1-60 seats, each ticket ~1.5 s (up to ~4 s)",
         )
     ),
-    Scenario("worker-crash", "login", 20, rate=20, quick_duration_s=6,
-             worker_faults=(WorkerFault(5), WorkerFault(10), WorkerFault(15)),
-             work_env=CRASH_ENV, quick_env=QUICK_CRASH_ENV,
-             about="a worker SIGKILLed at 25%, 50% and 75% of the load, replaced each time"),
-    Scenario("lost-response", "login", 20, rate=20, faults=LOST_RESPONSES,
-             about="1 in 5 sends accepted, then the response lost: the client retries with the"
-                   " same Idempotency-Key (sync in the request, delegated by job retry)"),
-    Scenario("redis-restart", "login", 20, rate=20, quick_duration_s=6,
-             redis_faults=(RedisFault(8, 4),), redis_appendonly=True,
-             work_env=BACKLOG_ENV, quick_env=QUICK_BACKLOG_ENV,
-             about="Redis SIGKILLed mid-run and restarted on the same port and folder, with the"
-                   " append-only file: the queue survives; workers that died with the connection"
-                   " are restarted; workers run 2 jobs at a time, so a backlog is queued"),
-    Scenario("redis-restart-no-aof", "login", 20, rate=20, quick_duration_s=6,
-             redis_faults=(RedisFault(8, 4),), redis_appendonly=False,
-             work_env=BACKLOG_ENV, quick_env=QUICK_BACKLOG_ENV,
-             about="the same Redis crash without persistence: the queued work is lost"),
-    Scenario("webhook-redelivery", "webhook", 20, rate=3,
-             options={"redelivery_share": 0.3, "second_event_share": 0.3},
-             about="webhooks, 30% redeliveries; 30% of orders also paid by a second, different"
-                   " event (payment_intent.succeeded), half of them before the first"),
-    Scenario("long-outage", "login", 40, rate=20, users=400,
-             timeline=(_window(5, 20, REFUSING, "outage: every send 503"),),
-             work_env={"MAX_TRIES": "5"},
-             # Quick: the schedule shrinks with the window (at most 0.1+0.2+0.4+0.4 = 1.1 s).
-             quick_env={"RETRY_BASE_S": "0.1", "RETRY_CAP_S": "0.4"},
-             about="a 20 s provider outage, longer than a job's whole retry schedule (MAX_TRIES=5,"
-                   " waits of at most 1+2+4+8 = 15 s): early work is dead-lettered, none lost;"
-                   " quick runs shrink the schedule (RETRY_BASE_S=0.1, RETRY_CAP_S=0.4)"),
-)  # fmt: skip
+    Scenario(
+        "worker-crash",
+        "login",
+        20,
+        rate=20,
+        quick_duration_s=6,
+        worker_faults=(WorkerFault(5), WorkerFault(10), WorkerFault(15)),
+        work_env=CRASH_ENV,
+        quick_env=QUICK_CRASH_ENV,
+        quick_all_variants=True,
+        about="a worker SIGKILLed at 25%, 50% and 75% of the load, replaced each time",
+    ),
+    Scenario(
+        "lost-response",
+        "login",
+        20,
+        rate=20,
+        faults=LOST_RESPONSES,
+        about="1 in 5 sends accepted, then the response lost: the client retries with the"
+        " same Idempotency-Key (sync in the request, delegated by job retry)",
+    ),
+    Scenario(
+        "redis-restart",
+        "login",
+        20,
+        rate=20,
+        quick_duration_s=6,
+        redis_faults=(RedisFault(8, 4),),
+        redis_appendonly=True,
+        work_env=BACKLOG_ENV,
+        quick_env=QUICK_BACKLOG_ENV,
+        quick_all_variants=True,
+        about="Redis SIGKILLed mid-run and restarted on the same port and folder, with the"
+        " append-only file: the queue survives; workers that died with the connection"
+        " are restarted; workers run 2 jobs at a time, so a backlog is queued",
+    ),
+    Scenario(
+        "redis-restart-no-aof",
+        "login",
+        20,
+        rate=20,
+        quick_duration_s=6,
+        redis_faults=(RedisFault(8, 4),),
+        redis_appendonly=False,
+        work_env=BACKLOG_ENV,
+        quick_env=QUICK_BACKLOG_ENV,
+        about="the same Redis crash without persistence: the queued work is lost",
+    ),
+    Scenario(
+        "webhook-redelivery",
+        "webhook",
+        20,
+        rate=3,
+        options={"redelivery_share": 0.3, "second_event_share": 0.3},
+        about="webhooks, 30% redeliveries; 30% of orders also paid by a second, different"
+        " event (payment_intent.succeeded), half of them before the first",
+    ),
+    Scenario(
+        "long-outage",
+        "login",
+        40,
+        rate=20,
+        users=400,
+        timeline=(_window(5, 20, REFUSING, "outage: every send 503"),),
+        work_env={"MAX_TRIES": "5"},
+        # Quick: the schedule shrinks with the window (at most 0.1+0.2+0.4+0.4 = 1.1 s).
+        quick_env={"RETRY_BASE_S": "0.1", "RETRY_CAP_S": "0.4"},
+        about="a 20 s provider outage, longer than a job's whole retry schedule (MAX_TRIES=5,"
+        " waits of at most 1+2+4+8 = 15 s): early work is dead-lettered, none lost;"
+        " quick runs shrink the schedule (RETRY_BASE_S=0.1, RETRY_CAP_S=0.4)",
+    ),
+    Scenario(
+        "target-restart",
+        "login",
+        20,
+        rate=20,
+        quick_duration_s=8,
+        target_faults=(TargetFault(6, "term"), TargetFault(13, "kill")),
+        quick_all_variants=True,
+        about="the target restarted under load as a deploy does (SIGTERM, graceful), then"
+        " crashed (SIGKILL), each replaced on its port at once: answers in the gap are"
+        " errors; work the background variant held in its process dies with it",
+    ),
+)
 
 BY_NAME = {s.name: s for s in SCENARIOS}
 SCENARIO_NAMES = tuple(BY_NAME)  # the report's order

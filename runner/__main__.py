@@ -10,13 +10,14 @@ from urllib.parse import urlsplit
 
 from pydantic import ValidationError
 
+from core.contracts import DEFAULT_VARIANTS
 from core.settings import PROJECT_ROOT, Settings
 from runner.children import StackError
 from runner.signals import Interrupted, raising_on_signals
 from runner.stack import StackOptions
 
 if TYPE_CHECKING:
-    from runner.bench import BenchOptions
+    from runner.options import BenchOptions
 
 
 def _count(text: str) -> int:
@@ -81,6 +82,11 @@ def build_parser(settings: Settings) -> argparse.ArgumentParser:
     bench = sub.add_parser("bench", help="run scenarios against both variants, write results/")
     _add_stack_arguments(bench, settings, fixed=False)
     bench.add_argument("--scenarios", default="", help="comma-separated names (default: all)")
+    bench.add_argument(
+        "--variants",
+        default="",
+        help=f"comma-separated, or all (default: {','.join(DEFAULT_VARIANTS)})",
+    )
     bench.add_argument("--repeat", type=_positive, default=1, help="repetitions of each run")
     bench.add_argument("--seed", type=int, default=settings.seed, help="seeds every run alike")
     bench.add_argument("--quick", action="store_true", help="every scenario shortened to ~5 s")
@@ -97,11 +103,17 @@ def build_parser(settings: Settings) -> argparse.ArgumentParser:
     bench.add_argument("--label", default="", help="suffix of the results folder's name")
     bench.add_argument("--results-dir", type=Path, default=PROJECT_ROOT / "results")
     bench.add_argument("--no-report", action="store_true", help="skip `python -m analysis report`")
+    bench.add_argument(
+        "--no-floor", action="store_true", help="skip measuring the harness's floor (GET /noop)"
+    )
     return parser
 
 
-def stack_options(args: argparse.Namespace, log_dir: Path) -> StackOptions:
+def stack_options(
+    args: argparse.Namespace, log_dir: Path, variants: tuple[str, ...] = DEFAULT_VARIANTS
+) -> StackOptions:
     return StackOptions(
+        variants=variants,
         host=args.host,
         provider_port=args.provider_port,
         sync_port=args.sync_port,
@@ -114,10 +126,11 @@ def stack_options(args: argparse.Namespace, log_dir: Path) -> StackOptions:
 
 
 def bench_options(args: argparse.Namespace) -> BenchOptions:
-    from runner.bench import BenchOptions  # Locust-free, but heavier than `serve` needs
+    from runner.options import BenchOptions, parse_variants  # heavier than `serve` needs
 
+    variants = parse_variants(args.variants)
     return BenchOptions(
-        stack=stack_options(args, args.log_dir or StackOptions.log_dir),
+        stack=stack_options(args, args.log_dir or StackOptions.log_dir, variants),
         log_dir=args.log_dir,
         scenarios=args.scenarios,
         repeat=args.repeat,
@@ -128,6 +141,7 @@ def bench_options(args: argparse.Namespace) -> BenchOptions:
         label=args.label,
         results_dir=args.results_dir,
         report=not args.no_report,
+        floor=not args.no_floor,
     )
 
 

@@ -28,6 +28,7 @@ SECRET_FIELDS = ("provider_api_key", "webhook_secret", "provider_control_token",
 PACKAGES = (
     "delegate-bench",
     "arq",
+    "saq",
     "redis",
     "fastapi",
     "starlette",
@@ -137,6 +138,7 @@ def new_meta(
     locust_processes: int,
     scenarios: list[dict[str, Any]],
     skipped: list[dict[str, str]],
+    variants: tuple[str, ...] = DEFAULT_VARIANTS,
     expect_workers: int = 0,
 ) -> dict[str, Any]:
     """meta.json as a bench starts: marked incomplete until it ends well."""
@@ -158,7 +160,7 @@ def new_meta(
         "seed": seed,
         "repeat": repeat,
         "quick": quick,
-        "variants": list(DEFAULT_VARIANTS),
+        "variants": list(variants),
         "workers": stack.workers,
         "locust_processes": locust_processes,
         "external_targets": {"sync": stack.sync_url, "delegated": stack.delegated_url},
@@ -166,6 +168,8 @@ def new_meta(
         "not_sampled": not_sampled(settings, stack, expect_workers),
         "scenarios": scenarios,
         "skipped": skipped,
+        # The floor's row sets: which rate each repeat of scenario `floor` used, per variant.
+        "floor": [],
         "runs": [],
         "flags": [],
     }

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import psutil
 import redis
 
 from runner.children import Child
+
+if TYPE_CHECKING:
+    from runner.queues import Queue
 
 SAMPLE_INTERVAL_S = 0.5
 
@@ -51,9 +54,8 @@ class TreeMeter:
 
 
 class Sampler:
-    def __init__(self, redis_url: str | None, queue_name: str) -> None:
+    def __init__(self, redis_url: str | None) -> None:
         self.client = redis.Redis.from_url(redis_url, socket_timeout=2) if redis_url else None
-        self.queue_name = queue_name
         self.meters: dict[str, TreeMeter] = {}
         self.queue_rows: list[dict[str, Any]] = []
         self.process_rows: list[dict[str, Any]] = []
@@ -63,12 +65,15 @@ class Sampler:
     def due(self) -> bool:
         return time.monotonic() >= self.next_at
 
-    def sample(self, run: Mapping[str, Any], children: Mapping[str, Child]) -> None:
+    def sample(
+        self, run: Mapping[str, Any], children: Mapping[str, Child], queue: Queue | None
+    ) -> None:
+        """The run's queue (if it has one) and every child's process tree, once."""
         self.next_at = time.monotonic() + SAMPLE_INTERVAL_S
         now = time.time()
-        if self.client is not None:
+        if self.client is not None and queue is not None:
             try:
-                depth = queue_depth(self.client, self.queue_name, int(now * 1000))
+                depth = queue.depth(self.client, int(now * 1000))
             except redis.RedisError:
                 depth = None
             if depth is not None:
@@ -100,12 +105,12 @@ class Sampler:
         self.locust_cpu_max = 0.0
         return queue, processes
 
-    def idle(self) -> bool:
+    def idle(self, queue: Queue | None) -> bool:
         """No job is queued, deferred or running (True when there is no queue to watch)."""
-        if self.client is None:
+        if self.client is None or queue is None:
             return True
         try:
-            depth = queue_depth(self.client, self.queue_name, int(time.time() * 1000))
+            depth = queue.depth(self.client, int(time.time() * 1000))
         except redis.RedisError:
             return False  # Redis is down (a scenario restarts it): not drained
         return not any(depth.values())

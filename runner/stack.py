@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import sys
 import tempfile
 import time
@@ -16,6 +17,7 @@ from urllib.parse import urlsplit
 import httpx
 import redis
 
+from core import contracts
 from core.contracts import DEFAULT_VARIANTS
 from core.redis_server import RedisNotFound, find_redis_server, free_port, redis_command
 from core.settings import Settings
@@ -29,9 +31,10 @@ from runner.children import (
     port_free,
     wait_healthy,
 )
+from runner.queues import queue_of
 
 HEALTH_DEADLINE_S = 30.0
-WORKER_VARIANT = "delegated"  # the stack's queue workers serve this variant's target
+PORT_FREE_DEADLINE_S = 30.0  # a target in graceful shutdown closes its socket first
 Gate = Callable[[], float]  # waits until a started child is healthy; the seconds it took
 SEED_DEADLINE_S = 120.0
 
@@ -42,7 +45,8 @@ class StackOptions:
     provider_port: int = 8025  # 0: any free port
     sync_port: int = 8001
     delegated_port: int = 8002
-    workers: int = 1
+    workers: int = 1  # per queue variant
+    variants: tuple[str, ...] = DEFAULT_VARIANTS  # whose targets (and workers) start
     sync_url: str | None = None  # a target already running elsewhere: not started here
     delegated_url: str | None = None
     log_dir: Path = Path("var/logs")
@@ -68,10 +72,6 @@ def redis_ok(url: str) -> bool:
         return bool(client.ping())
 
 
-def health_check_key(settings: Settings) -> str:
-    return f"{settings.queue_name}:health-check"  # arq writes it on the worker's first poll
-
-
 @dataclass
 class Stack:
     """Every child of the stack, the URLs they answer on, and the env they were started with."""
@@ -84,7 +84,8 @@ class Stack:
     provider_url: str = ""
     target_urls: dict[str, str] = field(default_factory=dict)
     children: dict[str, Child] = field(default_factory=dict)
-    worker_env: dict[str, str] = field(default_factory=dict)
+    worker_env: dict[str, dict[str, str]] = field(default_factory=dict)  # per variant
+    worker_variant: dict[str, str] = field(default_factory=dict)  # worker name -> variant
     target_env: dict[str, dict[str, str]] = field(default_factory=dict)
     # While a scenario restarts Redis, workers may die of the lost connection: the runner
     # replaces them, and their deaths are not a fault of the harness.
@@ -96,6 +97,9 @@ class Stack:
     @property
     def workers(self) -> list[Child]:
         return [c for name, c in self.children.items() if name.startswith("worker")]
+
+    def workers_of(self, name: str) -> list[Child]:
+        return [w for w in self.workers if self.worker_variant.get(w.name) == name]
 
     def child(self, name: str, argv: list[str], env: Mapping[str, str]) -> Child:
         """Start a child owned by the ExitStack; a restart replaces the entry under its name."""
@@ -233,32 +237,34 @@ class Stack:
         port = urlsplit(self.target_urls.pop(variant)).port
         return self.launch_target(variant, extra_env, port=port)
 
-    def start_workers(self, n: int, extra_env: Mapping[str, str] | None = None) -> None:
-        self.launch_workers(n, extra_env)()
-
-    def launch_workers(self, n: int, extra_env: Mapping[str, str] | None = None) -> Gate:
-        """Start n workers; the gate returned waits until one has polled the queue."""
-        key = health_check_key(self.settings)
+    def launch_workers(self, name: str, n: int, extra_env: Mapping[str, str] | None = None) -> Gate:
+        """Start n workers of a queue variant; the gate waits until one serves the queue."""
+        queue = queue_of(name, self.settings)
+        assert queue is not None, f"{name} has no queue workers"
         with redis.Redis.from_url(self.redis_url) as client:
-            client.delete(key)
-        started = []
-        env = {**self.env, **(extra_env or {})}
-        for _ in range(n):
-            self._worker_serial += 1
-            name = f"worker-{self._worker_serial}"
-            started.append(
-                self.child(name, commands.worker_command(self.options.python, WORKER_VARIANT), env)
-            )
-        self.worker_env = dict(extra_env or {})
+            stale = list(client.scan_iter(match=queue.alive_keys))
+            if stale:
+                client.delete(*stale)
+        self.worker_env[name] = dict(extra_env or {})
+        started = [self.launch_worker(name) for _ in range(n)]
 
         def ready() -> bool:
             with redis.Redis.from_url(self.redis_url, socket_timeout=1.0) as client:
-                return bool(client.exists(key))
+                return next(client.scan_iter(match=queue.alive_keys), None) is not None
 
-        return partial(wait_healthy, "worker", ready, self.options.health_deadline_s, started)
+        return partial(
+            wait_healthy, f"{name} worker", ready, self.options.health_deadline_s, started
+        )
 
-    def stop_workers(self) -> None:
-        for worker in self.workers:
+    def launch_worker(self, name: str) -> Child:
+        self._worker_serial += 1
+        child_name = f"worker-{self._worker_serial}"
+        self.worker_variant[child_name] = name
+        env = {**self.env, **self.worker_env.get(name, {})}
+        return self.child(child_name, commands.worker_command(self.options.python, name), env)
+
+    def stop_workers(self, name: str) -> None:
+        for worker in self.workers_of(name):
             worker.stop()
             self.children = {k: v for k, v in self.children.items() if v is not worker}
 
@@ -266,15 +272,37 @@ class Stack:
         """SIGKILL a worker (a crash, or one already dead) and start another, not health-gated."""
         self.children = {k: v for k, v in self.children.items() if v is not victim}
         victim.kill()
-        self._worker_serial += 1
-        env = {**self.env, **self.worker_env}
-        name = f"worker-{self._worker_serial}"
-        return self.child(name, commands.worker_command(self.options.python, WORKER_VARIANT), env)
+        return self.launch_worker(self.worker_variant[victim.name])
 
-    def relaunch_workers(self, extra_env: Mapping[str, str] | None = None) -> Gate:
-        n = len(self.workers) or self.options.workers
-        self.stop_workers()
-        return self.launch_workers(n, extra_env)
+    def relaunch_workers(self, name: str, extra_env: Mapping[str, str] | None = None) -> Gate:
+        n = len(self.workers_of(name)) or self.options.workers
+        self.stop_workers(name)
+        return self.launch_workers(name, n, extra_env)
+
+    def target_port(self, name: str) -> int:
+        port = urlsplit(self.target_urls[name]).port
+        assert port is not None
+        return port
+
+    def restart_target(self, name: str, how: str) -> tuple[Child, Gate]:
+        """A deploy ("term": SIGTERM, graceful) or a crash ("kill": SIGKILL) of a target, and
+        its replacement on the same port as soon as the port is free.
+
+        The old process may still finish its in-flight work after a SIGTERM: it is returned,
+        no longer watched, for the caller to reap.
+        """
+        old = self.children.pop(f"target-{name}")
+        port = self.target_port(name)
+        if how == "kill":
+            old.kill()
+        else:
+            old.signal_group(signal.SIGTERM)
+        deadline = time.monotonic() + PORT_FREE_DEADLINE_S
+        while not port_free(self.options.host, port):
+            if time.monotonic() > deadline:
+                raise StackError(f"target-{name} kept port {port} {PORT_FREE_DEADLINE_S:.0f}s")
+            time.sleep(0.01)
+        return old, self.launch_target(name, self.target_env.get(name), port=port)
 
 
 def claim_port(host: str, port: int, option: str) -> int:
@@ -290,15 +318,16 @@ def claim_port(host: str, port: int, option: str) -> int:
 
 
 def start_stack(exits: ExitStack, settings: Settings, options: StackOptions) -> Stack:
-    """Redis, the seeded data, the provider, both targets and the workers; each health-gated.
+    """Redis, the seeded data, the provider, the chosen targets and their workers; each
+    health-gated.
 
     Targets given by URL are only checked, not started; workers are started only with the
-    delegated target they serve.
+    target they serve.
     """
-    for variant in DEFAULT_VARIANTS:
-        if options.url(variant) is None and options.port(variant):
+    for name in options.variants:
+        if options.url(name) is None and options.port(name):
             # Fail before starting anything.
-            claim_port(options.host, options.port(variant), f"--{variant}-port")
+            claim_port(options.host, options.port(name), f"--{name}-port")
     if options.provider_port:
         claim_port(options.host, options.provider_port, "--provider-port")
     stack = Stack(settings, options, exits)
@@ -308,16 +337,16 @@ def start_stack(exits: ExitStack, settings: Settings, options: StackOptions) -> 
     stack.seed()
     provider_ready()
     gates = []
-    for variant in DEFAULT_VARIANTS:
-        given = options.url(variant)
+    for name in options.variants:
+        given = options.url(name)
         if given is None:
-            gates.append(stack.launch_target(variant))
+            gates.append(stack.launch_target(name))
+            if contracts.variant(name).worker is not None and options.workers > 0:
+                gates.append(stack.launch_workers(name, options.workers))
         else:
             target = given.rstrip("/")
-            wait_healthy(f"target-{variant} at {target}", partial(http_ok, target), 5)
-            stack.target_urls[variant] = target
-    if options.delegated_url is None and options.workers > 0:
-        gates.append(stack.launch_workers(options.workers))
+            wait_healthy(f"target-{name} at {target}", partial(http_ok, target), 5)
+            stack.target_urls[name] = target
     for gate in gates:
         gate()
     return stack

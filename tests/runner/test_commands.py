@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from core.scenarios import QUICK_DURATION_S, SCENARIOS, UnknownScenario, choose
+from core.scenarios import QUICK_DURATION_S, SCENARIO_NAMES, SCENARIOS, UnknownScenario, choose
 from core.settings import Settings
 from runner import commands
-from runner.bench import run_order
+from runner.options import run_order
 
 
 def test_servers_are_uvicorn_factories_without_access_logs() -> None:
@@ -74,7 +74,7 @@ def test_locust_command_follows_the_loadtests_options() -> None:
 def test_scenarios_are_chosen_by_name_in_table_order() -> None:
     names = [s.name for s in choose("outage, steady", quick=False)]
     assert names == ["steady", "outage"]
-    assert len(choose("", quick=False)) == len(SCENARIOS) == 13
+    assert len(choose("", quick=False)) == len(SCENARIOS) == len(set(SCENARIO_NAMES))
     with pytest.raises(UnknownScenario, match="unknown scenario nope: choose from steady"):
         choose("steady,nope", quick=False)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from core.scenarios import BY_NAME, RedisFault, choose
-from runner.bench import RedisOutages
+from runner.run import RedisOutages
 
 FAULTS = (
     "worker-crash",

@@ -1,0 +1,79 @@
+"""`python -m runner bench`'s options, read once from the command line, and the run order."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from core.contracts import DEFAULT_VARIANTS, VARIANT_NAMES
+from core.scenarios import Scenario
+from core.settings import PROJECT_ROOT
+from runner.children import UsageError
+from runner.stack import StackOptions
+
+WARMUP_S = 5.0
+QUICK_WARMUP_S = 1.0  # quick runs carry only a few seconds of load
+
+
+@dataclass(frozen=True)
+class BenchOptions:
+    stack: StackOptions
+    log_dir: Path | None = None  # default: the run's logs/
+    scenarios: str = ""
+    repeat: int = 1
+    seed: int = 1
+    quick: bool = False
+    duration_s: float | None = None
+    locust_processes: int = 1
+    label: str = ""
+    results_dir: Path = PROJECT_ROOT / "results"
+    report: bool = True
+    floor: bool = True
+
+    @property
+    def variants(self) -> tuple[str, ...]:
+        return self.stack.variants
+
+    @property
+    def external(self) -> bool:
+        return self.stack.sync_url is not None or self.stack.delegated_url is not None
+
+    @property
+    def warmup_s(self) -> float:
+        return QUICK_WARMUP_S if self.quick else WARMUP_S
+
+
+def parse_variants(text: str) -> tuple[str, ...]:
+    """`sync,saq` or `all` (empty: the default two), in the table's order."""
+    wanted = [n.strip() for n in text.split(",") if n.strip()]
+    if not wanted:
+        return DEFAULT_VARIANTS
+    if wanted == ["all"]:
+        return VARIANT_NAMES
+    unknown = [n for n in wanted if n not in VARIANT_NAMES]
+    if unknown:
+        raise UsageError(
+            f"unknown variant {', '.join(unknown)}: choose from {', '.join(VARIANT_NAMES)}, or all"
+        )
+    return tuple(n for n in VARIANT_NAMES if n in wanted)
+
+
+def run_order(
+    scenarios: Sequence[Scenario] | Sequence[str],
+    repeat: int,
+    variants: Sequence[str] = DEFAULT_VARIANTS,
+    quick: bool = False,
+) -> Iterator[tuple[str, str, int]]:
+    """Every scenario x variant, the variants' order flipped on each repetition.
+
+    Quick runs keep the variants beyond the default two to the scenarios marked for them.
+    """
+    for r in range(repeat):
+        order = list(variants) if r % 2 == 0 else list(variants)[::-1]
+        for scenario in scenarios:
+            name = scenario if isinstance(scenario, str) else scenario.name
+            every = isinstance(scenario, str) or scenario.quick_all_variants or not quick
+            for variant in order:
+                if every or variant in DEFAULT_VARIANTS:
+                    yield name, variant, r

@@ -23,6 +23,8 @@ RATE_LIMITED: Json = {**HEALTHY, "rate_limit": {"per_s": 8, "burst": 8}}
 # Accepted, then the connection closes before the answer: the client must retry, and the
 # Idempotency-Key keeps the retry from being a second email.
 LOST_RESPONSES: Json = {**HEALTHY, "lost_response_probability": 0.2}
+# The same with a provider that ignores Idempotency-Key, as SendGrid's v3 mail send does.
+LOST_RESPONSES_NO_IDEMPOTENCY: Json = {**LOST_RESPONSES, "idempotency": False}
 # Every send refused, fast: nothing but the retry schedule decides when a job gives up.
 REFUSING: Json = {
     "latency": {"kind": "fixed", "ms": 20},
@@ -303,6 +305,15 @@ SCENARIOS: tuple[Scenario, ...] = (
         faults=LOST_RESPONSES,
         about="1 in 5 sends accepted, then the response lost: the client retries with the"
         " same Idempotency-Key (sync in the request, delegated by job retry)",
+    ),
+    Scenario(
+        "lost-response-no-idempotency",
+        "login",
+        20,
+        rate=20,
+        faults=LOST_RESPONSES_NO_IDEMPOTENCY,
+        about="lost-response with a provider that ignores Idempotency-Key (as SendGrid): a"
+        " retry after a lost response is a second email unless the sender remembers it sent",
     ),
     Scenario(
         "redis-restart",

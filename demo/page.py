@@ -129,9 +129,8 @@ class Page:
             )
             work = [f"{v} {k}" for v in variants for k in ("promised", "delivered")]
             self.work = chart("emails promised vs delivered (the analysis's count)", "emails", work)
-        self.latency.props("data-testid=latency-chart")
-        self.queue.props("data-testid=queue-chart")
-        self.work.props("data-testid=work-chart")
+        for name in ("latency", "answers", "queue", "work"):
+            getattr(self, name).props(f"data-testid={name}-chart")
         self.refresh()
         ui.timer(1.0, self.refresh)
 

@@ -1,8 +1,9 @@
 """Raw per-request rows (exact times, not Locust's rounded buckets) and the generator's stats file.
 
 Rows are tuples appended to a list (about a microsecond per request); formatting and writing
-happen in batches. Several Locust worker processes may share one CSV: each batch goes out in a
-single write() on an O_APPEND descriptor, so batches never interleave within a line.
+happen in batches, each in a single write() on an O_APPEND descriptor, so batches never
+interleave within a line. In distributed mode only the master writes: workers ship their rows
+to it over Locust's own messages (loadtests.distributed), so no file system is shared.
 """
 
 from __future__ import annotations
@@ -12,8 +13,9 @@ import fcntl
 import io
 import json
 import os
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import gevent
 
@@ -50,10 +52,24 @@ def create_raw_file(path: str | Path) -> None:
     path.write_text(",".join(COLUMNS) + "\n")
 
 
+class Recorder(Protocol):
+    """Where a process's rows go: BenchUser appends to `rows`, a loop calls `flush`."""
+
+    rows: list[Row]
+    written: int
+
+    def flush(self) -> int: ...
+
+    def close(self) -> None: ...
+
+
 class RawRecorder:
-    def __init__(self, path: str | Path, scenario: str, variant: str, repeat: int) -> None:
+    def __init__(
+        self, path: str | Path, scenario: str, variant: str, repeat: int, worker: str = "0"
+    ) -> None:
         self.path = Path(path)
         self.prefix = (scenario, variant, str(repeat))
+        self.worker = worker
         self.rows: list[Row] = []
         self.written = 0
         self._fd: int | None = None
@@ -63,6 +79,10 @@ class RawRecorder:
 
     def flush(self) -> int:
         rows, self.rows = self.rows, []
+        return self.write(rows, self.worker)
+
+    def write(self, rows: Sequence[Sequence[Any]], worker: str) -> int:
+        """Append rows (tuples, or lists as a message carried them) made by one worker."""
         if not rows:
             return 0
         out = io.StringIO()
@@ -80,6 +100,7 @@ class RawRecorder:
                 rid,
                 work_id,
                 registered,
+                worker,
             )
             for endpoint, intended, start, end, status, error, rid, work_id, registered in rows
         )

@@ -11,6 +11,7 @@ Distributed mode (--processes N, or --master/--worker): on test start the master
 number of connected workers and a common t0 into parsed_options, which Locust ships to each
 worker with its spawn message; worker k then takes global slots k, k+N, ... at the total rate.
 With a separate --master, start it with --expect-workers N so that all N are connected first.
+Workers send their rows and stats to the master over Locust's messages (loadtests.distributed).
 """
 
 from __future__ import annotations
@@ -32,11 +33,13 @@ from locust.exception import CatchResponseError, StopTest
 from locust.runners import STATE_RUNNING, MasterRunner, Runner, WorkerRunner
 
 from core.contracts import REQUEST_ID_HEADER, WORK_ID_HEADER
+from loadtests import distributed
 from loadtests.options import Options, add_arguments
 from loadtests.pacing import Pacer, Schedule, grow_by, max_users
 from loadtests.plans import RequestIds
 from loadtests.recorder import (
     RawRecorder,
+    Recorder,
     create_raw_file,
     error_text,
     merge_stats,
@@ -63,7 +66,7 @@ class Run:
     """One process's share of one test."""
 
     def __init__(
-        self, options: Options, pacer: Pacer, recorder: RawRecorder | None, stopping: Event
+        self, options: Options, pacer: Pacer, recorder: Recorder | None, stopping: Event
     ) -> None:
         self.options = options
         self.stopping = stopping
@@ -160,6 +163,10 @@ def _on_test_start(environment: Environment, **_kw: Any) -> None:
         if environment.parsed_options is not None:
             environment.parsed_options.bench_worker_count = max(runner.worker_count, 1)
             environment.parsed_options.bench_t0 = time.time()
+        if options.raw_out:
+            writer = RawRecorder(options.raw_out, options.scenario, options.variant, options.repeat)
+            path = stats_path(options.raw_out)
+            distributed.start_collecting(runner, writer, path, stats_meta(options))
         return
     index, count, t0 = 0, 1, time.time()
     if isinstance(runner, WorkerRunner):
@@ -186,8 +193,10 @@ def _on_test_start(environment: Environment, **_kw: Any) -> None:
         worker_index=index,
         worker_count=count,
     )
-    recorder = None
-    if options.raw_out:
+    recorder: Recorder | None = None
+    if isinstance(runner, WorkerRunner):
+        recorder = distributed.RowSender(runner) if options.raw_out else None
+    elif options.raw_out:
         recorder = RawRecorder(options.raw_out, options.scenario, options.variant, options.repeat)
     _run = Run(options, pacer, recorder, stopping)
     if schedule is not None:
@@ -209,31 +218,39 @@ def _on_test_stopping(**_kw: Any) -> None:
         _run.stopping.set()
 
 
-def _on_test_stop(**_kw: Any) -> None:
+def stats_meta(options: Options) -> dict[str, Any]:
+    """What the stats file says about the test as a whole."""
+    return {
+        "scenario": options.scenario,
+        "variant": options.variant,
+        "repeat": options.repeat,
+        "seed": options.seed,
+        "model": "closed" if options.closed_model else "open",
+        "arrival_rate": options.arrival_rate,
+        "stages": [list(s) for s in options.stages],
+        "late_threshold_ms": options.late_threshold_ms,
+        "raw_out": options.raw_out,
+    }
+
+
+def _on_test_stop(environment: Environment, **_kw: Any) -> None:
     global _run
     run, _run = _run, None
-    if run is None:
+    runner = environment.runner
+    if isinstance(runner, MasterRunner):
+        distributed.finish_collecting(environment)  # waits for every worker's last rows
         return
-    worker = run.finish()
-    logger.info(
-        "pacing: %(slots_planned)d slots planned, %(slots_started)d started, "
-        "%(late_starts)d late, %(dropped)d dropped; generator CPU %(cpu_percent)s%%",
-        worker,
-    )
-    options = run.options
-    if options.raw_out:
-        meta = {
-            "scenario": options.scenario,
-            "variant": options.variant,
-            "repeat": options.repeat,
-            "seed": options.seed,
-            "model": "closed" if options.closed_model else "open",
-            "arrival_rate": options.arrival_rate,
-            "stages": [list(s) for s in options.stages],
-            "late_threshold_ms": options.late_threshold_ms,
-            "raw_out": options.raw_out,
-        }
-        merge_stats(stats_path(options.raw_out), meta, worker)
+    worker = run.finish() if run is not None else None
+    if worker is not None:
+        logger.info(
+            "pacing: %(slots_planned)d slots planned, %(slots_started)d started, "
+            "%(late_starts)d late, %(dropped)d dropped; generator CPU %(cpu_percent)s%%",
+            worker,
+        )
+    if isinstance(runner, WorkerRunner):
+        distributed.send_done(runner, worker)  # after the last rows, which run.finish() sent
+    elif run is not None and worker is not None and run.options.raw_out:
+        merge_stats(stats_path(run.options.raw_out), stats_meta(run.options), worker)
 
 
 def _listen(hook: Any, listener: Callable[..., None]) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import itertools
 import json
 import subprocess
 import sys
@@ -59,4 +60,4 @@ def test_rows_and_stats_of_two_workers_reach_the_master(target_url: str, tmp_pat
     assert stats["totals"]["rows"] == len(rows) == stats["totals"]["slots_started"]
     # The workers took alternate slots of one schedule: no slot twice, none skipped.
     starts = sorted(float(r["intended_start"]) for r in rows)
-    assert all(abs((b - a) - 1 / RATE) < 1e-5 for a, b in zip(starts, starts[1:], strict=False))
+    assert all(abs((b - a) - 1 / RATE) < 1e-5 for a, b in itertools.pairwise(starts))

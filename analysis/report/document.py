@@ -1,4 +1,4 @@
-"""The content of a report (verdicts, tables, charts), built from summary.json alone."""
+"""The content of a report (overview, verdicts, tables, charts), built from summary.json alone."""
 
 from __future__ import annotations
 
@@ -7,20 +7,27 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from analysis.metrics.compute import primary_endpoint
+from analysis.metrics.compute import primary_endpoint, variant_order
+from analysis.metrics.stats import PERCENTILES, supported
+from analysis.metrics.summary_json import comparison_pair
 from analysis.metrics.work import COMPLETION
 from analysis.report.chartset import Chart
 from analysis.report.reliability import HEADER as RELIABILITY_HEADER
 from analysis.report.reliability import notes as reliability_notes
 from analysis.report.reliability import table_rows as reliability_table_rows
+from core.contracts import BASE_VARIANT
 
 Result = dict[str, Any]
+# What the overview marks as bad: a client waiting this long, this share of errors.
+SLOW_P99_MS = 1000.0
+ERROR_RATE_BAD = 0.01
 
 
 @dataclass(frozen=True)
 class Table:
     header: list[str]
     rows: list[list[str]]
+    bad: frozenset[tuple[int, int]] = frozenset()  # (row, column) of cells to mark
 
 
 @dataclass(frozen=True)
@@ -31,6 +38,10 @@ class Section:
     table: Table
     others: Table | None
     charts: list[Chart] = field(default_factory=list)
+
+    @property
+    def anchor(self) -> str:
+        return f"scenario-{self.scenario}"
 
 
 @dataclass(frozen=True)
@@ -43,27 +54,34 @@ class Document:
     charts: list[Chart]  # across scenarios
     reliability: Table | None = None
     reliability_notes: list[str] = field(default_factory=list)
+    overview: Table | None = None
+    floor: str = ""
 
 
 def build_document(summary: dict[str, Any], charts: list[Chart]) -> Document:
     results: list[Result] = summary["results"]
     reliability = summary.get("reliability") or []
     said = reliability_notes(reliability)
-    sections = []
+    floor = summary.get("floor") or {}
+    comparisons = summary.get("comparisons") or []
+    sections, primaries = [], []
     for scenario in summary["scenarios"]:
         mine = [r for r in results if r["scenario"] == scenario]
         requests = Counter[str]()
         for r in mine:
             requests[r["endpoint"]] += r["requests"]
         endpoint = primary_endpoint(requests)
-        pair = {r["variant"]: r for r in mine if r["endpoint"] == endpoint}
+        by_variant = {r["variant"]: r for r in mine if r["endpoint"] == endpoint}
+        by_variant = {v: by_variant[v] for v in sorted(by_variant, key=variant_order)}
+        primaries.append(by_variant)
         others = [r for r in mine if r["endpoint"] != endpoint]
+        ratios = [c for c in comparisons if (c["scenario"], c["endpoint"]) == (scenario, endpoint)]
         sections.append(
             Section(
                 scenario=scenario,
                 endpoint=endpoint,
-                verdict=" ".join([scenario_verdict(pair), *said.get(scenario, [])]),
-                table=scenario_table(pair),
+                verdict=" ".join([scenario_verdict(by_variant), *said.get(scenario, [])]),
+                table=scenario_table(by_variant, floor, ratios),
                 others=other_endpoints_table(others) if others else None,
                 charts=[c for c in charts if c.scenario == scenario],
             )
@@ -80,6 +98,8 @@ def build_document(summary: dict[str, Any], charts: list[Chart]) -> Document:
             Table(RELIABILITY_HEADER, reliability_table_rows(reliability)) if reliability else None
         ),
         reliability_notes=[f"{k}: {' '.join(v)}" for k, v in said.items()],
+        overview=overview_table(primaries, floor) if primaries else None,
+        floor=floor_sentence(floor),
     )
 
 
@@ -90,23 +110,84 @@ def run_warnings(summary: dict[str, Any]) -> list[str]:
         warnings.append(f"This run is incomplete ({reason}): read its numbers with care.")
     flags = summary.get("flags") or []
     for flag in flags.items() if isinstance(flags, dict) else flags:
-        warnings.append(f"Flag from the runner: {flag}")
+        warnings.append(flag_sentence(flag))
     for skip in summary.get("skipped") or []:
         warnings.append(f"Scenario {skip.get('scenario')} was skipped: {skip.get('reason')}.")
     return warnings
 
 
-def scenario_verdict(pair: dict[str, Result]) -> str:
-    sync, delegated = pair.get("sync"), pair.get("delegated")
-    if sync is None or delegated is None:
-        only = sync or delegated
-        assert only is not None
-        return f"Only {only['variant']} ran: p99 {ms(only['latency_ms']['p99'])}."
-    sentences = [_speed(sync, delegated), _errors(sync, delegated)]
-    sentences += [s for s in (_work(sync), _work(delegated)) if s]
+def flag_sentence(flag: Any) -> str:
+    """A runner flag ({scenario, variant, repeat, flag, detail}) as a sentence."""
+    if not isinstance(flag, dict):
+        return f"The runner flagged: {flag}."
+    where = ", ".join(str(flag[k]) for k in ("scenario", "variant") if flag.get(k))
+    if flag.get("repeat"):
+        where += f" (repeat {flag['repeat']})"
+    kind = str(flag.get("flag") or "flag").replace("_", " ").replace("-", " ")
+    detail = str(flag.get("detail") or "").rstrip(".")
+    return f"{where or 'The run'}: {kind}{': ' + detail if detail else ''}."
+
+
+def floor_sentence(floor: dict[str, Any]) -> str:
+    if not floor:
+        return "This run measured no harness floor (GET /noop before the scenarios)."
+    parts = []
+    for variant in sorted(floor, key=variant_order):
+        f = floor[variant]
+        rate = f" at {num(f['rate'], 0)}/s" if f.get("rate") is not None else ""
+        parts.append(
+            f"{variant} p50 {ms(f['p50_ms'])}, p99 {_honest(f['p99_ms'], 0.99, f['requests'])}"
+            f"{rate}"
+        )
+    return (
+        "The harness's own floor (GET /noop on each target before the scenarios): "
+        + "; ".join(parts)
+        + ". A latency within 2x of its floor p50 says more about the harness than the target."
+    )
+
+
+def overview_table(primaries: list[dict[str, Result]], floor: dict[str, Any]) -> Table:
+    """Every scenario x variant at a glance: client p99, errors, work lost, email p99."""
+    header = ["scenario", "variant", "client p99", "floor p50", "errors", "work lost", "email p99"]
+    rows: list[list[str]] = []
+    bad: set[tuple[int, int]] = set()
+    for by_variant in primaries:
+        for i, (variant, r) in enumerate(by_variant.items()):
+            work = r.get("work") or {}
+            p99, rate = r["latency_ms"]["p99"], r["error_rate"] or 0.0
+            lost = work.get("lost")
+            row = len(rows)
+            bad |= {(row, 2)} if p99 is not None and p99 >= SLOW_P99_MS else set()
+            bad |= {(row, 4)} if rate >= ERROR_RATE_BAD else set()
+            bad |= {(row, 5)} if lost else set()
+            rows.append(
+                [
+                    r["scenario"] if i == 0 else "",
+                    variant,
+                    latency(r, "latency_ms", "p99"),
+                    ms((floor.get(variant) or {}).get("p50_ms")),
+                    pct(rate) if rate else "0",
+                    count(lost),
+                    latency(r, "completion_ms", "p99") if work else "-",
+                ]
+            )
+    return Table(header, rows, frozenset(bad))
+
+
+def scenario_verdict(by_variant: dict[str, Result]) -> str:
+    base = by_variant.get(BASE_VARIANT)
+    others = [r for v, r in by_variant.items() if v != BASE_VARIANT]
+    if base is None or not others:
+        only = ", ".join(
+            f"{v} p99 {latency(r, 'latency_ms', 'p99')}" for v, r in by_variant.items()
+        )
+        return f"Only {', '.join(by_variant)} ran: {only}."
+    sentences = [_speed(base, other) for other in others]
+    sentences.append(_errors(list(by_variant.values())))
+    sentences += [s for s in map(_work, by_variant.values()) if s]
     completion = [
-        f"{r['variant']} {ms(r['work']['completion_ms']['p99'])}"
-        for r in (sync, delegated)
+        f"{r['variant']} {latency(r, 'completion_ms', 'p99')}"
+        for r in by_variant.values()
         if r["work"] and r["work"]["completion_ms"]["p99"] is not None
     ]
     if completion:
@@ -116,26 +197,31 @@ def scenario_verdict(pair: dict[str, Result]) -> str:
     return " ".join(sentences)
 
 
-def _speed(sync: Result, delegated: Result) -> str:
-    a, b = sync["latency_ms"]["p99"], delegated["latency_ms"]["p99"]
+def _speed(base: Result, other: Result) -> str:
+    a, b = base["latency_ms"]["p99"], other["latency_ms"]["p99"]
     if a is None or b is None:
-        return "Latency was not measured for both variants."
+        return f"Latency was not measured for both {base['variant']} and {other['variant']}."
+    shown_a, shown_b = latency(base, "latency_ms", "p99"), latency(other, "latency_ms", "p99")
     if max(a, b) <= 1.1 * min(a, b):
-        return f"Both answered about as fast (p99 {ms(a)} sync, {ms(b)} delegated)."
-    fast, slow = (delegated, sync) if b < a else (sync, delegated)
+        return (
+            f"{other['variant']} answered about as fast as {base['variant']} "
+            f"(p99 {shown_b} against {shown_a})."
+        )
+    fast, slow = (other, base) if b < a else (base, other)
     f, s = min(a, b), max(a, b)
     times = f"{s / f:,.0f}" if s / f >= 10 else f"{s / f:.1f}"
     return (
-        f"{fast['variant']} answered faster: p99 {ms(f)} against {ms(s)} for "
-        f"{slow['variant']} ({times}x)."
+        f"{fast['variant']} answered faster than {slow['variant']}: p99 "
+        f"{latency(fast, 'latency_ms', 'p99')} against {latency(slow, 'latency_ms', 'p99')} "
+        f"({times}x)."
     )
 
 
-def _errors(sync: Result, delegated: Result) -> str:
-    a, b = sync["error_rate"] or 0.0, delegated["error_rate"] or 0.0
-    if a == 0 and b == 0:
+def _errors(results: list[Result]) -> str:
+    rates = [(r["variant"], r["error_rate"] or 0.0) for r in results]
+    if all(rate == 0 for _, rate in rates):
         return "No errors."
-    return f"Errors: sync {pct(a)}, delegated {pct(b)}."
+    return "Errors: " + ", ".join(f"{v} {pct(rate)}" for v, rate in rates) + "."
 
 
 def _work(r: Result) -> str:
@@ -164,46 +250,74 @@ def enumeration_sentence(verdicts: dict[str, dict[str, Any]]) -> str:
         where = f"worst scenario {v['worst_scenario']}, AUC {num(v['worst_auc'], 2)}"
         parts.append(f"{variant}: {v['verdict']} ({where})")
     sentence = "Can login timing reveal registered addresses? " + "; ".join(parts) + "."
-    delegated = verdicts.get("delegated")
-    if delegated and delegated["verdict"] != "indistinguishable":
-        sentence += " The delegated variant should be indistinguishable and is NOT."
+    # Only the base variant does the work inside the request; every other should not leak.
+    for variant, v in verdicts.items():
+        if variant != BASE_VARIANT and v["verdict"] != "indistinguishable":
+            sentence += f" The {variant} variant should be indistinguishable and is NOT."
     return sentence
 
 
-def _row(
-    label: str,
-    sync: Result | None,
-    delegated: Result | None,
-    get: Callable[[Result], Any],
-    fmt: Callable[[Any], str],
-    ratio: bool = True,
-) -> list[str]:
-    a = get(sync) if sync else None
-    b = get(delegated) if delegated else None
-    r = "" if not ratio or a is None or b is None or not b else f"{a / b:,.2f}"
-    return [label, fmt(a), fmt(b), r]
+Getter = Callable[[Result], Any]
 
 
-def scenario_table(pair: dict[str, Result]) -> Table:
-    s, d = pair.get("sync"), pair.get("delegated")
-    lat = [("p50", "p50"), ("p90", "p90"), ("p99", "p99"), ("p99.9", "p999"), ("max", "max")]
+def scenario_table(
+    by_variant: dict[str, Result],
+    floor: dict[str, Any] | None = None,
+    comparisons: list[dict[str, Any]] | None = None,
+) -> Table:
+    """A column per variant, then sync ÷ each other variant where a ratio means something."""
+    results = list(by_variant.values())
+    base = by_variant.get(BASE_VARIANT)
+    others = [v for v in by_variant if v != BASE_VARIANT] if base else []
+    found = {
+        (c["metric"], comparison_pair(c)[1]): c
+        for c in comparisons or []
+        if comparison_pair(c)[0] == BASE_VARIANT
+    }
+
+    def row(
+        label: str,
+        text: Callable[[Result], str],
+        value: Getter | None = None,
+        metric: str | None = None,
+    ) -> list[str]:
+        cells = [text(r) for r in results]
+        for other in others:
+            cells.append(_ratio(base, by_variant[other], value, found.get((metric or "", other))))
+        return [label, *cells]
+
+    def plain(get: Getter, fmt: Callable[[Any], str]) -> Callable[[Result], str]:
+        return lambda r: fmt(get(r))
+
+    def lat(block: str, key: str) -> Callable[[Result], str]:
+        return lambda r: latency(r, block, key)
+
+    lat_keys = [("p50", "p50"), ("p90", "p90"), ("p99", "p99"), ("p99.9", "p999"), ("max", "max")]
+    floor = floor or {}
     rows = [
-        _row("requests", s, d, lambda r: r["requests"], count, ratio=False),
-        _row("throughput (OK/s)", s, d, lambda r: r["throughput_rps"], lambda v: num(v, 1)),
-        _row("error rate", s, d, lambda r: r["error_rate"], pct, ratio=False),
-        _row("errors by kind", s, d, lambda r: r["errors_by_kind"], kinds, ratio=False),
-        *[_row(f"latency {n}", s, d, _path("latency_ms", k), ms) for n, k in lat],
-        _row("p99 from intended start", s, d, lambda r: r["latency_corrected_ms"]["p99"], ms),
-        _row("late starts", s, d, lambda r: r["late_starts"], count, ratio=False),
-        _row("p99 inside fault windows", s, d, lambda r: _get(r, "fault_window", "p99_ms"), ms),
-        _row(
-            "errors inside fault windows",
-            s,
-            d,
-            lambda r: _get(r, "fault_window", "error_rate"),
-            pct,
-            ratio=False,
+        row("requests", plain(_path("requests"), count)),
+        row(
+            "throughput (OK/s)",
+            plain(_path("throughput_rps"), lambda v: num(v, 1)),
+            _path("throughput_rps"),
+            "throughput_rps",
         ),
+        row("error rate", plain(_path("error_rate"), pct)),
+        row("errors by kind", plain(_path("errors_by_kind"), kinds)),
+        *[
+            row(f"latency {n}", lat("latency_ms", k), _path("latency_ms", k), f"{k}_ms")
+            for n, k in lat_keys
+        ],
+        row("harness floor p50 / p99 (GET /noop)", lambda r: _floor(floor.get(r["variant"]))),
+        row(
+            "p99 from intended start",
+            lat("latency_corrected_ms", "p99"),
+            _path("latency_corrected_ms", "p99"),
+            "p99_corrected_ms",
+        ),
+        row("late starts", plain(_path("late_starts"), count)),
+        row("p99 inside fault windows", lambda r: _fault_p99(r), _path("fault_window", "p99_ms")),
+        row("errors inside fault windows", plain(_path("fault_window", "error_rate"), pct)),
     ]
     work = [
         ("work promised", "expected"),
@@ -215,63 +329,96 @@ def scenario_table(pair: dict[str, Result]) -> Table:
         ("duplicate send attempts", "duplicate_attempts"),
         ("sent though not promised", "unpromised"),
     ]
-    if (s and s["work"]) or (d and d["work"]):
-        rows += [_row(n, s, d, _path("work", k), count, ratio=False) for n, k in work]
+    if any(r["work"] for r in results):
+        rows += [row(n, plain(_path("work", k), count)) for n, k in work]
         rows += [
-            _row(f"email accepted {p}", s, d, _path("work", "completion_ms", p), ms)
+            row(
+                f"email accepted {p}",
+                _completion(p),
+                _path("work", "completion_ms", p),
+                f"completion_{p}_ms",
+            )
             for p in COMPLETION
         ]
     rows += [
-        _row("queue peak depth", s, d, lambda r: _get(r, "queue", "peak_depth"), count, False),
-        _row(
-            "queue drained after load (s)",
-            s,
-            d,
-            lambda r: _get(r, "queue", "drain_s"),
-            lambda v: num(v, 1),
-            ratio=False,
-        ),
-        _row(
-            "peak CPU, target (%)",
-            s,
-            d,
-            lambda r: _get(r, "processes", f"target-{r.get('variant')}", "peak_cpu_percent"),
-            lambda v: num(v, 0),
-            ratio=False,
-        ),
-        _row(
-            "peak CPU, busiest worker (%)",
-            s,
-            d,
-            lambda r: max(
-                (
-                    p.get("peak_cpu_percent") or 0
-                    for n, p in (r.get("processes") or {}).items()
-                    if n.startswith("worker")
-                ),
-                default=None,
-            ),
-            lambda v: num(v, 0),
-            ratio=False,
-        ),
-        _row(
+        row("queue peak depth", plain(_path("queue", "peak_depth"), count)),
+        row("queue drained after load (s)", plain(_path("queue", "drain_s"), lambda v: num(v, 1))),
+        row("peak CPU, target (%)", plain(_process("peak_cpu_percent"), lambda v: num(v, 0))),
+        row("peak CPU, busiest worker (%)", plain(_busiest_worker, lambda v: num(v, 0))),
+        row(
             "peak CPU, load generator (%)",
-            s,
-            d,
-            lambda r: _get(r, "processes", "locust", "peak_cpu_percent"),
-            lambda v: num(v, 0),
-            ratio=False,
+            plain(
+                lambda r: _get(r, "processes", "locust", "peak_cpu_percent"), lambda v: num(v, 0)
+            ),
         ),
-        _row(
-            "peak RSS, target (MB)",
-            s,
-            d,
-            lambda r: _get(r, "processes", f"target-{r.get('variant')}", "peak_rss_mb"),
-            lambda v: num(v, 0),
-            ratio=False,
-        ),
+        row("peak RSS, target (MB)", plain(_process("peak_rss_mb"), lambda v: num(v, 0))),
     ]
-    return Table(["metric", "sync", "delegated", "sync ÷ delegated"], rows)
+    header = ["metric", *by_variant, *[f"{BASE_VARIANT} ÷ {o}" for o in others]]
+    return Table(header, rows)
+
+
+def _ratio(
+    base: Result | None, other: Result, value: Getter | None, comparison: dict[str, Any] | None
+) -> str:
+    if base is None or value is None:
+        return ""
+    if comparison is not None:
+        ratio = comparison.get("ratio")
+    else:
+        a, b = value(base), value(other)
+        ratio = None if a is None or b is None or not b else a / b
+    if ratio is None:
+        return ""
+    text = f"{ratio:,.2f}"
+    if comparison and comparison.get("ci_low") is not None:
+        text += f" (95% CI {comparison['ci_low']:,.2f}-{comparison['ci_high']:,.2f})"
+    if comparison and comparison.get("bounded_by_harness"):
+        text += ", bounded by the harness"
+    return text
+
+
+def _completion(key: str) -> Callable[[Result], str]:
+    return lambda r: latency(r, "completion_ms", key) if r["work"] else "-"
+
+
+def _floor(f: dict[str, Any] | None) -> str:
+    if not f:
+        return "-"
+    return f"{ms(f['p50_ms'])} / {_honest(f['p99_ms'], 0.99, f['requests'])}"
+
+
+def _fault_p99(r: Result) -> str:
+    window = r.get("fault_window") or {}
+    return _honest(window.get("p99_ms"), 0.99, window.get("requests"))
+
+
+def _process(metric: str) -> Getter:
+    return lambda r: _get(r, "processes", f"target-{r.get('variant')}", metric)
+
+
+def _busiest_worker(r: Result) -> float | None:
+    workers = [
+        p.get("peak_cpu_percent") or 0
+        for n, p in (r.get("processes") or {}).items()
+        if n.startswith("worker")
+    ]
+    return max(workers, default=None)
+
+
+def latency(r: Result, block: str, key: str) -> str:
+    """A percentile as what it is: "13 ms (max of 42)" when too few values stand behind it."""
+    if block == "completion_ms":
+        value, q, n = _get(r, "work", block, key), COMPLETION[key], _get(r, "work", "delivered")
+    else:
+        value, q = r[block][key], PERCENTILES[key]
+        n = _get(r, "n", "latency_ms") or r.get("latency_requests")
+    return _honest(value, q, n)
+
+
+def _honest(value: float | None, q: float, n: int | None) -> str:
+    if value is None or n is None or q >= 1.0 or supported(q, n):
+        return ms(value)
+    return f"{ms(value)} (max of {n:,})"
 
 
 def other_endpoints_table(results: list[Result]) -> Table:

@@ -22,6 +22,8 @@ table { border-collapse: collapse; margin: .5em 0 1em; font-variant-numeric: tab
 th, td { padding: .25em .8em; border-bottom: 1px solid #eee; text-align: right; }
 th:first-child, td:first-child { text-align: left; }
 th { background: #f5f5f5; }
+td.bad { background: #f8d7da; color: #842029; font-weight: 600; }
+nav.toc a { margin-right: .8em; white-space: nowrap; }
 .warning { background: #fff3cd; border: 1px solid #e0c36a; padding: .5em 1em; }
 .verdict li { margin: .3em 0; }
 img { max-width: 100%; border: 1px solid #eee; margin: .5em 0; }
@@ -30,17 +32,25 @@ dt { font-weight: 600; } dd { margin: 0; font-family: ui-monospace, monospace; }
 </style></head><body>
 <h1>{{ doc.title }}</h1>
 {% for w in doc.warnings %}<p class="warning"><strong>Warning:</strong> {{ w }}</p>{% endfor %}
+{% macro table(t) %}<table><thead><tr>{% for h in t.header %}<th>{{ h }}</th>{% endfor %}</tr>
+</thead><tbody>{% for row in t.rows %}{% set i = loop.index0 %}<tr>{% for c in row %}<td
+{%- if (i, loop.index0) in t.bad %} class="bad"{% endif %}>{{ c }}</td>{% endfor %}</tr>
+{% endfor %}</tbody></table>{% endmacro %}
+{% if doc.overview %}<h2>At a glance</h2>
+{{ table(doc.overview) }}
+<p>Red: a client p99 of a second or more, errors of 1% or more, any work lost.</p>{% endif %}
+<p>{{ doc.floor }}</p>
+<nav class="toc"><strong>Scenarios:</strong>
+{% for s in doc.sections %}<a href="#{{ s.anchor }}">{{ s.scenario }}</a>{% endfor %}</nav>
 <h2>Verdict</h2>
 <ul class="verdict">
 {% for s in doc.sections %}
-<li><strong>{{ s.scenario }}</strong> ({{ s.endpoint }}): {{ s.verdict }}</li>
+<li><a href="#{{ s.anchor }}"><strong>{{ s.scenario }}</strong></a> ({{ s.endpoint }}):
+{{ s.verdict }}</li>
 {% endfor %}<li><strong>enumeration</strong>: {{ doc.enumeration_verdict }}</li>
 </ul>
-{% macro table(t) %}<table><thead><tr>{% for h in t.header %}<th>{{ h }}</th>{% endfor %}</tr>
-</thead><tbody>{% for row in t.rows %}<tr>{% for c in row %}<td>{{ c }}</td>{% endfor %}</tr>
-{% endfor %}</tbody></table>{% endmacro %}
 {% for s in doc.sections %}
-<h2 id="{{ s.scenario }}">{{ s.scenario }} ({{ s.endpoint }})</h2>
+<h2 id="{{ s.anchor }}">{{ s.scenario }} ({{ s.endpoint }})</h2>
 {{ table(s.table) }}
 {% if s.others %}<p>Other endpoints:</p>{{ table(s.others) }}{% endif %}
 {% for c in s.charts %}<figure><img alt="{{ c.title }}" src="{{ images[c.file] }}"></figure>
@@ -68,8 +78,15 @@ def render_html(doc: Document, run_dir: Path, metadata: list[tuple[str, str]]) -
 
 def run_metadata(meta: dict[str, Any], summary: dict[str, Any]) -> list[tuple[str, str]]:
     keys = ["label", "started_at", "finished_at", "git_sha", "seed", "cpu", "packages", "settings"]
-    rows = [(k, str(meta.get(k))) for k in keys if k in meta]
-    return [*rows, ("analysis", str(summary.get("analysis")))]
+    rows = [(k, _plain(meta.get(k))) for k in keys if k in meta]
+    return [*rows, ("analysis", _plain(summary.get("analysis")))]
+
+
+def _plain(value: Any) -> str:
+    """A mapping as `key: value` pairs, not a Python dict's repr."""
+    if isinstance(value, dict):
+        return "; ".join(f"{k}: {_plain(v)}" for k, v in value.items())
+    return str(value)
 
 
 def _data_uri(path: Path) -> str:

@@ -4,16 +4,29 @@ from __future__ import annotations
 
 from analysis.report.document import Document, Table
 
+BAD = "⚠️"  # marks a bad figure in a table (the HTML report colours it instead)
+
 
 def render_markdown(doc: Document) -> str:
     lines = [f"# {doc.title}", ""]
     lines += [f"> **Warning:** {w}" for w in doc.warnings]
     if doc.warnings:
         lines.append("")
+    if doc.overview:
+        lines += ["## At a glance", "", _table(doc.overview), ""]
+        lines += [
+            f"{BAD} marks a bad figure: a client p99 of a second or more, errors of 1% or"
+            " more, any work lost.",
+            "",
+        ]
+    lines += [doc.floor, ""]
+    toc = [f"[{s.scenario}](#{s.anchor})" for s in doc.sections]
+    lines += ["Scenarios: " + " · ".join(toc), ""]
     lines += ["## Verdict", ""]
     lines += [f"- **{s.scenario}** ({s.endpoint}): {s.verdict}" for s in doc.sections]
     lines += [f"- **enumeration**: {doc.enumeration_verdict}", ""]
     for section in doc.sections:
+        lines += [f'<a id="{section.anchor}"></a>', ""]
         lines += [f"## {section.scenario} ({section.endpoint})", "", _table(section.table), ""]
         if section.others:
             lines += ["Other endpoints:", "", _table(section.others), ""]
@@ -29,8 +42,10 @@ def render_markdown(doc: Document) -> str:
 
 
 def _table(table: Table) -> str:
-    def line(cells: list[str]) -> str:
-        return "| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |"
+    def line(i: int, cells: list[str]) -> str:
+        marked = [f"{BAD} {c}" if (i, j) in table.bad else c for j, c in enumerate(cells)]
+        return "| " + " | ".join(c.replace("|", "\\|") for c in marked) + " |"
 
     align = ["---"] + ["---:"] * (len(table.header) - 1)
-    return "\n".join([line(table.header), "|" + "|".join(align) + "|", *map(line, table.rows)])
+    rows = [line(i, cells) for i, cells in enumerate(table.rows)]
+    return "\n".join([line(-1, table.header), "|" + "|".join(align) + "|", *rows])

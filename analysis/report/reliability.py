@@ -3,6 +3,12 @@
 from __future__ import annotations
 
 from analysis.metrics.reliability import COUNTS, Row
+from core.contracts import BASE_VARIANT, VARIANT_NAMES, variant
+
+
+def _queued(name: str) -> bool:
+    """A variant whose work waits in a queue outside the web process."""
+    return name in VARIANT_NAMES and variant(name).worker is not None
 
 
 def notes(rows: list[Row]) -> dict[str, list[str]]:
@@ -19,21 +25,28 @@ def notes(rows: list[Row]) -> dict[str, list[str]]:
                 f" ({_s(crash['completion_p50_ms'])}), and their job re-ran and ended at most"
                 f" {_s(crash['job_done_max_ms'])} after the request."
             )
-        elif crash and who == "delegated":
+        elif crash and _queued(who):
             said.append(f"{who}: no job lost a try to the crash.")
         if r["dead_letter_reasons"]:
             reasons = "; ".join(f"{n} x {k}" for k, n in r["dead_letter_reasons"].items())
             said.append(f"{who}: dead letters: {reasons}.")
-        if r["redis_appendonly"] is False and who == "delegated":
+        if r["redis_appendonly"] is False and _queued(who):
             lost = work.get("lost", 0)
             said.append(
-                f"Without persistence (no append-only file) the Redis restart lost the queued"
-                f" work: {lost} of {work.get('expected', 0)} promised emails were never sent."
+                f"{who}: Without persistence (no append-only file) the Redis restart lost the"
+                f" queued work: {lost} of {work.get('expected', 0)} promised emails were never"
+                " sent."
             )
-        elif r["redis_appendonly"] and who == "delegated":
+        elif r["redis_appendonly"] and _queued(who):
             said.append(
-                f"With the append-only file the queue survived the Redis restart: lost"
+                f"{who}: with the append-only file the queue survived the Redis restart: lost"
                 f" {work.get('lost', 0)} of {work.get('expected', 0)}."
+            )
+        elif who in VARIANT_NAMES and who != BASE_VARIANT and not _queued(who) and work.get("lost"):
+            # Reported, not gated: losing pending work with its process is what it promises.
+            said.append(
+                f"{who}: {work['lost']} of {work.get('expected', 0)} promised emails were never"
+                f" sent ({variant(who).promises})."
             )
     return {k: v for k, v in out.items() if v}
 

@@ -80,7 +80,8 @@ def test_html_is_self_contained(report_dir: Path) -> None:
     assert html.count("<img") == len(list((report_dir / "charts").glob("*.png")))
     assert html.count('src="data:image/png;base64,') == html.count("<img")
     assert not re.search(r"(src|href)=\"(https?:)?//", html)
-    assert html.count("<table>") == len(FIXTURE_SCENARIOS) * 2 + 2  # + other endpoints, reliability
+    # Per scenario its own and other endpoints, then reliability and the overview at the top.
+    assert html.count("<table>") == len(FIXTURE_SCENARIOS) * 2 + 3
     assert "git_sha" in html
 
 

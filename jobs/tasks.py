@@ -32,6 +32,8 @@ from jobs.bookkeeping import JobContext, RetryLater, job
 
 @job(SEND_MAGIC_LINK)
 async def send_magic_link(ctx: JobContext, login_id: str, address: str, link_base: str) -> str:
+    if await to_thread(ctx.store.email_sent, ctx.work_id):
+        return "already_sent"  # an earlier try was accepted, then its job was cut short
     message = await to_thread(
         magic_links.prepare, ctx.store, address, login_id, link_base, ctx.settings, time.time()
     )
@@ -113,9 +115,16 @@ async def enqueue_send_tickets(queue: JobQueue, order_id: int, request_id: str) 
 
 
 async def deliver(ctx: JobContext, message: Email) -> str:
-    """Send once; a refusal is final, anything the provider may take later is retried."""
+    """Send once; a refusal is final, anything the provider may take later is retried.
+
+    The sent record, written right after acceptance, stops a later try of this job from sending
+    again. Without provider idempotency a window remains: a response lost after the provider
+    accepted (or a crash before the record is written) leaves no record, and the retry is a
+    second email.
+    """
     result = await ctx.mailer.send(message)
     if result.outcome is Outcome.ACCEPTED:
+        await to_thread(ctx.store.mark_email_sent, message.work_id, time.time())
         return "ok"
     if result.outcome is Outcome.PERMANENT:
         return await ctx.dead_letter(result.detail)

@@ -53,6 +53,10 @@ CREATE TABLE IF NOT EXISTS magic_links (
     expires_at DOUBLE PRECISION NOT NULL,
     used_at DOUBLE PRECISION
 );
+CREATE TABLE IF NOT EXISTS emails_sent (
+    work_id TEXT PRIMARY KEY,
+    sent_at DOUBLE PRECISION NOT NULL
+);
 CREATE TABLE IF NOT EXISTS webhook_events (
     id TEXT PRIMARY KEY,
     order_id INTEGER NOT NULL,
@@ -238,6 +242,15 @@ class PostgresStore:
         self._run(
             "UPDATE orders SET tickets_sent_at = %s WHERE id = %s AND tickets_sent_at IS NULL",
             (now, order_id),
+        )
+
+    def email_sent(self, work_id: str) -> bool:
+        return self._one("SELECT 1 FROM emails_sent WHERE work_id = %s", (work_id,)) is not None
+
+    def mark_email_sent(self, work_id: str, now: float) -> None:
+        self._run(
+            "INSERT INTO emails_sent (work_id, sent_at) VALUES (%s, %s) ON CONFLICT DO NOTHING",
+            (work_id, now),
         )
 
     # Dead letters.

@@ -48,6 +48,10 @@ CREATE TABLE IF NOT EXISTS magic_links (
     expires_at REAL NOT NULL,
     used_at REAL
 );
+CREATE TABLE IF NOT EXISTS emails_sent (
+    work_id TEXT PRIMARY KEY,
+    sent_at REAL NOT NULL
+);
 CREATE TABLE IF NOT EXISTS webhook_events (
     id TEXT PRIMARY KEY,
     order_id INTEGER NOT NULL,
@@ -221,6 +225,16 @@ class SqliteStore:
         self.conn.execute(
             "UPDATE orders SET tickets_sent_at = ? WHERE id = ? AND tickets_sent_at IS NULL",
             (now, order_id),
+        )
+
+    def email_sent(self, work_id: str) -> bool:
+        found = self.conn.execute("SELECT 1 FROM emails_sent WHERE work_id = ?", (work_id,))
+        return found.fetchone() is not None
+
+    def mark_email_sent(self, work_id: str, now: float) -> None:
+        self.conn.execute(
+            "INSERT INTO emails_sent (work_id, sent_at) VALUES (?, ?) ON CONFLICT DO NOTHING",
+            (work_id, now),
         )
 
     # Dead letters.

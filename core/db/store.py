@@ -10,7 +10,15 @@ from typing import Protocol
 from core import dataset
 
 # Children first, so each can be dropped before the table it references.
-TABLES = ("tickets", "magic_links", "webhook_events", "dead_letters", "orders", "users")
+TABLES = (
+    "tickets",
+    "magic_links",
+    "emails_sent",
+    "webhook_events",
+    "dead_letters",
+    "orders",
+    "users",
+)
 
 
 class DatabaseError(Exception):
@@ -124,6 +132,14 @@ class Store(Protocol):
     def ticket_paths(self, order_id: int) -> list[str]: ...
 
     def mark_tickets_sent(self, order_id: int, now: float) -> None: ...
+
+    def email_sent(self, work_id: str) -> bool:
+        """Whether `mark_email_sent` ran for this work: a job checks before it sends again."""
+        ...
+
+    def mark_email_sent(self, work_id: str, now: float) -> None:
+        """Record, right after the provider accepted it, that this work's email went out."""
+        ...
 
     def add_dead_letter(
         self, work_id: str, job_id: str, function: str, tries: int, reason: str

@@ -142,6 +142,13 @@ def test_concurrent_writers_do_not_fail(db: Store) -> None:
     assert rows(db, "SELECT COUNT(*) FROM tickets") == [(200,)]
 
 
+def test_an_email_sent_is_remembered_once(db: Store) -> None:
+    assert not db.email_sent("login:a")
+    race(20, lambda i: db.mark_email_sent("login:a", float(i)))
+    assert db.email_sent("login:a") and not db.email_sent("login:b")
+    assert rows(db, "SELECT COUNT(*) FROM emails_sent") == [(1,)]
+
+
 def test_dead_letters_are_kept_in_order(db: Store) -> None:
     db.add_dead_letter("login:a", "job-a", "send_magic_link", 9, "provider 503")
     db.add_dead_letter("order:1", "job-b", "send_tickets", 9, "timeout")

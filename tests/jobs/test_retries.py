@@ -8,7 +8,7 @@ import httpx
 from redis.asyncio import Redis
 
 from core import dataset
-from core.contracts import SEND_MAGIC_LINK, login_job_id
+from core.contracts import SEND_MAGIC_LINK, login_job_id, login_work_id
 from core.db import Store
 from core.queue import ArqQueue
 from core.settings import Settings
@@ -130,3 +130,35 @@ async def test_a_lost_response_is_retried_without_a_second_email(
     (sent,) = messages(provider, work_id="login:r-lost")
     assert sent["attempts"] == len(outcomes) >= 2  # every try reached it; one email was kept
     assert provider.get("/control/counters").json()["lost_responses"] >= 1
+
+
+async def test_a_try_after_an_accepted_send_finds_the_sent_record_and_sends_nothing(
+    settings: Settings, store: Store, provider: httpx.Client, redis: Redis
+) -> None:
+    await queue_login(settings, "r-twice", 5)
+    await drain(settings)
+    # The same work run again, as when a worker dies after the provider accepted and before
+    # arq kept the result (another job id: arq refuses the first while it keeps its result).
+    queue = await ArqQueue.connect(str(settings.redis_url), settings.queue_name)
+    args = ("r-twice", dataset.registered_email(5), "http://t")
+    await queue.enqueue(SEND_MAGIC_LINK, *args, job_id="again")
+    await queue.close()
+    await drain(settings)
+
+    assert [e["outcome"] for e in await job_events(redis)] == ["ok", "already_sent"]
+    assert len(messages(provider, work_id=login_work_id("r-twice"))) == 1
+
+
+async def test_without_provider_idempotency_a_response_lost_before_the_record_is_two_emails(
+    settings: Settings, store: Store, provider: httpx.Client, redis: Redis
+) -> None:
+    # The window the sent record cannot close: each try is accepted, but the job never hears so.
+    lost = {"lost_response_probability": 1.0, "idempotency": False}
+    provider.put("/control/faults", json=lost).raise_for_status()
+    await queue_login(settings, "r-dup", 5)
+    await drain(settings)
+
+    outcomes = [e["outcome"] for e in await job_events(redis)]
+    assert outcomes == ["retry"] * (settings.max_tries - 1) + ["dead_letter"]
+    # Every try reached the provider, and each one it accepted is an email of its own.
+    assert len(messages(provider, work_id=login_work_id("r-dup"))) == settings.max_tries

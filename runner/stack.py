@@ -220,7 +220,12 @@ class Stack:
         port = claim_port(self.options.host, wanted, f"--{variant}-port")
         env = {**self.env, **(extra_env or {})}
         argv = commands.target_command(
-            self.options.python, variant, self.options.host, port, self.settings.log_level
+            self.options.python,
+            variant,
+            self.options.host,
+            port,
+            self.settings.log_level,
+            self.settings.trusted_proxies,
         )
         name = f"target-{variant}"
         child = self.child(name, argv, env)

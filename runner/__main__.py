@@ -11,6 +11,7 @@ from urllib.parse import urlsplit
 from pydantic import ValidationError
 
 from core.contracts import DEFAULT_VARIANTS
+from core.db import DatabaseError
 from core.settings import PROJECT_ROOT, Settings
 from runner.children import StackError
 from runner.signals import Interrupted, raising_on_signals
@@ -98,6 +99,17 @@ def build_parser(settings: Settings) -> argparse.ArgumentParser:
         help="squeeze every scenario's load into S seconds (quick: 5)",
     )
     bench.add_argument("--locust-processes", type=_positive, default=1, metavar="N")
+    bench.add_argument(
+        "--expect-workers",
+        type=_count,
+        default=0,
+        metavar="N",
+        help="start Locust's master only and wait for N workers started elsewhere",
+    )
+    bench.add_argument("--expect-workers-wait-s", type=_seconds, default=60.0, metavar="S")
+    bench.add_argument("--master-bind-host", default="127.0.0.1", help="where workers connect")
+    bench.add_argument("--master-bind-port", type=_count, default=5557, metavar="PORT")
+    bench.add_argument("--provider-url", default=None, help="use a provider running elsewhere")
     bench.add_argument("--sync-url", default=None, help="drive a sync target running elsewhere")
     bench.add_argument("--delegated-url", default=None, help="drive a delegated target elsewhere")
     bench.add_argument("--label", default="", help="suffix of the results folder's name")
@@ -121,6 +133,7 @@ def stack_options(
         workers=args.workers,
         sync_url=getattr(args, "sync_url", None),
         delegated_url=getattr(args, "delegated_url", None),
+        provider_url=getattr(args, "provider_url", None),
         log_dir=log_dir,
     )
 
@@ -138,6 +151,10 @@ def bench_options(args: argparse.Namespace) -> BenchOptions:
         quick=args.quick,
         duration_s=args.duration_s,
         locust_processes=args.locust_processes,
+        expect_workers=args.expect_workers,
+        expect_workers_wait_s=args.expect_workers_wait_s,
+        master_bind_host=args.master_bind_host,
+        master_bind_port=args.master_bind_port,
         label=args.label,
         results_dir=args.results_dir,
         report=not args.no_report,
@@ -167,6 +184,9 @@ def main(argv: list[str] | None = None) -> int:
     except StackError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return exc.exit_code
+    except DatabaseError as exc:  # DATABASE_URL names a database that cannot be used
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     except Interrupted as exc:  # before anything was started
         print(f"error: interrupted by {exc}", file=sys.stderr)
         return exc.exit_code

@@ -20,6 +20,7 @@ import redis
 from rich.console import Console
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
+from core.db import open_store
 from core.scenarios import Scenario, UnknownScenario, choose
 from core.settings import Settings
 from runner.children import ChildDied, StackError, UsageError, first_dead
@@ -68,6 +69,8 @@ def chosen(
 
 def bench(settings: Settings, options: BenchOptions) -> int:
     scenarios, skipped = chosen(options, settings)
+    if settings.database_url:
+        open_store(settings).close()  # a DATABASE_URL that cannot be used fails before anything
     # Piped output (CI logs) gets a wide table, not rich's default of 80 columns.
     console = Console(stderr=True, width=None if sys.stderr.isatty() else 140)
     exits = ExitStack()
@@ -98,6 +101,7 @@ def bench(settings: Settings, options: BenchOptions) -> int:
         quick=options.quick,
         stack=options.stack,
         locust_processes=options.locust_processes,
+        expect_workers=options.expect_workers,
         variants=options.variants,
         scenarios=[s.describe() for s in scenarios],
         skipped=skipped,

@@ -117,6 +117,11 @@ class LocustRun:
     arrival_rate: float | None = None
     stages: tuple[tuple[float, float], ...] = ()
     processes: int = 1
+    # Above 0: the master only, waiting for this many workers started elsewhere.
+    expect_workers: int = 0
+    expect_workers_wait_s: float = 60.0
+    master_bind_host: str = "127.0.0.1"
+    master_bind_port: int = 5557  # Locust's own default
     stop_timeout_s: float = 10.0
     options: Mapping[str, object] = field(default_factory=dict)  # --flag value, for loadtests
 
@@ -171,7 +176,12 @@ def locust_command(python: str, run: LocustRun) -> list[str]:
         argv += ["--stages", stages_text(run.stages)]
     elif run.arrival_rate is not None:
         argv += ["--arrival-rate", _num(run.arrival_rate)]
-    if run.processes > 1:
+    if run.expect_workers > 0:
+        argv += ["--master", "--expect-workers", str(run.expect_workers)]
+        argv += ["--expect-workers-max-wait", _num(run.expect_workers_wait_s)]
+        argv += ["--master-bind-host", run.master_bind_host]
+        argv += ["--master-bind-port", str(run.master_bind_port)]
+    elif run.processes > 1:
         argv += ["--processes", str(run.processes)]
     for flag, value in run.options.items():
         argv += [f"--{flag.removeprefix('--').replace('_', '-')}", str(value)]

@@ -26,6 +26,12 @@ class BenchOptions:
     quick: bool = False
     duration_s: float | None = None
     locust_processes: int = 1
+    # Above 0: Locust's master only, waiting for this many workers that the user starts
+    # (`locust -f loadtests/<file>.py --worker --master-host ...`), on this host or others.
+    expect_workers: int = 0
+    expect_workers_wait_s: float = 60.0
+    master_bind_host: str = "127.0.0.1"
+    master_bind_port: int = 5557
     label: str = ""
     results_dir: Path = PROJECT_ROOT / "results"
     report: bool = True

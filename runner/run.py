@@ -21,11 +21,11 @@ import httpx
 import redis
 from rich.console import Console
 
-from core.contracts import FLOOR_SCENARIO, JOB_EVENTS_KEY, promises_work
+from core.contracts import CLOCK_OFFSETS, FLOOR_SCENARIO, JOB_EVENTS_KEY, promises_work
 from core.db import open_store
 from core.scenarios import DRAIN_S, QUICK_DRAIN_S, RedisFault, Scenario
 from core.settings import PROJECT_ROOT, Settings
-from runner import commands
+from runner import clocks, commands
 from runner.children import Child, ChildDied, StackError
 from runner.floor import floor_scenario, split_stages
 from runner.options import BenchOptions
@@ -64,6 +64,8 @@ class RunState:
     t0: float = 0.0  # unix seconds: when the load started
     stats: dict[str, Any] = field(default_factory=dict)  # Locust's own totals
     locust_cpu_max: float = 0.0  # as the sampler saw it
+    clocks_start: dict[str, clocks.Probe] = field(default_factory=dict)  # other hosts' clocks
+    clocks_end: dict[str, clocks.Probe] = field(default_factory=dict)
     retired: list[Child] = field(default_factory=list)  # targets replaced, maybe still finishing
     replaced_at: float = 0.0  # unix seconds: when the last replacement target was started
 
@@ -185,6 +187,7 @@ class Runner:
         locust_dir.mkdir(parents=True, exist_ok=True)
         run.raw_out = locust_dir / f"{run.key}.requests.csv"
         argv = commands.locust_command(sys.executable, self.locust_run(run, locust_dir))
+        run.clocks_start = clocks.measure(self.stack.provider_url, self.stack.redis_url)
         run.locust_log = self.run_dir / "logs" / f"locust-{run.key}.log"
         locust = run.locust = Child("locust", argv, self.stack.env, run.locust_log)
         self.exits.callback(locust.stop)
@@ -194,7 +197,8 @@ class Runner:
 
         # Load starts when Locust's test_start creates the raw file: the timeline starts then.
         run.status("starting Locust")
-        deadline = time.monotonic() + LOCUST_START_S
+        # Workers started elsewhere may take their time to connect: Locust waits that long.
+        deadline = time.monotonic() + LOCUST_START_S + self.options.expect_workers_wait_s
         while not run.raw_out.exists():
             self.check(locust)
             if time.monotonic() > deadline:
@@ -236,6 +240,7 @@ class Runner:
         load_end = time.time()
         if locust.returncode != 0:
             raise ChildDied(locust)
+        run.clocks_end = clocks.measure(self.stack.provider_url, self.stack.redis_url)
         run.stats = read_stats(run.raw_out)
         run.record["t0"], run.record["load_end"] = load_window(run.stats, run.t0, load_end)
         run.record["locust_stop_s"] = round(load_end - run.record["load_end"], 2)
@@ -313,21 +318,42 @@ class Runner:
         )
 
     def account(self, run: RunState) -> None:
-        """Flag a run whose load generator was saturated or fell behind its arrival rate."""
-        totals = run.stats.get("totals") or {}
-        started = int(totals.get("slots_started", 0))
-        late = int(totals.get("late_starts", 0))
-        cpu_max = max(float(totals.get("max_cpu_percent", 0.0)), run.locust_cpu_max)
-        if totals.get("generator_saturated") or cpu_max > 90:
-            self.flag(run, "generator_saturated", f"Locust CPU peaked at {cpu_max:.0f}%")
-        behind = late > max(LATE_COUNT_FLAG, LATE_SHARE_FLAG * started)
-        dropped = totals.get("dropped", 0)
-        if behind or int(dropped) > 0:
-            self.flag(
-                run, "generator_behind", f"{late} of {started} starts late, {dropped} dropped"
+        """Flag a load generator (each worker) that was saturated or fell behind its rate, and
+        clocks too far apart to correct completion times with."""
+        workers = run.stats.get("workers") or {}
+        if len(workers) > 1:
+            for index, worker in sorted(workers.items()):
+                self.account_generator(run, worker, 0.0, f"Locust worker {index}: ")
+        else:
+            totals = run.stats.get("totals") or {}
+            self.account_generator(
+                run,
+                {**totals, "cpu_percent": totals.get("max_cpu_percent")},
+                run.locust_cpu_max,
+                "",
             )
         if not run.stats:
             self.flag(run, "no_generator_stats", "Locust wrote no stats file")
+        hosts = clocks.combine(run.clocks_start, run.clocks_end)
+        hosts.update(clocks.combine(*_phases(clocks.locust_clocks(run.stats))))
+        run.record[CLOCK_OFFSETS] = hosts
+        why = clocks.beyond_bound(hosts)
+        if why:
+            self.flag(run, "clock_offsets", why)
+
+    def account_generator(
+        self, run: RunState, stats: Mapping[str, Any], sampled_cpu: float, who: str
+    ) -> None:
+        started = int(stats.get("slots_started", 0))
+        late = int(stats.get("late_starts", 0))
+        cpu_max = max(float(stats.get("cpu_percent") or 0.0), sampled_cpu)
+        if stats.get("generator_saturated") or cpu_max > 90:
+            self.flag(run, "generator_saturated", f"{who}Locust CPU peaked at {cpu_max:.0f}%")
+        behind = late > max(LATE_COUNT_FLAG, LATE_SHARE_FLAG * started)
+        dropped = int(stats.get("dropped", 0))
+        if behind or dropped > 0:
+            detail = f"{who}{late} of {started} starts late, {dropped} dropped"
+            self.flag(run, "generator_behind", detail)
 
     # What the phases use.
 
@@ -358,6 +384,10 @@ class Runner:
             arrival_rate=scenario.rate or None,
             stages=scenario.stages,
             processes=self.options.locust_processes,
+            expect_workers=self.options.expect_workers,
+            expect_workers_wait_s=self.options.expect_workers_wait_s,
+            master_bind_host=self.options.master_bind_host,
+            master_bind_port=self.options.master_bind_port,
             stop_timeout_s=run.stop_timeout_s,
             options={
                 "seed_users": self.settings.seed_users,
@@ -566,3 +596,12 @@ def read_rows(path: Path) -> list[dict[str, str]]:
         return []
     with open(path, newline="") as f:
         return list(csv.DictReader(f))
+
+
+def _phases(
+    by_host: Mapping[str, Mapping[str, clocks.Probe]],
+) -> tuple[dict[str, clocks.Probe], dict[str, clocks.Probe]]:
+    """{host: {phase: probe}} as the two {host: probe} that clocks.combine takes."""
+    start = {h: p["start"] for h, p in by_host.items() if "start" in p}
+    end = {h: p["end"] for h, p in by_host.items() if "end" in p}
+    return start, end

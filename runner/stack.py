@@ -49,6 +49,7 @@ class StackOptions:
     variants: tuple[str, ...] = DEFAULT_VARIANTS  # whose targets (and workers) start
     sync_url: str | None = None  # a target already running elsewhere: not started here
     delegated_url: str | None = None
+    provider_url: str | None = None  # a provider already running elsewhere: not started here
     log_dir: Path = Path("var/logs")
     health_deadline_s: float = HEALTH_DEADLINE_S
     python: str = sys.executable
@@ -184,6 +185,8 @@ class Stack:
         self.redis_appendonly = on
 
     def launch_provider(self) -> Gate:
+        if self.options.provider_url is not None:
+            return self.use_provider(self.options.provider_url.rstrip("/"))
         port = claim_port(self.options.host, self.options.provider_port, "--provider-port")
         self.provider_url = commands.url(self.options.host, port)
         base = commands.child_env(os.environ, self.options.env)
@@ -309,6 +312,13 @@ class Stack:
             time.sleep(0.01)
         return old, self.launch_target(name, self.target_env.get(name), port=port)
 
+    def use_provider(self, url: str) -> Gate:
+        """A provider on another host: only checked, and named to every child."""
+        self.provider_url = url
+        base = commands.child_env(os.environ, self.options.env)
+        self.env = commands.stack_env(base, self.settings, self.redis_url, url)
+        return partial(wait_healthy, f"provider at {url}", partial(http_ok, url), 5)
+
 
 def claim_port(host: str, port: int, option: str) -> int:
     """The port to bind: a free one for 0, else the one asked for if nothing listens there."""
@@ -333,7 +343,7 @@ def start_stack(exits: ExitStack, settings: Settings, options: StackOptions) -> 
         if options.url(name) is None and options.port(name):
             # Fail before starting anything.
             claim_port(options.host, options.port(name), f"--{name}-port")
-    if options.provider_port:
+    if options.provider_port and options.provider_url is None:
         claim_port(options.host, options.provider_port, "--provider-port")
     stack = Stack(settings, options, exits)
     stack.start_redis()

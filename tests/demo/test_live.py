@@ -191,6 +191,7 @@ class Tour:
 
 
 @needs_chromium
+@pytest.mark.timeout(300)  # ~60 s; DEMO_SCREENSHOT adds 40 s of outage
 def test_the_guided_tour_plays_end_to_end_and_its_captions_match_the_charts(
     page: Any, tmp_path: Path
 ) -> None:

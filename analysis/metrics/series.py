@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from analysis.metrics.stats import group_quantiles, quantiles
+from analysis.metrics.stats import group_quantiles, min_support, quantiles
 from analysis.metrics.timing import is_success, str_keys
 
 # HdrHistogram-style spectrum: dense towards the tail, up to p99.99.
@@ -15,8 +15,9 @@ CDF_Q = np.linspace(0.0, 1.0, 201)
 
 def per_second(requests: pd.DataFrame) -> pd.DataFrame:
     """Per scenario, variant, endpoint and second since t0: offered load (requests intended
-    that second), answered OK and errors (by the second they ended), p50/p99 latency (ms, by
-    the second they were meant to start). Counts are averaged over repeats."""
+    that second), answered OK (by the second they ended), errors and p50/p99 latency (ms) by
+    the second they were meant to start, so a hang's error shows inside the fault that caused
+    it. Counts are averaged over repeats."""
     keys = ["scenario", "variant", "endpoint", "second"]
     frame = requests[["scenario", "variant", "endpoint", "repeat"]].assign(
         second=np.floor(requests["t_rel"].to_numpy()),
@@ -32,15 +33,15 @@ def per_second(requests: pd.DataFrame) -> pd.DataFrame:
     out = pd.DataFrame(
         {
             "offered": grouped.size(),
+            "errors": grouped["ok"].size() - grouped["ok"].sum(),
             "p50_ms": lat[:, 0],
             "p99_ms": lat[:, 1],
             "p99_corrected_ms": cor[:, 0],
         }
     )
     ended = frame.drop(columns="second").rename(columns={"ended": "second"})
-    done = ended.groupby(keys, observed=True).agg(ok=("ok", "sum"), answered=("ok", "size"))
-    done["errors"] = done["answered"] - done["ok"]
-    out = str_keys(out.join(done[["ok", "errors"]], how="outer").fillna(0).reset_index())
+    done = ended.groupby(keys, observed=True).agg(ok=("ok", "sum"))
+    out = str_keys(out.join(done, how="outer").fillna(0).reset_index())
     reps = frame.groupby(["scenario", "variant"], observed=True)["repeat"].nunique()
     out = out.merge(str_keys(reps.rename("repeats").reset_index()), on=["scenario", "variant"])
     for column in ("offered", "ok", "errors"):
@@ -49,23 +50,27 @@ def per_second(requests: pd.DataFrame) -> pd.DataFrame:
 
 
 def spectrum(trimmed: pd.DataFrame, scenario: str, endpoint: str) -> pd.DataFrame:
-    """Latency (ms) at each quantile of the spectrum, actual and corrected, per variant."""
+    """Latency (ms) at each quantile of the spectrum, actual and corrected, per variant: only
+    the quantiles the sample supports, then its maximum at 1 - 1/n (n in every row)."""
     rows = []
     mine = _select(trimmed, scenario, endpoint)
     for variant, frame in mine.groupby("variant", observed=True):
         actual = (frame["end"] - frame["start"]).to_numpy() * 1000.0
         corrected = (frame["end"] - frame["intended_start"]).to_numpy() * 1000.0
+        n = len(frame)
+        qs = [q for q in SPECTRUM_Q if n >= min_support(q)] + [1.0]
         rows.append(
             pd.DataFrame(
                 {
                     "variant": str(variant),
-                    "q": SPECTRUM_Q,
-                    "latency_ms": quantiles(actual, list(SPECTRUM_Q)),
-                    "corrected_ms": quantiles(corrected, list(SPECTRUM_Q)),
+                    "q": [*qs[:-1], 1.0 - 1.0 / max(n, 2)],
+                    "latency_ms": quantiles(actual, qs),
+                    "corrected_ms": quantiles(corrected, qs),
+                    "n": n,
                 }
             )
         )
-    return _concat(rows, ["variant", "q", "latency_ms", "corrected_ms"])
+    return _concat(rows, ["variant", "q", "latency_ms", "corrected_ms", "n"])
 
 
 def wait_distributions(

@@ -12,6 +12,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import FixedLocator, FuncFormatter, LogLocator, NullLocator
 
+from analysis.metrics.compute import variant_order as _variant_order
 from core.contracts import VARIANT_NAMES
 
 # Okabe-Ito colours, told apart with any colour vision; one per variant, in the variants' order.
@@ -129,6 +130,16 @@ def plot_spectrum(spectrum: pd.DataFrame, title: str) -> Figure:
             ls="--",
             label=f"{variant}, from intended start",
         )
+        # The last point is the maximum: a sample of n says nothing beyond 1 - 1/n.
+        ax.plot(x[-1:], mine["latency_ms"].to_numpy()[-1:], "o", color=color(variant), ms=5)
+        ax.annotate(
+            f"max of {int(mine['n'].iloc[-1]):,}",
+            (x[-1], float(mine["latency_ms"].iloc[-1])),
+            textcoords="offset points",
+            xytext=(4, 4),
+            fontsize=8,
+            color=color(variant),
+        )
     ax.set_xscale("log")
     ax.xaxis.set_major_locator(FixedLocator([1.0 / (1.0 - q) for q in SPECTRUM_TICKS]))
     ax.xaxis.set_minor_locator(NullLocator())
@@ -241,36 +252,54 @@ def plot_latency_vs_load(seconds: pd.DataFrame, title: str) -> Figure:
 
 
 def plot_summary(table: pd.DataFrame, title: str) -> Figure:
-    """Grouped bars per scenario: p99 client latency, p99 completion, work not delivered."""
+    """Horizontal bars, one row of bars per scenario (a bar per variant), in three panels side
+    by side: p99 client latency, p99 completion, work not delivered. A hatched latency bar is
+    the maximum of fewer than 100 values, not a p99."""
     panels = [
         ("p99_ms", "client p99 (ms)", True),
         ("completion_p99_ms", "email accepted p99 (ms)", True),
         ("not_delivered", "work lost or dead-lettered", False),
     ]
-    fig, axes = new_figure(len(panels), 1, height=2.6)
     scenarios: Sequence[str] = list(dict.fromkeys(table["scenario"]))
     variants = sorted(table["variant"].unique(), key=_variant_order)
+    height = 1.2 + 0.22 * len(scenarios) * max(len(variants), 2)
+    fig = Figure(figsize=(12, height), dpi=100)
+    FigureCanvasAgg(fig)
+    fig.subplots_adjust(
+        left=0.21, right=0.98, top=1 - 0.7 / height, bottom=0.9 / height, wspace=0.12
+    )
+    axes = fig.subplots(1, len(panels), sharey=True)
     width = 0.8 / max(len(variants), 1)
-    x = np.arange(len(scenarios))
+    y = np.arange(len(scenarios))
     for ax, (column, label, log) in zip(axes, panels, strict=True):
         for i, variant in enumerate(variants):
             mine = table[table["variant"] == variant].set_index("scenario")
-            values = [float(mine[column].get(s, np.nan)) for s in scenarios]
-            ax.bar(
-                x + (i - (len(variants) - 1) / 2) * width,
+            values = np.array([float(mine[column].get(s, np.nan)) for s in scenarios])
+            thin = [
+                bool(mine["thin_" + column].get(s, False)) if "thin_" + column in mine else False
+                for s in scenarios
+            ]
+            bars = ax.barh(
+                y + (i - (len(variants) - 1) / 2) * width,
                 np.nan_to_num(values),
                 width,
                 color=color(variant),
                 label=variant,
             )
+            for bar, hatch in zip(bars, thin, strict=True):
+                if hatch:
+                    bar.set_hatch("///")
+                    bar.set_edgecolor("white")
         if log:
-            _ms_axis(ax, label)
-        else:
-            ax.set_ylabel(label)
-            ax.grid(True, axis="y", alpha=0.3)
-        ax.legend(fontsize=8, loc="upper left")
-    axes[-1].set_xticks(x, [f"{s}\n({e})" for s, e in _scenario_labels(table, scenarios)])
-    fig.suptitle(title)
+            ax.set_xscale("log")
+            _log_ticks(ax.xaxis)
+            ax.xaxis.set_major_locator(LogLocator(base=10, numticks=8))  # 1, 10, 100...: room
+        ax.set_xlabel(label)
+        ax.grid(True, axis="x", alpha=0.3)
+    axes[0].set_yticks(y, [f"{s} ({e})" for s, e in _scenario_labels(table, scenarios)])
+    axes[0].invert_yaxis()  # the first scenario on top, as in the tables
+    axes[0].legend(fontsize=8, loc="lower right")
+    fig.suptitle(f"{title} (hatched: the max of fewer than 100 values, not a p99)")
     return fig
 
 
@@ -310,8 +339,3 @@ def _plot_cdfs(
 def _scenario_labels(table: pd.DataFrame, scenarios: Sequence[str]) -> list[tuple[str, str]]:
     endpoints = table.drop_duplicates("scenario").set_index("scenario")["endpoint"]
     return [(s, str(endpoints.get(s, ""))) for s in scenarios]
-
-
-def _variant_order(variant: str) -> tuple[int, str]:
-    known = VARIANT_NAMES
-    return (known.index(variant) if variant in known else len(known), variant)

@@ -14,6 +14,7 @@ from matplotlib.figure import Figure
 from analysis.metrics import series
 from analysis.metrics.compute import Metrics, primary_endpoints
 from analysis.metrics.load import Run
+from analysis.metrics.stats import min_support
 from analysis.metrics.system import queue_series
 from analysis.names import AnalysisSettings
 from analysis.report import charts
@@ -164,4 +165,9 @@ def summary_table(results: pd.DataFrame, primary: dict[str, str]) -> pd.DataFram
             for s, e in primary.items()
         ]
     )
-    return rows.assign(not_delivered=rows["lost"].fillna(0) + rows["dead_lettered"].fillna(0))
+    p99 = min_support(0.99)
+    return rows.assign(
+        not_delivered=rows["lost"].fillna(0) + rows["dead_lettered"].fillna(0),
+        thin_p99_ms=rows["latency_requests"].fillna(0) < p99,
+        thin_completion_p99_ms=rows["delivered"].fillna(0) < p99,
+    )

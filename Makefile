@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 RUN ?= results/latest
 
-.PHONY: install lock test lint bench bench-quick serve demo docs-charts report check reliability perf calibrate fuzz clean
+.PHONY: install lock test lint bench bench-quick serve demo docs-charts report check reliability perf calibrate gate-proof fuzz clean
 
 install: $(STAMP)
 
@@ -62,6 +62,10 @@ perf: install
 
 calibrate: install
 	$(BIN)/python -m benchmarks.calibrate $(CALIBRATE_ARGS)
+
+# Two identical quick benches and a degraded one: the baseline gate must tell them apart.
+gate-proof: install
+	$(BIN)/python -m benchmarks.gate_proof $(GATE_PROOF_ARGS)
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache *.egg-info

@@ -29,10 +29,10 @@ lint: install
 	$(BIN)/mypy .
 
 bench: install
-	$(BIN)/python -m runner bench $(if $(SCENARIOS),--scenarios $(SCENARIOS)) $(if $(REPEAT),--repeat $(REPEAT)) $(BENCH_ARGS)
+	$(BIN)/python -m runner bench $(if $(SCENARIOS),--scenarios $(SCENARIOS)) $(if $(VARIANTS),--variants $(VARIANTS)) $(if $(REPEAT),--repeat $(REPEAT)) $(BENCH_ARGS)
 
 bench-quick: install
-	$(BIN)/python -m runner bench --quick $(if $(SCENARIOS),--scenarios $(SCENARIOS)) $(BENCH_ARGS)
+	$(BIN)/python -m runner bench --quick --variants $(or $(VARIANTS),all) $(if $(SCENARIOS),--scenarios $(SCENARIOS)) $(BENCH_ARGS)
 
 serve: install
 	$(BIN)/python -m runner serve $(SERVE_ARGS)

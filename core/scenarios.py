@@ -370,8 +370,9 @@ SCENARIOS: tuple[Scenario, ...] = (
         "login",
         20,
         rate=20,
-        quick_duration_s=8,
-        target_faults=(TargetFault(6, "term"), TargetFault(13, "kill")),
+        # Quick: room for each replacement's start-up (a few seconds on a busy machine).
+        quick_duration_s=12,
+        target_faults=(TargetFault(5, "term"), TargetFault(14, "kill")),
         quick_all_variants=True,
         about="the target restarted under load as a deploy does (SIGTERM, graceful), then"
         " crashed (SIGKILL), each replaced on its port at once: answers in the gap are"

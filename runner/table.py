@@ -12,7 +12,7 @@ from typing import Any
 
 from rich.table import Table
 
-from core.contracts import VARIANT_NAMES, WORK_ENDPOINTS
+from core.contracts import FLOOR_SCENARIO, VARIANT_NAMES, WORK_ENDPOINTS
 
 SCHEMA_VERSION = 1  # of summary.json
 Result = Mapping[str, Any]  # one row of summary.json's results
@@ -39,6 +39,22 @@ COLUMNS: tuple[tuple[str, Callable[[Result], Any], int], ...] = (
 )
 
 
+def floors(summary: Mapping[str, Any]) -> dict[str, Mapping[str, Any]]:
+    """The floor (GET /noop) of each variant, by name; empty for runs made before it existed."""
+    found = summary.get("floor")
+    rows = list(found.values()) if isinstance(found, Mapping) else found
+    if not isinstance(rows, list):
+        return {}
+    return {str(r["variant"]): r for r in rows if isinstance(r, Mapping) and "variant" in r}
+
+
+def floor_ms(floor: Mapping[str, Any] | None, key: str) -> float | None:
+    if floor is None:
+        return None
+    value = floor.get(f"{key}_ms", (floor.get("latency_ms") or {}).get(key))
+    return None if value is None else float(value)
+
+
 class SummaryError(Exception):
     pass
 
@@ -60,6 +76,7 @@ def fmt(value: float | None, digits: int = 0) -> str:
 def shown(results: Sequence[Result]) -> list[Result]:
     """Per scenario x variant, the endpoints that promise work (all of them if none does)."""
     out: list[Result] = []
+    results = [r for r in results if r["scenario"] != FLOOR_SCENARIO]  # beside, not a row
     scenarios = dict.fromkeys(r["scenario"] for r in results)
     for scenario in scenarios:
         rows = [r for r in results if r["scenario"] == scenario]
@@ -82,6 +99,10 @@ def render_table(summary: Mapping[str, Any]) -> Table:
         table.add_column(name)
     for name, _, _ in COLUMNS:
         table.add_column(name, justify="right")
+    floor = floors(summary)
+    if floor:  # the generator + loopback's own latency, beside what each variant measured
+        table.add_column("floor p50", justify="right")
+        table.add_column("floor p99", justify="right")
     flagged = {(f["scenario"], f["variant"]) for f in summary.get("flags") or []}
     rows = shown(summary["results"])
     for i, row in enumerate(rows):
@@ -93,6 +114,11 @@ def render_table(summary: Mapping[str, Any]) -> Table:
             row["variant"] + mark,
             row["endpoint"],
             *(fmt(pick(row), digits) for _, pick, digits in COLUMNS),
+            *(
+                [fmt(floor_ms(floor.get(row["variant"]), k), 1) for k in ("p50", "p99")]
+                if floor
+                else []
+            ),
             end_section=last and i < len(rows) - 1,
         )
     if flagged:

@@ -14,7 +14,11 @@ CASES = {
     "unknown scenario": (
         ["--scenarios", "steady,nope"],
         "error: unknown scenario nope: choose from steady, slow-provider, outage, rate-limited,"
-        " spike, webhook-burst, hung-ticket, worker-crash",
+        " spike, webhook-burst, hung-ticket",
+    ),
+    "unknown variant": (
+        ["--variants", "sync,nope"],
+        "error: unknown variant nope: choose from sync, delegated, background, saq, or all",
     ),
     "zero duration": (
         ["--duration-s", "0"],

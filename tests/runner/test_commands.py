@@ -6,10 +6,12 @@ from pathlib import Path
 
 import pytest
 
+from core.contracts import DEFAULT_VARIANTS, VARIANT_NAMES
 from core.scenarios import QUICK_DURATION_S, SCENARIO_NAMES, SCENARIOS, UnknownScenario, choose
 from core.settings import Settings
 from runner import commands
-from runner.options import run_order
+from runner.children import UsageError
+from runner.options import parse_variants, run_order
 
 
 def test_servers_are_uvicorn_factories_without_access_logs() -> None:
@@ -110,3 +112,25 @@ def test_variants_alternate_across_repeats() -> None:
     assert order[:2] == [("a", "sync", 0), ("a", "delegated", 0)]
     assert order[4:6] == [("a", "delegated", 1), ("a", "sync", 1)]
     assert len(order) == 8
+
+
+def test_quick_runs_keep_extra_variants_to_the_marked_scenarios() -> None:
+    steady, spike = choose("steady,spike", quick=True)
+    order = list(run_order([steady, spike], 1, ("sync", "delegated", "saq"), quick=True))
+    assert order == [
+        ("steady", "sync", 0),
+        ("steady", "delegated", 0),
+        ("steady", "saq", 0),
+        ("spike", "sync", 0),
+        ("spike", "delegated", 0),
+    ]
+    full = list(run_order([steady, spike], 1, ("sync", "saq")))
+    assert [v for _, v, _ in full] == ["sync", "saq", "sync", "saq"]
+
+
+def test_variants_are_chosen_by_name_or_all() -> None:
+    assert parse_variants("") == DEFAULT_VARIANTS
+    assert parse_variants("all") == VARIANT_NAMES
+    assert parse_variants("saq, sync") == ("sync", "saq")  # the table's order
+    with pytest.raises(UsageError, match="unknown variant nope: choose from sync"):
+        parse_variants("sync,nope")

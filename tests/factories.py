@@ -18,6 +18,7 @@ import pandas as pd
 
 from core.contracts import (
     DEFAULT_VARIANTS,
+    FLOOR_SCENARIO,
     SEND_MAGIC_LINK,
     SEND_TICKETS,
     login_job_id,
@@ -97,7 +98,11 @@ def write_synthetic_run(
     variants: tuple[str, ...] = DEFAULT_VARIANTS,
     repeats: int = 1,
     seed: int = 7,
+    slower_s: dict[str, float] | None = None,
+    floor_rate: float = 20.0,
 ) -> Path:
+    """`slower_s` adds seconds to every answer of a variant (a degraded build); `floor_rate`
+    is the GET /noop rate of the floor measured before the scenarios (0: none)."""
     rng = np.random.default_rng(seed)
     raw = path / "raw"
     raw.mkdir(parents=True, exist_ok=True)
@@ -108,6 +113,7 @@ def write_synthetic_run(
             order = variants if repeat % 2 == 0 else variants[::-1]
             for variant in order:
                 frames = _one_run(rng, scenario, variant, repeat, t, requests_per_run, duration_s)
+                frames[0]["end"] += (slower_s or {}).get(variant, 0.0)
                 load_end = t + duration_s
                 drained_at = load_end + (0.5 if variant == "sync" else float(rng.uniform(1, 20)))
                 runs.append(
@@ -124,6 +130,8 @@ def write_synthetic_run(
                 )
                 parts.append(frames)
                 t = drained_at + 5.0
+    floor = [_floor(rng, v, floor_rate, t) for v in variants] if floor_rate else []
+    parts[0] = (pd.concat([*floor, parts[0][0]], ignore_index=True), *parts[0][1:])
     names = ("requests", "deliveries", "jobs", "dead_letters", "queue_samples")
     for i, name in enumerate((*names, "process_samples", "pending")):
         pd.concat([p[i] for p in parts], ignore_index=True).to_csv(
@@ -157,10 +165,34 @@ def write_synthetic_run(
             for s in scenarios
         ],
         "runs": runs,
+        "floor": [{"variant": v, "rate": floor_rate, "repeat": 0} for v in variants if floor_rate],
         "flags": [],
     }
     (path / "meta.json").write_text(json.dumps(meta, indent=2))
     return path
+
+
+def _floor(rng: np.random.Generator, variant: str, rate: float, t0: float) -> pd.DataFrame:
+    """Five seconds of GET /noop: about a millisecond, the harness's own overhead."""
+    n = int(rate * 5)
+    intended = t0 + np.arange(n) / rate
+    start = intended + rng.exponential(0.0002, n)
+    return pd.DataFrame(
+        {
+            "scenario": FLOOR_SCENARIO,
+            "variant": variant,
+            "repeat": 0,
+            "endpoint": "noop",
+            "intended_start": intended,
+            "start": start,
+            "end": start + rng.lognormal(np.log(0.001), 0.3, n),
+            "status": 200,
+            "error": "",
+            "request_id": [f"{i:032x}" for i in range(n)],
+            "work_id": "",
+            "registered": "",
+        }
+    )
 
 
 def _intended(rng: np.random.Generator, scenario: str, n: int, duration_s: float) -> Floats:

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from analysis.gate.thresholds import METRICS, Check, MetricPath, unsupported
-from analysis.metrics.stats import bootstrap_ratio_ci, fisher_exact
+from analysis.metrics.stats import bootstrap_ratio_ci, fisher_exact, poisson_rates
 
 Interval = tuple[float | None, float | None]
 # A rate changed by chance less often than this (two-sided) is a real change.
@@ -31,6 +31,7 @@ class Rule:
     # Changes smaller than this, in the metric's own unit, are noise whatever their ratio.
     min_abs: float
     relative: bool = True
+    counted: bool = False  # a count per second: a test of two Poisson rates decides
     interval: tuple[str, ...] = ()  # where summary.json keeps its ~95% interval, if anywhere
 
 
@@ -38,7 +39,7 @@ RULES = [
     Rule("p50_ms", False, 1.0, interval=("latency_ms", "p50")),
     Rule("p99_ms", False, 2.0, interval=("latency_ms", "p99")),
     Rule("p99_corrected_ms", False, 2.0, interval=("latency_corrected_ms", "p99")),
-    Rule("throughput_rps", True, 1.0),
+    Rule("throughput_rps", True, 1.0, counted=True),
     Rule("error_rate", False, 0.01, relative=False),
     Rule("completion_p99_ms", False, 20.0, interval=("completion_ms", "p99")),
 ]
@@ -88,8 +89,8 @@ def compare(
                 seed=seed,
                 now_interval=_interval(result, rule),
                 then_interval=_interval(old, rule),
-                now_counts=_errors(result),
-                then_counts=_errors(old),
+                now_counts=_counts(result, rule),
+                then_counts=_counts(old, rule),
             )
             checks.append(
                 Check(
@@ -116,8 +117,8 @@ def classify(
     seed: int,
     now_interval: Interval | None = None,
     then_interval: Interval | None = None,
-    now_counts: tuple[int, int] | None = None,
-    then_counts: tuple[int, int] | None = None,
+    now_counts: tuple[int, float] | None = None,
+    then_counts: tuple[int, float] | None = None,
 ) -> tuple[str, str]:
     diff = now - then
     if abs(diff) < rule.min_abs:
@@ -127,11 +128,9 @@ def classify(
     shown = f"{then:g} -> {now:g} ({change:+.0%})" if rule.relative else f"{then:g} -> {now:g}"
     if not rule.relative:
         if now_counts and then_counts:
-            p = fisher_exact(*now_counts, *then_counts)
-            shown = (
-                f"{then_counts[0]} of {then_counts[1]:,} -> {now_counts[0]} of {now_counts[1]:,}"
-            )
-            shown += f", Fisher p = {p:.2g}"
+            (a, n), (b, m) = now_counts, then_counts
+            p = fisher_exact(a, int(n), b, int(m))
+            shown = f"{b} of {m:,.0f} -> {a} of {n:,.0f}, Fisher p = {p:.2g}"
             if p >= RATE_ALPHA:
                 return "within noise", shown
         return ("regression" if worse else "improvement"), shown
@@ -142,6 +141,17 @@ def classify(
         real = ci is not None and (ci[0] > 1 or ci[1] < 1) and abs(change) >= min_effect
         if ci:
             shown += f", 95% CI of ratio {ci[0]:.2f}-{ci[1]:.2f}"
+    elif rule.counted and now_counts and then_counts:
+        p = poisson_rates(now_counts[0], now_counts[1], then_counts[0], then_counts[1])
+        shown += f", Poisson p = {p:.2g}"
+        real = p < RATE_ALPHA and abs(change) >= max_change
+    elif (
+        rule.interval
+        and now_interval
+        and then_interval
+        and not (_known(now_interval) and _known(then_interval))
+    ):
+        return "within noise", shown + ", too few values for an interval: cannot tell"
     elif now_interval and then_interval and _known(now_interval) and _known(then_interval):
         apart = _apart(now_interval, then_interval)
         real = apart and abs(change) >= max_change
@@ -177,12 +187,18 @@ def _interval(result: dict[str, Any], rule: Rule) -> Interval | None:
     return (low, high)
 
 
-def _errors(result: dict[str, Any]) -> tuple[int, int] | None:
-    """(failed, requests) from the rate and the count summary.json keeps."""
+def _counts(result: dict[str, Any], rule: Rule) -> tuple[int, float] | None:
+    """For an error rate (failed, requests); for a throughput (answered OK, seconds of load),
+    from the rates and the count summary.json keeps."""
     rate, total = result.get("error_rate"), result.get("requests")
     if not isinstance(rate, int | float) or not isinstance(total, int) or total <= 0:
         return None
-    return round(rate * total), total
+    if not rule.counted:
+        return round(rate * total), total
+    ok, per_second = round((1.0 - rate) * total), result.get("throughput_rps")
+    if not isinstance(per_second, int | float) or per_second <= 0:
+        return None
+    return ok, ok / per_second
 
 
 def _key(result: dict[str, Any]) -> tuple[str, str, str]:

@@ -50,6 +50,8 @@ def group_ranks(codes: Ints, values: Floats, ranks: Ints, n_groups: int) -> Floa
 def group_intervals(codes: Ints, values: Floats, qs: list[float], n_groups: int) -> Floats:
     """Per group and quantile, the ~95% interval's (low, high): shape (n_groups, len(qs), 2).
     A bound beyond the sample (too few values, as for p99 of 40) is NaN: unknown."""
+    if n_groups == 0:
+        return np.full((0, len(qs), 2), np.nan)
     counts = np.bincount(codes[~np.isnan(values)], minlength=n_groups)
     bounds = [rank_interval(q, counts) for q in qs]
     ranks = np.stack([np.stack(b, axis=1) for b in bounds], axis=1).reshape(n_groups, -1)
@@ -144,6 +146,21 @@ def fisher_exact(a_hits: int, a_total: int, b_hits: int, b_total: int) -> float:
     # Every table at most as likely as the one seen (a small tolerance for rounding).
     p = sum(math.exp(lp) for lp in map(log_p, ks) if lp <= seen + 1e-7)
     return min(1.0, p)
+
+
+def poisson_rates(a_count: int, a_seconds: float, b_count: int, b_seconds: float) -> float:
+    """Two-sided p-value that counts over two spans share one rate (the conditional binomial
+    test: given the total, a's share should be its share of the time)."""
+    n = a_count + b_count
+    if n == 0 or a_seconds <= 0 or b_seconds <= 0:
+        return 1.0
+    share = a_seconds / (a_seconds + b_seconds)
+
+    def log_p(k: int) -> float:
+        return _log_comb(n, k) + k * math.log(share) + (n - k) * math.log1p(-share)
+
+    seen = log_p(a_count)
+    return min(1.0, sum(math.exp(lp) for lp in map(log_p, range(n + 1)) if lp <= seen + 1e-7))
 
 
 def _log_comb(n: int, k: int) -> float:

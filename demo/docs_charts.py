@@ -15,7 +15,7 @@ CHARTS = {
     "summary.png": "every scenario: client p99 and the work's fate, per variant",
     "latency-over-time-outage.png": "client latency through a provider outage (red band)",
     "completion-outage.png": "how long after the request each email arrived, same outage",
-    "queue-outage.png": "the delegated queue filling and draining around the outage",
+    "queue-outage.png": "the queues filling and draining around the outage",
     "latency-vs-load-spike.png": "latency as the arrival rate steps past saturation",
 }
 OUT = PROJECT_ROOT / "docs" / "charts"
@@ -43,13 +43,13 @@ def copy_charts(run: Path, out: Path) -> str:
         old.unlink()
     for name in CHARTS:
         shutil.copyfile(run / "charts" / name, out / name)
-    kind = "a quick run (`--quick`, ~5 s per scenario)" if meta.get("quick") else "a full run"
+    kind = "a quick run (`--quick`: ~5 s per scenario)" if meta.get("quick") else "a full run"
     lines = [
         "# Charts of a real run",
         "",
         "Copied by `make docs-charts RUN=results/<run>` from one results folder; not edited.",
         "",
-        f"- run folder: `{run.name}` ({kind})",
+        f"- run folder: `{run.name}`, {kind}",
         f"- git SHA: `{meta.get('git_sha') or 'not recorded'}`",
         f"- command: `{meta.get('command') or 'not recorded'}`",
         f"- machine: {meta.get('cpu', {}).get('model', '?')},"

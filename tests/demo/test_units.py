@@ -54,7 +54,7 @@ def requests_csv(*rows: tuple[str, str, int, str]) -> str:
             **dict(error=error, request_id=login, work_id=login_work_id(login)),
             "registered": registered,
         }
-        lines.append(",".join(values[c] for c in raw_columns("requests")))
+        lines.append(",".join(values.get(c, "") for c in raw_columns("requests")))
     return "\n".join(lines) + "\n"
 
 

@@ -23,7 +23,14 @@ class ThreadedServer(uvicorn.Server):
 @contextmanager
 def serve(app: Any, **config: Any) -> Iterator[str]:
     """Run `app` on a real uvicorn server on a free loopback port; yield its base URL."""
-    options: dict[str, Any] = {"host": "127.0.0.1", "port": 0, "log_level": "warning", **config}
+    # Proxy headers are trusted from nobody, as the runner starts its targets (TRUSTED_PROXIES).
+    options: dict[str, Any] = {
+        "host": "127.0.0.1",
+        "port": 0,
+        "log_level": "warning",
+        "proxy_headers": False,
+        **config,
+    }
     server = ThreadedServer(uvicorn.Config(app, **options))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()

@@ -72,7 +72,7 @@ def bench(settings: Settings, options: BenchOptions) -> int:
     if settings.database_url:
         open_store(settings).close()  # a DATABASE_URL that cannot be used fails before anything
     # Piped output (CI logs) gets a wide table, not rich's default of 80 columns.
-    console = Console(stderr=True, width=None if sys.stderr.isatty() else 140)
+    console = Console(stderr=True, width=None if sys.stderr.isatty() else 200)
     exits = ExitStack()
     if not options.external:
         # A private data set, so a bench never fights `make serve` over var/bench.db.

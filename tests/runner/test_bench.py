@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from core.contracts import RAW_FILES, raw_columns
+from core.contracts import FLOOR_SCENARIO, RAW_FILES, raw_columns
 from runner.bench import REPORT_TIMEOUT_S
 from runner.table import COLUMNS
 from tests.runner.conftest import private_env
@@ -122,3 +122,24 @@ def test_the_closing_table_shows_the_reports_numbers(tiny_bench: Bench) -> None:
                 printed = float(row[header].replace(",", ""))
                 assert printed == pytest.approx(value, abs=0.51 * 10**-digits), header
         assert result["work"]["expected"] > 0 and row["owed"] != "-"
+
+
+def test_the_floor_is_measured_first_on_each_target(tiny_bench: Bench) -> None:
+    assert tiny_bench.done.returncode == 0, tiny_bench.done.stderr
+    run = (tiny_bench.results / "latest").resolve()
+    meta = json.loads((run / "meta.json").read_text())
+    floors = {f["variant"]: f for f in meta["floor"]}
+    assert set(floors) == {"sync", "delegated"}
+    for floor in floors.values():
+        # steady's 20/s, its rows the floor's repeat 0, before any scenario ran.
+        assert (floor["rate"], floor["repeat"], floor["scenarios"]) == (20, 0, ["steady"])
+        assert floor["load_end"] < min(r["t0"] for r in meta["runs"])
+    rows = [r for r in read_csv(run / "raw" / "requests.csv") if r["scenario"] == FLOOR_SCENARIO]
+    assert {(r["variant"], r["endpoint"], r["repeat"]) for r in rows} == {
+        ("sync", "noop", "0"),
+        ("delegated", "noop", "0"),
+    }
+    for r in rows:
+        floor = floors[r["variant"]]
+        assert floor["t0"] <= float(r["intended_start"]) < floor["load_end"]
+        assert r["status"] == "200"

@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 RUN ?= results/latest
 
-.PHONY: install lock test lint bench bench-quick serve demo docs-charts report check reliability perf calibrate gate-proof fuzz clean
+.PHONY: install lock test lint bench bench-quick multihost serve demo docs-charts report check reliability perf calibrate gate-proof fuzz clean
 
 install: $(STAMP)
 
@@ -33,6 +33,10 @@ bench: install
 
 bench-quick: install
 	$(BIN)/python -m runner bench --quick --variants $(or $(VARIANTS),all) $(if $(SCENARIOS),--scenarios $(SCENARIOS)) $(BENCH_ARGS)
+
+# The README's scale-out recipe on five network-namespace hosts (needs root and iproute2).
+multihost: install
+	$(BIN)/python -m scaleout.multihost $(if $(SCENARIOS),--scenarios $(SCENARIOS))
 
 serve: install
 	$(BIN)/python -m runner serve $(SERVE_ARGS)

@@ -173,7 +173,7 @@ def write_synthetic_run(
 
 
 def _floor(rng: np.random.Generator, variant: str, rate: float, t0: float) -> pd.DataFrame:
-    """Five seconds of GET /noop: about a millisecond, the harness's own overhead."""
+    """Five seconds of GET /noop: about 2 ms, most of it the harness's own overhead."""
     n = int(rate * 5)
     intended = t0 + np.arange(n) / rate
     start = intended + rng.exponential(0.0002, n)
@@ -185,7 +185,7 @@ def _floor(rng: np.random.Generator, variant: str, rate: float, t0: float) -> pd
             "endpoint": "noop",
             "intended_start": intended,
             "start": start,
-            "end": start + rng.lognormal(np.log(0.001), 0.3, n),
+            "end": start + rng.lognormal(np.log(0.002), 0.3, n),
             "status": 200,
             "error": "",
             "request_id": [f"{i:032x}" for i in range(n)],

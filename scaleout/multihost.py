@@ -50,15 +50,35 @@ class Recipe:
     def bench_command(self, scenarios: str, results_dir: Path) -> list[str]:
         t = self.targets.address
         return [
-            PYTHON, "-m", "runner", "bench", "--quick", "--no-floor",
-            "--scenarios", scenarios, "--variants", "sync,delegated",
-            "--sync-url", commands.url(t, SYNC_PORT),
-            "--delegated-url", commands.url(t, DELEGATED_PORT),
-            "--provider-url", commands.url(self.data.address, PROVIDER_PORT),
-            "--expect-workers", "2", "--expect-workers-wait-s", "60",
-            "--master-bind-host", self.runner.address, "--master-bind-port", str(MASTER_PORT),
-            "--results-dir", str(results_dir), "--label", "multihost",
-        ]  # fmt: skip
+            PYTHON,
+            "-m",
+            "runner",
+            "bench",
+            "--quick",
+            "--no-floor",
+            "--scenarios",
+            scenarios,
+            "--variants",
+            "sync,delegated",
+            "--sync-url",
+            commands.url(t, SYNC_PORT),
+            "--delegated-url",
+            commands.url(t, DELEGATED_PORT),
+            "--provider-url",
+            commands.url(self.data.address, PROVIDER_PORT),
+            "--expect-workers",
+            "2",
+            "--expect-workers-wait-s",
+            "60",
+            "--master-bind-host",
+            self.runner.address,
+            "--master-bind-port",
+            str(MASTER_PORT),
+            "--results-dir",
+            str(results_dir),
+            "--label",
+            "multihost",
+        ]
 
     def locust_worker_command(self) -> list[str]:
         """A Locust worker serves one run; the loop brings it back for the runner's next."""

@@ -249,7 +249,7 @@ def test_the_guided_tour_plays_end_to_end_and_its_captions_match_the_charts(
         gap = last(work[2]) - last(work[3]) - cell(page, "dead", "delegated")
         return last(queue[1]) == 0 and gap < gap_in_outage and cell(page, "lost", "delegated") == 0
 
-    wait_for(caught_up, 60, "no deferred job left, delivered caught up, nothing lost")
+    wait_for(caught_up, 90, "no deferred job left, delivered caught up, nothing lost")
     tour.go_on()
 
     # Worker crash: clients notice nothing and the dead worker's job is pending, not lost.

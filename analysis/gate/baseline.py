@@ -22,6 +22,9 @@ from analysis.metrics.stats import bootstrap_ratio_ci, fisher_exact, poisson_rat
 Interval = tuple[float | None, float | None]
 # A rate changed by chance less often than this (two-sided) is a real change.
 RATE_ALPHA = 0.01
+# A run whose generator started more requests than this share late measured the machine
+# (coordinated omission), not the target: its latencies are not compared.
+LATE_LIMIT = 0.05
 
 
 @dataclass(frozen=True)
@@ -72,6 +75,7 @@ def compare(
             if now is None or then is None:
                 continue
             thin = unsupported(rule.metric, result) or unsupported(rule.metric, old)
+            thin = thin or (_behind(result, old) if rule.interval else None)
             if thin:
                 checks.append(
                     Check(f"{path} vs baseline", f"baseline {rule.metric}", now, "skip", thin)
@@ -162,6 +166,14 @@ def classify(
     if not real:
         return "within noise", shown
     return ("regression" if worse else "improvement"), shown
+
+
+def _behind(*results: dict[str, Any]) -> str | None:
+    for result, which in zip(results, ("this run", "the baseline"), strict=False):
+        late = result.get("late_start_rate")
+        if isinstance(late, int | float) and late > LATE_LIMIT:
+            return f"the generator started {late:.0%} of requests late in {which}"
+    return None
 
 
 def _known(interval: Interval) -> bool:

@@ -21,11 +21,19 @@ from analysis.names import AnalysisSettings
 from analysis.report.document import latency
 from tests.factories import write_synthetic_run
 
-QUICK = {
-    "requests_per_run": 80,
-    "duration_s": 6.0,
-    "scenarios": ("steady", "outage", "slow-provider", "webhook-burst"),
-}
+QUICK_SCENARIOS = ("steady", "outage", "slow-provider", "webhook-burst")
+
+
+def quick_run(path: Path, seed: int = 7, slower_s: dict[str, float] | None = None) -> Path:
+    """A quick run's size: ~80 requests per scenario x variant over 6 s."""
+    return write_synthetic_run(
+        path,
+        requests_per_run=80,
+        duration_s=6.0,
+        scenarios=QUICK_SCENARIOS,
+        seed=seed,
+        slower_s=slower_s,
+    )
 
 
 def thin(variant: str, p99: float, n: int, errors: int, requests: int) -> dict[str, Any]:
@@ -104,9 +112,7 @@ def test_identical_quick_runs_are_noise_and_a_degraded_variant_a_regression(
 ) -> None:
     settings = AnalysisSettings(warmup_s=1.0)
     first, second, degraded = (
-        current_summary(
-            write_synthetic_run(tmp_path / name, seed=seed, slower_s=slower, **QUICK), settings
-        )
+        current_summary(quick_run(tmp_path / name, seed, slower), settings)
         for name, seed, slower in (("a", 1, None), ("b", 2, None), ("c", 3, {"delegated": 0.2}))
     )
     same = compare(second, first, min_effect=0.1, max_change=0.2)
@@ -138,8 +144,8 @@ def test_an_error_is_counted_in_the_second_its_request_started() -> None:
         }
     )
     seconds = per_second(frame).set_index("second")
-    assert seconds.loc[3.0, "errors"] == 1 and seconds.loc[13.0, "errors"] == 0
-    assert seconds.loc[4.0, "ok"] == 1
+    errors, ok = seconds["errors"].to_dict(), seconds["ok"].to_dict()
+    assert errors[3.0] == 1 and errors[13.0] == 0 and ok[4.0] == 1
 
 
 def test_thresholds_name_any_variant() -> None:
@@ -149,7 +155,9 @@ def test_thresholds_name_any_variant() -> None:
 
 
 def test_summary_says_what_each_percentile_rests_on(tmp_path: Path) -> None:
-    run = write_synthetic_run(tmp_path / "run", **{**QUICK, "requests_per_run": 300})
+    run = write_synthetic_run(
+        tmp_path / "run", requests_per_run=300, duration_s=6.0, scenarios=QUICK_SCENARIOS
+    )
     results = current_summary(run, AnalysisSettings(warmup_s=0.0))["results"]
     counts = set()
     for result in results:

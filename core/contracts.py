@@ -40,6 +40,12 @@ def order_work_id(order_id: int) -> str:
     return f"{ORDER_WORK}:{order_id}"
 
 
+def order_of_work(work_id: str) -> int | None:
+    """The order id of an order's work id, None for any other work id."""
+    prefix, sep, rest = work_id.partition(":")
+    return int(rest) if prefix == ORDER_WORK and sep and rest.isdigit() else None
+
+
 def work_endpoint(work_id: str) -> str | None:
     """The endpoint whose 2xx promised this work ("login" or "webhook"), None if not ours."""
     prefix, sep, rest = work_id.partition(":")
@@ -154,6 +160,12 @@ BASE_VARIANT: Final = "sync"  # the one every other variant is compared with
 FLOOR_SCENARIO: Final = "floor"
 
 
+def follows_job_design(name: str) -> bool:
+    """Whether a variant's tickets are made as JOB_DESIGN says: only those with queue workers
+    (sync and background always make them seat by seat, in their own process)."""
+    return variant(name).worker is not None
+
+
 def variant(name: str) -> Variant:
     for v in VARIANTS:
         if v.name == name:
@@ -231,6 +243,15 @@ RAW_FILES: Final[dict[str, dict[str, str]]] = {
     },
     # Jobs still queued or running when the runner stopped waiting for the drain.
     "pending": {**_RUN, "job_id": "str", "function": "str", "work_id": "str"},
+    # The orders a run's webhooks named, as the store held them after the drain: seats sold and
+    # when the tickets email went out (store times, one clock: the workers' and targets' host).
+    "orders": {
+        **_RUN,
+        "order_id": "int64",
+        "seats": "float64",
+        "paid_at": "float64",
+        "tickets_sent_at": "float64",
+    },
     "queue_samples": {
         **_RUN,
         "t": "float64",
@@ -247,7 +268,8 @@ RAW_FILES: Final[dict[str, dict[str, str]]] = {
     },
 }
 # Columns that older runs lack: read as empty rather than refused.
-RAW_OPTIONAL: Final = {"jobs": ("pid",), "requests": ("worker",)}
+# (raw/orders.csv is newer still: a run without it is read as having no orders.)
+RAW_OPTIONAL: Final = {"jobs": ("pid", "tickets_run"), "requests": ("worker",)}
 
 # meta.json: each run's clock offsets by host (its clock minus the runner's, in seconds), under
 # this key of the run's record; request times are on a Locust worker's clock, deliveries on the

@@ -20,6 +20,7 @@ import redis
 from rich.console import Console
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
+from core.contracts import FAN_OUT, follows_job_design
 from core.db import open_store
 from core.scenarios import Scenario, UnknownScenario, choose
 from core.settings import Settings
@@ -53,11 +54,12 @@ def chosen(
         scenarios = choose(options.scenarios, options.quick, options.duration_s)
     except UnknownScenario as exc:
         raise UsageError(str(exc)) from None
+    skipped = design_blind(scenarios, options.variants)
     if not settings.redis_url:
-        return scenarios, []
+        return scenarios, skipped
     # The runner cannot restart a Redis it does not own.
     reason = "REDIS_URL points at a Redis the runner cannot restart"
-    skipped = [{"scenario": s.name, "reason": reason} for s in scenarios if s.restarts_redis]
+    skipped += [{"scenario": s.name, "reason": reason} for s in scenarios if s.restarts_redis]
     scenarios = [s for s in scenarios if not s.restarts_redis]
     if not scenarios:
         raise UsageError(
@@ -65,6 +67,22 @@ def chosen(
             " REDIS_URL set; unset it so the runner starts its own Redis"
         )
     return scenarios, skipped
+
+
+def design_blind(scenarios: list[Scenario], variants: tuple[str, ...]) -> list[dict[str, str]]:
+    """A job design's rows are not run by variants that ignore the design (run_order skips
+    them): they would repeat the fan-out row."""
+    return [
+        {
+            "scenario": s.name,
+            "variant": v,
+            "reason": f"{v} makes tickets in its own process: the job design does not apply",
+        }
+        for s in scenarios
+        if s.job_design != FAN_OUT
+        for v in variants
+        if not follows_job_design(v)
+    ]
 
 
 def bench(settings: Settings, options: BenchOptions) -> int:
@@ -110,7 +128,8 @@ def bench(settings: Settings, options: BenchOptions) -> int:
     point_latest(options.results_dir, run_dir)
     console.print(f"results: {run_dir}")
     for skip in skipped:
-        console.print(f"note: skipped {skip['scenario']}: {skip['reason']}", markup=False)
+        where = f"{skip['scenario']} x {skip['variant']}" if "variant" in skip else skip["scenario"]
+        console.print(f"note: skipped {where}: {skip['reason']}", markup=False)
     stack_options = replace(
         options.stack,
         log_dir=options.log_dir or run_dir / "logs",

@@ -21,7 +21,13 @@ import httpx
 import redis
 from rich.console import Console
 
-from core.contracts import CLOCK_OFFSETS, FLOOR_SCENARIO, JOB_EVENTS_KEY, promises_work
+from core.contracts import (
+    CLOCK_OFFSETS,
+    FLOOR_SCENARIO,
+    JOB_EVENTS_KEY,
+    order_of_work,
+    promises_work,
+)
 from core.db import open_store
 from core.scenarios import DRAIN_S, QUICK_DRAIN_S, RedisFault, Scenario
 from core.settings import PROJECT_ROOT, Settings
@@ -292,7 +298,8 @@ class Runner:
         """Append the run's requests, pending jobs, emails, job tries and samples to raw/."""
         run.status("collecting")
         tag = run.tag
-        requests = self.raw.append("requests", read_rows(run.raw_out))
+        rows = read_rows(run.raw_out)
+        requests = self.raw.append("requests", rows)
         run.raw_out.unlink(missing_ok=True)
         # Before the provider's capture: a job that ends in between is then delivered, never
         # counted lost for having left the queue after the snapshot.
@@ -307,6 +314,7 @@ class Runner:
             events = [json.loads(e) for e in client.lrange(JOB_EVENTS_KEY, 0, -1)]
         self.raw.append("jobs", ({**tag, **e} for e in events))
         self.raw.append("dead_letters", ({**tag, **d} for d in self.store.dead_letters()))
+        self.raw.append("orders", self.order_rows(rows, tag))
         run.locust_cpu_max = self.sampler.locust_cpu_max
         queue_rows, process_rows = self.sampler.take()
         self.raw.append("queue_samples", queue_rows)
@@ -316,6 +324,23 @@ class Runner:
             f"{run.scenario.name} x {run.variant}: {requests} requests,"
             f" {deliveries} emails, {len(pending)} jobs still queued"
         )
+
+    def order_rows(self, rows: list[dict[str, str]], tag: dict[str, Any]) -> list[dict[str, Any]]:
+        """The orders the run's webhooks named, as the store holds them now: the analysis needs
+        their seats, and when they were paid and their tickets emailed."""
+        ids = {order_of_work(r["work_id"]) for r in rows if r["endpoint"] == "webhook"}
+        orders = (self.store.order(i) for i in sorted(i for i in ids if i is not None))
+        return [
+            {
+                **tag,
+                "order_id": o.id,
+                "seats": o.seats,
+                "paid_at": o.paid_at,
+                "tickets_sent_at": o.tickets_sent_at,
+            }
+            for o in orders
+            if o is not None
+        ]
 
     def account(self, run: RunState) -> None:
         """Flag a load generator (each worker) that was saturated or fell behind its rate, and

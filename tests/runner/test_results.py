@@ -49,5 +49,5 @@ def test_raw_files_have_the_contract_columns(tmp_path: Path) -> None:
     header = (tmp_path / "raw" / "requests.csv").read_text().strip()
     assert header == (
         "scenario,variant,repeat,endpoint,intended_start,start,end,status,error,"
-        "request_id,work_id,registered"
+        "request_id,work_id,registered,worker"
     )

@@ -10,6 +10,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
+from core.contracts import WORK_ID_HEADER
 from runner.children import port_free
 from tests.runner.helpers import CWD, gone, runner_argv, wait_for
 
@@ -34,7 +35,7 @@ def test_serve_starts_everything_and_sigint_stops_it(
             email = {"email": f"user{1 if variant == 'sync' else 2}@example.com"}
             r = httpx.post(f"{urls[f'{variant}_url']}/login", json=email, timeout=10)
             assert r.status_code == 202, r.text
-            work = f"login:{r.headers['x-request-id']}"
+            work = r.headers[WORK_ID_HEADER]  # the work id the answer promised
 
             def sent(work: str = work) -> bool:
                 found = httpx.get(

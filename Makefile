@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 RUN ?= results/latest
 
-.PHONY: install lock test lint bench bench-quick multihost serve demo docs-charts report check reliability perf calibrate gate-proof fuzz clean
+.PHONY: install lock test lint bench bench-tickets bench-quick multihost serve demo docs-charts report check reliability perf calibrate gate-proof fuzz clean
 
 install: $(STAMP)
 
@@ -30,6 +30,10 @@ lint: install
 
 bench: install
 	$(BIN)/python -m runner bench $(if $(SCENARIOS),--scenarios $(SCENARIOS)) $(if $(VARIANTS),--variants $(VARIANTS)) $(if $(REPEAT),--repeat $(REPEAT)) $(BENCH_ARGS)
+
+# The ticket job's lesson: fan-out against the monolithic designs (issue 10).
+bench-tickets: install
+	$(BIN)/python -m runner bench --scenarios ticket-designs --variants $(or $(VARIANTS),delegated,saq) $(BENCH_ARGS)
 
 bench-quick: install
 	$(BIN)/python -m runner bench --quick --variants $(or $(VARIANTS),all) $(if $(SCENARIOS),--scenarios $(SCENARIOS)) $(BENCH_ARGS)

@@ -7,7 +7,14 @@ from pathlib import Path
 import pytest
 
 from core.contracts import DEFAULT_VARIANTS, VARIANT_NAMES
-from core.scenarios import QUICK_DURATION_S, SCENARIO_NAMES, SCENARIOS, UnknownScenario, choose
+from core.scenarios import (
+    GROUPS,
+    QUICK_DURATION_S,
+    SCENARIO_NAMES,
+    SCENARIOS,
+    UnknownScenario,
+    choose,
+)
 from core.settings import Settings
 from runner import commands
 from runner.children import UsageError
@@ -76,7 +83,8 @@ def test_locust_command_follows_the_loadtests_options() -> None:
 def test_scenarios_are_chosen_by_name_in_table_order() -> None:
     names = [s.name for s in choose("outage, steady", quick=False)]
     assert names == ["steady", "outage"]
-    assert len(choose("", quick=False)) == len(SCENARIOS) == len(set(SCENARIO_NAMES))
+    everyday = [s for s in SCENARIOS if not s.named_only]
+    assert len(choose("", quick=False)) == len(everyday) == len(SCENARIO_NAMES) - 4
     with pytest.raises(UnknownScenario, match="unknown scenario nope: choose from steady"):
         choose("steady,nope", quick=False)
 
@@ -134,3 +142,10 @@ def test_variants_are_chosen_by_name_or_all() -> None:
     assert parse_variants("saq, sync") == ("sync", "saq")  # the table's order
     with pytest.raises(UsageError, match="unknown variant nope: choose from sync"):
         parse_variants("sync,nope")
+
+
+def test_a_group_name_stands_for_its_scenarios_and_named_only_rows_run_only_when_named() -> None:
+    designs = [s.name for s in choose("ticket-designs", quick=True)]
+    assert designs == list(GROUPS["ticket-designs"])
+    assert "big-orders-monolithic" in designs
+    assert "big-orders-monolithic" not in [s.name for s in choose("", quick=False)]

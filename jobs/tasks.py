@@ -76,13 +76,7 @@ async def generate_ticket(ctx: JobContext, order_id: int, seat: int, request_id:
 
 @job(SEND_TICKETS)
 async def send_tickets(ctx: JobContext, order_id: int, request_id: str) -> str:
-    message = await to_thread(orders.tickets_email, ctx.store, order_id, request_id)
-    if message is None:
-        return "already_sent"
-    outcome = await deliver(ctx, message)
-    if outcome == "ok":
-        await to_thread(orders.mark_sent, ctx.store, order_id, time.time())
-    return outcome
+    return await email_tickets(ctx, order_id, request_id)
 
 
 @job(GENERATE_ORDER_TICKETS)
@@ -101,6 +95,11 @@ async def generate_order_tickets(ctx: JobContext, order_id: int, request_id: str
         except tickets.TicketTimeout as exc:
             raise RetryLater(str(exc), defer=ctx.backoff_s()) from exc
         await to_thread(orders.record_ticket, ctx.store, order_id, seat, path, time.time())
+    return await email_tickets(ctx, order_id, request_id)
+
+
+async def email_tickets(ctx: JobContext, order_id: int, request_id: str) -> str:
+    """The order's tickets email, once: sent, then recorded as sent."""
     message = await to_thread(orders.tickets_email, ctx.store, order_id, request_id)
     if message is None:
         return "already_sent"

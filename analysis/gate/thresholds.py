@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from analysis.metrics.stats import PERCENTILES, min_support, supported
+from analysis.metrics.tickets import TICKET_COLUMNS
 from analysis.metrics.work import COMPLETION
 from analysis.names import WORK_COUNTS
 from core.contracts import ENDPOINTS, VARIANT_NAMES
@@ -92,6 +93,7 @@ METRICS: dict[str, Getter] = {
     "queue.peak_depth": _at("queue", "peak_depth"),
     "queue.mean_depth": _at("queue", "mean_depth"),
     "queue.drain_s": _at("queue", "drain_s"),
+    **{f"tickets.{k}": _at("tickets", k) for k in TICKET_COLUMNS},
     "enumeration_auc": _enumeration("auc"),
     "enumeration_gap": _enumeration("gap"),
 }

@@ -13,6 +13,7 @@ from analysis.metrics.floor import bounded_by_harness, floor_table
 from analysis.metrics.load import Run
 from analysis.metrics.stats import bootstrap_ratio_ci, safe_ratio
 from analysis.metrics.system import process_table, queue_table
+from analysis.metrics.tickets import order_table, stall_table, ticket_table
 from analysis.metrics.timing import (
     in_windows,
     is_success,
@@ -40,6 +41,9 @@ class Metrics:
     enumeration: pd.DataFrame
     comparisons: pd.DataFrame
     floor: pd.DataFrame
+    orders: pd.DataFrame  # each paid order's seats, payment -> tickets time and fate
+    tickets: pd.DataFrame  # the ticket job's lesson per scenario x variant
+    stalls: pd.DataFrame  # per run: stalled seconds and their spans
 
 
 def compute_metrics(run: Run, settings: AnalysisSettings) -> Metrics:
@@ -51,6 +55,8 @@ def compute_metrics(run: Run, settings: AnalysisSettings) -> Metrics:
     fault = fault_table(requests[in_windows(requests, run.windows).to_numpy()])
     results = results.merge(fault, on=GROUP, how="left")
     floor = floor_table(run.floor, run.meta)
+    orders = order_table(run.orders, ledger)
+    stalls = stall_table(run.jobs, run.queue_samples)
     return Metrics(
         requests=requests,
         trimmed=trimmed,
@@ -62,6 +68,9 @@ def compute_metrics(run: Run, settings: AnalysisSettings) -> Metrics:
         enumeration=enumeration_table(trimmed, settings.enumeration_tolerance),
         comparisons=comparisons_table(results, per_repeat, settings, floor),
         floor=floor,
+        orders=orders,
+        tickets=ticket_table(orders, run.jobs, stalls),
+        stalls=stalls,
     )
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
@@ -11,7 +12,15 @@ import numpy as np
 import pandas as pd
 
 from analysis.names import RUN
-from core.contracts import FLOOR_SCENARIO, RAW_FILES, RAW_OPTIONAL, WORK_ENDPOINT_OF_PREFIX
+from core.contracts import (
+    CLOCK_OFFSETS,
+    FLOOR_SCENARIO,
+    PROVIDER_CLOCK,
+    RAW_FILES,
+    RAW_OPTIONAL,
+    WORK_ENDPOINT_OF_PREFIX,
+    locust_worker_clock,
+)
 
 
 class RunError(Exception):
@@ -44,6 +53,7 @@ class Run:
     queue_samples: pd.DataFrame
     process_samples: pd.DataFrame
     jobs: pd.DataFrame = field(default_factory=lambda: empty_frame(raw_dtypes("jobs")))
+    orders: pd.DataFrame = field(default_factory=lambda: empty_frame(raw_dtypes("orders")))
     # GET /noop per variant before the scenarios: the harness's own floor, kept out of the rest.
     floor: pd.DataFrame = field(default_factory=lambda: empty_frame(raw_dtypes("requests")))
 
@@ -53,7 +63,9 @@ def load_run(path: Path) -> Run:
         raise RunError(f"no results folder at {path}")
     meta = read_meta(path)
     raw = path / "raw"
-    every = normalize_requests(_read_csv(raw, "requests", required=True))
+    offsets = clock_offsets(meta)
+    requests_csv = _read_csv(raw, "requests", required=True)
+    every = normalize_requests(on_runner_clock(requests_csv, offsets, REQUEST_TIMES))
     is_floor = (every["scenario"].astype("str") == FLOOR_SCENARIO).to_numpy()
     requests = every[~is_floor].reset_index(drop=True)
     requests["scenario"] = requests["scenario"].cat.remove_unused_categories()
@@ -63,14 +75,56 @@ def load_run(path: Path) -> Run:
         runs=runs_frame(meta, requests),
         windows=windows_frame(meta),
         requests=requests,
-        deliveries=normalize_deliveries(_read_csv(raw, "deliveries")),
+        deliveries=normalize_deliveries(
+            on_runner_clock(_read_csv(raw, "deliveries"), offsets, DELIVERY_TIMES)
+        ),
         dead_letters=_read_csv(raw, "dead_letters"),
         pending=_read_csv(raw, "pending"),
         queue_samples=_read_csv(raw, "queue_samples"),
         process_samples=_read_csv(raw, "process_samples"),
         jobs=_read_csv(raw, "jobs"),
+        orders=_read_csv(raw, "orders"),
         floor=every[is_floor].reset_index(drop=True),
     )
+
+
+# Times taken on another host's clock: a request's on its Locust worker's, a delivery's on the
+# provider's. Each is moved onto the runner's clock by that host's offset in meta.json.
+REQUEST_TIMES: Final = ("intended_start", "start", "end")
+DELIVERY_TIMES: Final = ("first_at", "last_at")
+Offsets = dict[tuple[str, str, int, str], float]
+
+
+def clock_offsets(meta: dict[str, Any]) -> Offsets:
+    """(scenario, variant, repeat, host) -> that host's clock minus the runner's, in seconds."""
+    out: Offsets = {}
+    for r in meta.get("runs") or []:
+        hosts = r.get(CLOCK_OFFSETS) if isinstance(r, dict) else None
+        for host, probe in (hosts or {}).items() if isinstance(hosts, dict) else ():
+            offset = _float(probe.get("offset_s")) if isinstance(probe, dict) else math.nan
+            if offset and math.isfinite(offset):
+                key = (str(r.get("scenario")), str(r.get("variant")), int(r.get("repeat") or 0))
+                out[(*key, str(host))] = offset
+    return out
+
+
+def on_runner_clock(frame: pd.DataFrame, offsets: Offsets, times: tuple[str, ...]) -> pd.DataFrame:
+    """Subtract each row's host offset from its times (a host without one: 0)."""
+    if not offsets or frame.empty:
+        return frame
+    out = frame.copy()
+    keys = [out[c].astype("str").to_numpy() for c in ("scenario", "variant")]
+    repeat = out["repeat"].to_numpy()
+    if "worker" in out:  # requests: the Locust worker that made each ("0": the only one)
+        workers = out["worker"].astype("string").fillna("0")
+        hosts = workers.map({w: locust_worker_clock(w) for w in workers.unique()}).to_numpy()
+    else:  # deliveries: the provider
+        hosts = np.full(len(out), PROVIDER_CLOCK, dtype=object)
+    for (scenario, variant, rep, host), offset in offsets.items():
+        mine = (keys[0] == scenario) & (keys[1] == variant) & (repeat == rep) & (hosts == host)
+        for column in times:
+            out.loc[mine, column] = out.loc[mine, column] - offset
+    return out
 
 
 def resolve_run_dir(path: Path) -> Path:

@@ -14,9 +14,11 @@ from analysis.metrics.compute import Metrics, compute_metrics, scenario_order
 from analysis.metrics.load import Run, RunError, load_run
 from analysis.metrics.reliability import reliability_rows
 from analysis.metrics.stats import PERCENTILES, clean, supported
+from analysis.metrics.tickets import TICKET_COLUMNS, design_of, ticket_verdict
 from analysis.metrics.timing import BOUNDED
 from analysis.metrics.work import COMPLETION, COMPLETION_BOUNDED
 from analysis.names import COMPARED, WORK_COUNTS, AnalysisSettings, settings_for
+from core.contracts import FAN_OUT
 
 SCHEMA_VERSION = 1
 
@@ -51,6 +53,7 @@ def build_summary(run: Run, metrics: Metrics, settings: AnalysisSettings) -> dic
             "by_scenario": _records(metrics.enumeration),
             "verdicts": enumeration_verdicts(metrics.enumeration),
         },
+        "tickets": ticket_verdicts(metrics.tickets, design_of(meta)),
     }
 
 
@@ -102,6 +105,16 @@ def _result(row: dict[str, Any], metrics: Metrics) -> dict[str, Any]:
         out["interval_ms"]["completion_ms"] = _intervals(
             row, COMPLETION_BOUNDED, "completion_{}_{}_ms"
         )
+    out["tickets"] = None
+    if endpoint == "webhook":
+        mine = metrics.tickets[
+            (metrics.tickets["scenario"] == scenario) & (metrics.tickets["variant"] == variant)
+        ]
+        out["tickets"] = (
+            {k: _json_value(v) for k, v in _rows(mine[list(TICKET_COLUMNS)])[0].items()}
+            if len(mine)
+            else None
+        )
     queue = metrics.queue[
         (metrics.queue["scenario"] == scenario) & (metrics.queue["variant"] == variant)
     ]
@@ -134,6 +147,24 @@ def _result(row: dict[str, Any], metrics: Metrics) -> dict[str, Any]:
         {"repeat": int(r["repeat"]), **{k: clean(r[k]) for k in COMPARED}}
         for r in _rows(reps.sort_values("repeat"))
     ]
+    return out
+
+
+def ticket_verdicts(tickets: pd.DataFrame, designs: dict[str, str]) -> list[dict[str, Any]]:
+    """Each scenario x variant with orders, its job design and the lesson in words."""
+    rows = sorted(_rows(tickets), key=lambda r: (scenario_order(r["scenario"]), r["variant"]))
+    out = []
+    for row in rows:
+        design = designs.get(row["scenario"], FAN_OUT)
+        verdict = ticket_verdict(row, design)
+        out.append(
+            {
+                "scenario": row["scenario"],
+                "variant": row["variant"],
+                "design": design,
+                "verdict": verdict,
+            }
+        )
     return out
 
 

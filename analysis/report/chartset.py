@@ -12,12 +12,15 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from analysis.metrics import series
-from analysis.metrics.compute import Metrics, primary_endpoints
+from analysis.metrics.compute import Metrics, primary_endpoints, scenario_order
 from analysis.metrics.load import Run
 from analysis.metrics.stats import min_support
 from analysis.metrics.system import queue_series
-from analysis.names import AnalysisSettings
-from analysis.report import charts
+from analysis.metrics.tickets import design_of
+from analysis.metrics.timing import str_keys
+from analysis.names import RUN, AnalysisSettings
+from analysis.report import charts, ticket_charts
+from core.contracts import FAN_OUT
 
 
 @dataclass(frozen=True)
@@ -136,6 +139,7 @@ def chart_jobs(run: Run, metrics: Metrics, settings: AnalysisSettings) -> list[J
                 (summary_table(metrics.results, primary), "All scenarios at a glance"),
             )
         )
+    jobs += ticket_jobs(run, metrics)
     enumeration = metrics.enumeration
     if len(enumeration):
         names = enumeration["scenario"].tolist()
@@ -156,6 +160,83 @@ def chart_jobs(run: Run, metrics: Metrics, settings: AnalysisSettings) -> list[J
             )
         )
     return jobs
+
+
+def family(scenario: str, design: str) -> str:
+    """The scenario a job design's row was made from (big-orders-monolithic -> big-orders)."""
+    return scenario.removesuffix(f"-{design}") if design != FAN_OUT else scenario
+
+
+def ticket_jobs(run: Run, metrics: Metrics) -> list[Job]:
+    """Per scenario family with orders: completion against seats and a timeline of its runs
+    (a stalled worker); across them, the ticket work per seat sold."""
+    if metrics.orders.empty:
+        return []
+    designs = design_of(run.meta)
+    orders = metrics.orders.assign(design=metrics.orders["scenario"].map(designs).fillna(FAN_OUT))
+    orders["family"] = [
+        family(s, d) for s, d in zip(orders["scenario"], orders["design"], strict=True)
+    ]
+    jobs = []
+    for name, mine in orders.groupby("family", sort=False):
+        jobs.append(
+            Job(
+                None,
+                f"tickets-completion-{name}.png",
+                ticket_charts.plot_completion_vs_seats,
+                (
+                    mine,
+                    f"{name}: payment to tickets email against the order's seats, per job design",
+                ),
+            )
+        )
+        timeline = stall_runs(run, metrics, sorted(mine["scenario"].unique(), key=scenario_order))
+        if timeline:
+            jobs.append(
+                Job(
+                    None,
+                    f"tickets-timeline-{name}.png",
+                    ticket_charts.plot_stall_timeline,
+                    (timeline, f"{name}: the queue and the worker's job starts, per job design"),
+                )
+            )
+    tickets = metrics.tickets.assign(
+        design=metrics.tickets["scenario"].map(designs).fillna(FAN_OUT)
+    )
+    if tickets["work_ratio"].notna().any():
+        jobs.append(
+            Job(
+                None,
+                "tickets-work.png",
+                ticket_charts.plot_work_ratio,
+                (tickets, "Ticket work done / needed, per scenario and job design"),
+            )
+        )
+    return jobs
+
+
+def stall_runs(run: Run, metrics: Metrics, scenarios: list[str]) -> list[ticket_charts.Timeline]:
+    """The first repeat of each scenario x queue variant, in seconds from its t0."""
+    out = []
+    jobs, samples = str_keys(run.jobs), str_keys(run.queue_samples)
+    runs = str_keys(run.runs).set_index(RUN)["t0"]
+    for stall in metrics.stalls.to_dict("records"):
+        key = (str(stall["scenario"]), str(stall["variant"]), int(stall["repeat"]))
+        mine = jobs[_of_run(jobs, key)]
+        if key[0] not in scenarios or key[2] != 0 or mine.empty:
+            continue
+        queue = samples[_of_run(samples, key)].sort_values("t")
+        t0 = float(runs.get(key, queue["t"].min()))
+        spans = [(a - t0, b - t0) for a, b in stall["spans"]]
+        name = f"{key[0]} ({key[1]})"
+        out.append((name, queue.assign(second=queue["t"] - t0), mine["started_at"] - t0, spans))
+    return sorted(out, key=lambda r: scenarios.index(r[0].split(" ")[0]))
+
+
+def _of_run(frame: pd.DataFrame, key: tuple[str, str, int]) -> pd.Series:
+    return (
+        (frame["scenario"] == key[0]) & (frame["variant"] == key[1]) & (frame["repeat"] == key[2])
+    )
 
 
 def summary_table(results: pd.DataFrame, primary: dict[str, str]) -> pd.DataFrame:

@@ -56,6 +56,8 @@ class Document:
     reliability_notes: list[str] = field(default_factory=list)
     overview: Table | None = None
     floor: str = ""
+    tickets: list[str] = field(default_factory=list)  # the ticket job's lesson, in words
+    ticket_charts: list[Chart] = field(default_factory=list)
 
 
 def build_document(summary: dict[str, Any], charts: list[Chart]) -> Document:
@@ -93,14 +95,30 @@ def build_document(summary: dict[str, Any], charts: list[Chart]) -> Document:
         enumeration_verdict=enumeration_sentence(summary["enumeration"]["verdicts"]),
         sections=sections,
         enumeration=enumeration_table(summary["enumeration"]["by_scenario"]),
-        charts=[c for c in charts if c.scenario is None],
+        charts=[c for c in charts if c.scenario is None and not is_ticket_chart(c)],
         reliability=(
             Table(RELIABILITY_HEADER, reliability_table_rows(reliability)) if reliability else None
         ),
         reliability_notes=[f"{k}: {' '.join(v)}" for k, v in said.items()],
         overview=overview_table(primaries, floor) if primaries else None,
         floor=floor_sentence(floor),
+        tickets=ticket_sentences(summary),
+        ticket_charts=[c for c in charts if is_ticket_chart(c)],
     )
+
+
+def is_ticket_chart(chart: Chart) -> bool:
+    return chart.file.rsplit("/", 1)[-1].startswith("tickets-")
+
+
+def ticket_sentences(summary: dict[str, Any]) -> list[str]:
+    """Each scenario x variant with orders, its lesson; and the design rows a variant skipped."""
+    said = [f"{t['scenario']}: {t['verdict']}" for t in summary.get("tickets") or []]
+    skips = [s for s in summary.get("skipped") or [] if s.get("variant")]
+    if said and skips:
+        names = ", ".join(sorted({f"{s['scenario']} x {s['variant']}" for s in skips}))
+        said.append(f"Not run: {names} ({skips[0].get('reason')}).")
+    return said
 
 
 def run_warnings(summary: dict[str, Any]) -> list[str]:
@@ -112,6 +130,8 @@ def run_warnings(summary: dict[str, Any]) -> list[str]:
     for flag in flags.items() if isinstance(flags, dict) else flags:
         warnings.append(flag_sentence(flag))
     for skip in summary.get("skipped") or []:
+        if skip.get("variant"):
+            continue  # a job design's row a variant ignores: said with the tickets
         warnings.append(f"Scenario {skip.get('scenario')} was skipped: {skip.get('reason')}.")
     return warnings
 

@@ -55,6 +55,11 @@ dt { font-weight: 600; } dd { margin: 0; font-family: ui-monospace, monospace; }
 {% if s.others %}<p>Other endpoints:</p>{{ table(s.others) }}{% endif %}
 {% for c in s.charts %}<figure><img alt="{{ c.title }}" src="{{ images[c.file] }}"></figure>
 {% endfor %}{% endfor %}
+{% if doc.tickets %}<h2>The ticket job's lesson</h2>
+<ul>{% for t in doc.tickets %}<li>{{ t }}</li>{% endfor %}</ul>
+{% for c in doc.ticket_charts %}
+<figure><img alt="{{ c.title }}" src="{{ images[c.file] }}"></figure>
+{% endfor %}{% endif %}
 {% if doc.reliability %}<h2>Reliability</h2>
 {{ table(doc.reliability) }}
 <ul>{% for n in doc.reliability_notes %}<li>{{ n }}</li>{% endfor %}</ul>
@@ -71,6 +76,7 @@ dt { font-weight: 600; } dd { margin: 0; font-family: ui-monospace, monospace; }
 
 def render_html(doc: Document, run_dir: Path, metadata: list[tuple[str, str]]) -> str:
     files = [c.file for s in doc.sections for c in s.charts] + [c.file for c in doc.charts]
+    files += [c.file for c in doc.ticket_charts]
     images = {f: _data_uri(run_dir / f) for f in files}
     environment = Environment(autoescape=True, trim_blocks=True)
     return environment.from_string(TEMPLATE).render(doc=doc, images=images, metadata=metadata)

@@ -32,6 +32,12 @@ def render_markdown(doc: Document) -> str:
             lines += ["Other endpoints:", "", _table(section.others), ""]
         lines += [f"![{c.title}]({c.file})" for c in section.charts]
         lines.append("")
+    if doc.tickets:
+        lines += ["## The ticket job's lesson", ""]
+        lines += [f"- {t}" for t in doc.tickets]
+        lines.append("")
+        lines += [f"![{c.title}]({c.file})" for c in doc.ticket_charts]
+        lines.append("")
     if doc.reliability:
         lines += ["## Reliability", "", _table(doc.reliability), ""]
         lines += [f"- {n}" for n in doc.reliability_notes]

@@ -17,10 +17,13 @@ import numpy.typing as npt
 import pandas as pd
 
 from core.contracts import (
+    CLOCK_OFFSETS,
     DEFAULT_VARIANTS,
     FLOOR_SCENARIO,
+    PROVIDER_CLOCK,
     SEND_MAGIC_LINK,
     SEND_TICKETS,
+    locust_worker_clock,
     login_job_id,
     login_work_id,
     magic_link_key,
@@ -100,9 +103,13 @@ def write_synthetic_run(
     seed: int = 7,
     slower_s: dict[str, float] | None = None,
     floor_rate: float = 20.0,
+    clock_offsets: dict[str, float] | None = None,
 ) -> Path:
     """`slower_s` adds seconds to every answer of a variant (a degraded build); `floor_rate`
-    is the GET /noop rate of the floor measured before the scenarios (0: none)."""
+    is the GET /noop rate of the floor measured before the scenarios (0: none);
+    `clock_offsets` ({host: seconds}, e.g. PROVIDER_CLOCK) puts that host's times off the
+    runner's clock by so much, and records the offsets as the runner measures them."""
+    offsets = clock_offsets or {}
     rng = np.random.default_rng(seed)
     raw = path / "raw"
     raw.mkdir(parents=True, exist_ok=True)
@@ -114,6 +121,10 @@ def write_synthetic_run(
             for variant in order:
                 frames = _one_run(rng, scenario, variant, repeat, t, requests_per_run, duration_s)
                 frames[0]["end"] += (slower_s or {}).get(variant, 0.0)
+                for column in ("first_at", "last_at"):
+                    frames[1][column] += offsets.get(PROVIDER_CLOCK, 0.0)
+                for column in ("intended_start", "start", "end"):
+                    frames[0][column] += offsets.get(locust_worker_clock("0"), 0.0)
                 load_end = t + duration_s
                 drained_at = load_end + (0.5 if variant == "sync" else float(rng.uniform(1, 20)))
                 runs.append(
@@ -126,6 +137,7 @@ def write_synthetic_run(
                         "drained_at": drained_at,
                         "drained": True,
                         "events": run_events(scenario, variant, t, duration_s),
+                        CLOCK_OFFSETS: {h: {"offset_s": o} for h, o in offsets.items()},
                     }
                 )
                 parts.append(frames)

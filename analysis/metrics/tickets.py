@@ -76,10 +76,16 @@ def stall_spans(
     inside = np.sort(starts[(starts > t[0]) & (starts < t[-1])])
     edges = np.concatenate([[t[0]], inside, [t[-1]]])
     long = np.diff(edges) >= STALL_MIN_S
-    spans = []
+    spans: list[tuple[float, float]] = []
     for g0, g1 in zip(edges[:-1][long], edges[1:][long], strict=True):
         lo, hi = np.maximum(lows, g0), np.minimum(highs, g1)
-        spans += [(float(a), float(b)) for a, b in zip(lo, hi, strict=True) if b > a]
+        for a, b in zip(lo.tolist(), hi.tolist(), strict=True):
+            if b <= a:
+                continue
+            if spans and spans[-1][1] == a:  # one span across consecutive samples
+                spans[-1] = (spans[-1][0], b)
+            else:
+                spans.append((a, b))
     return spans
 
 

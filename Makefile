@@ -49,8 +49,9 @@ demo: install
 	$(BIN)/python -m demo $(DEMO_ARGS)
 
 # The README's charts: RUN's key charts into docs/charts/, with its git SHA and command.
+# DOCS_ARGS=--tickets: the ticket job's charts (from a run of big-orders and hung-ticket).
 docs-charts: install
-	$(BIN)/python -m demo.docs_charts $(RUN)
+	$(BIN)/python -m demo.docs_charts $(RUN) $(DOCS_ARGS)
 
 report: install
 	$(BIN)/python -m analysis report $(RUN)

@@ -18,6 +18,18 @@ CHARTS = {
     "queue-outage.png": "the queues filling and draining around the outage",
     "latency-vs-load-spike.png": "latency as the arrival rate steps past saturation",
 }
+# The ticket job's lesson (issue 10), from a run of big-orders and hung-ticket under each job
+# design: `--tickets` copies these beside the others, with their origin in TICKETS.md.
+TICKET_CHARTS = {
+    "tickets-completion-big-orders.png": "payment to tickets email against seats, per job design",
+    "tickets-work.png": "ticket programs started per seat sold, per scenario and job design",
+    "tickets-timeline-big-orders.png": "the queue and the worker's job starts: a stalled worker",
+    "tickets-timeline-hung-ticket.png": "the same with a ticket program that hangs now and then",
+}
+GROUPS = {
+    "main": (CHARTS, "README.md", "the outage and spike scenarios"),
+    "tickets": (TICKET_CHARTS, "TICKETS.md", "the big-orders and hung-ticket scenarios"),
+}
 OUT = PROJECT_ROOT / "docs" / "charts"
 
 
@@ -25,29 +37,35 @@ class DocsError(Exception):
     """A run that cannot provide the charts; the message is one line for the user."""
 
 
-def copy_charts(run: Path, out: Path) -> str:
-    """Replace out/ with the run's chosen charts and a README.md saying where they came from."""
+def copy_charts(run: Path, out: Path, group: str = "main") -> str:
+    """Replace out/'s charts of a group with the run's, and a file saying where they came from
+    (README.md for the main group); the other groups' charts stay."""
+    charts, origin, scenarios = GROUPS[group]
     run = run.resolve()  # results/latest is a symlink: record the folder it points at
     try:
         meta = json.loads((run / "meta.json").read_text())
     except (OSError, ValueError):
         raise DocsError(f"{run} has no readable meta.json: is it a results folder?") from None
-    missing = [name for name in CHARTS if not (run / "charts" / name).is_file()]
+    missing = [name for name in charts if not (run / "charts" / name).is_file()]
     if missing:
         raise DocsError(
-            f"{run.name} lacks charts/{', charts/'.join(missing)}: run a bench with the outage"
-            f" and spike scenarios, then `make report RUN={run}`"
+            f"{run.name} lacks charts/{', charts/'.join(missing)}: run a bench with"
+            f" {scenarios}, then `make report RUN={run}`"
         )
     out.mkdir(parents=True, exist_ok=True)
+    others = {name for g, (c, _, _) in GROUPS.items() if g != group for name in c}
     for old in out.glob("*.png"):
-        old.unlink()
-    for name in CHARTS:
+        if old.name not in others:
+            old.unlink()
+    for name in charts:
         shutil.copyfile(run / "charts" / name, out / name)
+    flag = "" if group == "main" else f" DOCS_ARGS=--{group}"
     kind = "a quick run (`--quick`: ~5 s per scenario)" if meta.get("quick") else "a full run"
     lines = [
         "# Charts of a real run",
         "",
-        "Copied by `make docs-charts RUN=results/<run>` from one results folder; not edited.",
+        f"Copied by `make docs-charts RUN=results/<run>{flag}` from one results folder;"
+        " not edited.",
         "",
         f"- run folder: `{run.name}`, {kind}",
         f"- git SHA: `{meta.get('git_sha') or 'not recorded'}`",
@@ -55,20 +73,23 @@ def copy_charts(run: Path, out: Path) -> str:
         f"- machine: {meta.get('cpu', {}).get('model', '?')},"
         f" {meta.get('cpu', {}).get('logical', '?')} logical CPUs",
         "",
-        *[f"- `{name}`: {what}" for name, what in CHARTS.items()],
+        *[f"- `{name}`: {what}" for name, what in charts.items()],
         "",
     ]
-    (out / "README.md").write_text("\n".join(lines))
-    return f"copied {len(CHARTS)} charts of {run.name} into {out}"
+    (out / origin).write_text("\n".join(lines))
+    return f"copied {len(charts)} charts of {run.name} into {out}"
 
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m demo.docs_charts", description=__doc__)
     p.add_argument("run", type=Path, help="a results folder, e.g. results/latest")
     p.add_argument("--out", type=Path, default=OUT, help="where the charts go (docs/charts)")
+    p.add_argument(
+        "--tickets", action="store_true", help="the ticket job's charts (issue 10) instead"
+    )
     args = p.parse_args(argv)
     try:
-        print(copy_charts(args.run, args.out))
+        print(copy_charts(args.run, args.out, "tickets" if args.tickets else "main"))
     except DocsError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

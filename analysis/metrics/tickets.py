@@ -17,9 +17,11 @@ from analysis.metrics.timing import str_keys
 from analysis.names import RUN
 from core.contracts import FAN_OUT, order_work_id
 
-# A gap between two job starts counts as a stall from this long: 40x the workers' poll delay
-# and 4x the queue's sampling interval, so a busy machine's jitter never makes one.
+# Jobs waiting and none started for this long is a stall (and so is every moment after, until
+# one starts): 40x the workers' poll delay and 4x the queue's sampling interval, so a busy
+# machine's jitter never makes one.
 STALL_MIN_S: Final = 2.0
+RESOLUTION_S: Final = 0.5  # the queue's sampling interval: a shorter span is below it
 PAIR = ["scenario", "variant"]
 FATES = ("completed", "dead_lettered", "pending", "never")
 TICKET_COLUMNS = (
@@ -65,8 +67,8 @@ def order_table(orders: pd.DataFrame, ledger: pd.DataFrame) -> pd.DataFrame:
 def stall_spans(
     starts: np.ndarray[Any, Any], t: np.ndarray[Any, Any], ready: np.ndarray[Any, Any]
 ) -> list[tuple[float, float]]:
-    """Spans in which no job started for STALL_MIN_S or more while the queue held ready work
-    (ready at both samples around the moment: a sample interval is 0.5 s)."""
+    """Spans in which work waited (at both samples around the moment: they are 0.5 s apart)
+    and no job had started for STALL_MIN_S."""
     order = np.argsort(t)
     t, ready = t[order], np.nan_to_num(ready[order])
     if len(t) < 2:
@@ -78,9 +80,9 @@ def stall_spans(
     long = np.diff(edges) >= STALL_MIN_S
     spans: list[tuple[float, float]] = []
     for g0, g1 in zip(edges[:-1][long], edges[1:][long], strict=True):
-        lo, hi = np.maximum(lows, g0), np.minimum(highs, g1)
+        lo, hi = np.maximum(lows, g0 + STALL_MIN_S), np.minimum(highs, g1)
         for a, b in zip(lo.tolist(), hi.tolist(), strict=True):
-            if b <= a:
+            if b - a < RESOLUTION_S and not (spans and spans[-1][1] == a):
                 continue
             if spans and spans[-1][1] == a:  # one span across consecutive samples
                 spans[-1] = (spans[-1][0], b)
@@ -121,7 +123,6 @@ def ticket_table(orders: pd.DataFrame, jobs: pd.DataFrame, stalls: pd.DataFrame)
         tickets_run=("tickets_run", "sum"),
         tickets_wasted=("wasted", "sum"),
         timeouts=("timeouts", "sum"),
-        recorded=("tickets_run", "count"),
     )
     counts = pd.crosstab([orders["scenario"], orders["variant"]], orders["fate"])
     counts = counts.reindex(columns=list(FATES), fill_value=0).add_prefix("orders_")
@@ -136,14 +137,15 @@ def ticket_table(orders: pd.DataFrame, jobs: pd.DataFrame, stalls: pd.DataFrame)
         }
     ).join(counts)
     out = out.join(work, how="left")
-    no_records = out["recorded"].fillna(0) == 0
+    # A variant without a queue (sync) has no job records to count; a queue variant without
+    # any (its worker stalled from the start) ran no ticket at all.
+    stalled = str_keys(stalls).groupby(PAIR)["stall_s"].sum().reindex(out.index)
+    no_queue = stalled.isna()
     for column in ("tickets_run", "tickets_wasted", "timeouts"):
-        out[column] = out[column].where(~no_records)
+        out[column] = out[column].fillna(0).where(~no_queue)
     out["work_ratio"] = out["tickets_run"] / out["seats_sold"].where(out["seats_sold"] > 0)
     out["orders_unfinished"] = out["orders_sold"] - out["orders_completed"]
-    stalled = str_keys(stalls).groupby(PAIR)["stall_s"].sum()
-    out["stall_s"] = stalled.reindex(out.index)
-    out.loc[no_records, "stall_s"] = np.nan  # no queue: nothing to stall
+    out["stall_s"] = stalled
     return out.reset_index()[[*PAIR, *TICKET_COLUMNS]]
 
 

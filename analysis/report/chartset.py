@@ -223,7 +223,7 @@ def stall_runs(run: Run, metrics: Metrics, scenarios: list[str]) -> list[ticket_
     for stall in metrics.stalls.to_dict("records"):
         key = (str(stall["scenario"]), str(stall["variant"]), int(stall["repeat"]))
         mine = jobs[_of_run(jobs, key)]
-        if key[0] not in scenarios or key[2] != 0 or mine.empty:
+        if key[0] not in scenarios or key[2] != 0:
             continue
         queue = samples[_of_run(samples, key)].sort_values("t")
         t0 = float(runs.get(key, queue["t"].min()))

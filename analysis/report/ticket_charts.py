@@ -100,6 +100,8 @@ def plot_stall_timeline(
             label="in progress",
         )
         ax.plot(starts, [0] * len(starts), "|", color="#009E73", ms=10, label="a job starts")
+        if starts.empty:
+            ax.text(0.5, 0.5, "no job ever ended", transform=ax.transAxes, ha="center")
         for i, (a, b) in enumerate(spans):
             ax.axvspan(
                 a,

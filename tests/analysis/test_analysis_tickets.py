@@ -61,7 +61,8 @@ def test_a_timed_out_monolithic_try_counts_its_thrown_away_tickets() -> None:
     assert table["fate"].tolist() == ["completed", "dead_lettered", "pending"]
     assert table["completion_s"].tolist()[0] == 4.5
     jobs = frame("jobs", [job(10.0, "ok", 3), job(11.0, "timeout", 6)])
-    stalls = stall_table(jobs, frame("queue_samples", []))
+    quiet = [{"t": t, "ready": 0.0, "in_progress": 1.0} for t in (10.0, 10.5, 11.0)]
+    stalls = stall_table(jobs, frame("queue_samples", quiet))
     row = ticket_table(table, jobs, stalls).iloc[0]
     assert (row["seats_sold"], row["tickets_run"], row["tickets_wasted"]) == (17, 9, 6)
     assert row["work_ratio"] == 9 / 17
@@ -76,7 +77,7 @@ def test_a_timed_out_monolithic_try_counts_its_thrown_away_tickets() -> None:
 
 def test_a_stall_is_time_with_jobs_waiting_and_none_started() -> None:
     # Jobs start every 0.2 s until t=2, then nothing until t=9 while the queue holds 5 waiting
-    # jobs (arq counts the one running as ready too); a 1 s gap with work waiting is no stall.
+    # jobs (arq counts the one running as ready too): stalled from 2 s after the last start.
     starts = [i * 0.2 for i in range(11)] + [9.0, 9.5, 10.5]
     samples = [
         {"t": t / 2, "ready": 6.0 if 2 <= t / 2 <= 9 else 0.0, "in_progress": 1.0}
@@ -85,9 +86,8 @@ def test_a_stall_is_time_with_jobs_waiting_and_none_started() -> None:
     jobs = frame("jobs", [job(s) for s in starts])
     stalls = stall_table(jobs, frame("queue_samples", samples))
     (spans,) = stalls["spans"].tolist()
-    assert spans == [(2.0, 9.0)]
-    assert stalls["stall_s"].tolist() == [7.0]
-    assert STALL_MIN_S > 1.0
+    assert spans == [(2.0 + STALL_MIN_S, 9.0)]
+    assert stalls["stall_s"].tolist() == [7.0 - STALL_MIN_S]
 
 
 def test_a_quiet_queue_is_no_stall() -> None:

@@ -6,10 +6,13 @@ keeps the job in its ctx; a `Retry(defer=...)` becomes saq's retry with exactly 
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from typing import Any
 
 from arq import Retry
 from redis.asyncio import Redis
+from saq.job import Status
 from saq.queue.redis import RedisQueue
 from saq.types import Context, Function, SettingsDict
 
@@ -20,6 +23,69 @@ from core.queue import SaqLimits, SaqQueue
 from core.settings import Settings
 from jobs.bookkeeping import Clients
 from jobs.runtime import FUNCTIONS, JobFunction, arq_ctx, retry_delay_s
+
+# saq's own sweep snapshot: the job ids in `active` and their bodies, once per `lock` seconds.
+SWEEP_SNAPSHOT = """
+local id_jobs = {}
+if redis.call('EXISTS', KEYS[1]) == 0 then
+    redis.call('SETEX', KEYS[1], ARGV[1], 1)
+    for i, v in ipairs(redis.call('LRANGE', KEYS[2], 0, -1)) do
+        id_jobs[i] = {v, redis.call('GET', v)}
+    end
+end
+return id_jobs
+"""
+# A pickup is two round trips; a job whose body has not changed in this long has no worker.
+PICKUP_GRACE_S = 1.0
+
+
+class PickupSafeQueue(RedisQueue):
+    """saq's RedisQueue with a sweep that leaves alone a job that a worker is picking up.
+
+    saq 0.26 sweeps every job in `active` whose status is not ACTIVE, but a pickup passes
+    through that state: BLMOVE into `active`, then a write of status=ACTIVE. A sweep landing
+    between the two aborts a live job, and then, the job having tries left, queues it again
+    once it has finished: it runs twice. Here such a job is swept only if its body is still
+    the one the sweep saw a moment earlier, and a job that finished meanwhile is not requeued.
+    """
+
+    async def sweep(self, lock: int = 60, abort: float = 5.0) -> list[str]:
+        snapshot: list[list[bytes]] = await self.redis.eval(  # type: ignore[misc]
+            SWEEP_SNAPSHOT, 2, self._sweep, self._active, str(lock)
+        )
+        seen = {job_id: body for job_id, body in snapshot}
+        suspects = [i for i, body in seen.items() if not self._running(body)]
+        unchanged: set[bytes] = set()
+        if suspects:
+            await asyncio.sleep(PICKUP_GRACE_S)
+            again = await self.redis.mget(suspects)
+            unchanged = {i for i, body in zip(suspects, again, strict=True) if body == seen[i]}
+        swept = []
+        for job_id, body in seen.items():
+            job = self.deserialize(body)
+            if job is None:
+                async with self.redis.pipeline(transaction=True) as pipe:
+                    pipe.lrem(self._active, 0, job_id.decode())
+                    pipe.zrem(self._incomplete, job_id)
+                    await pipe.execute()
+            elif job.stuck or job_id in unchanged:
+                await self.abort(job, error=self.swept_error_message)
+                with contextlib.suppress(asyncio.TimeoutError):
+                    await job.refresh(abort)
+                if job.status in (Status.COMPLETE, Status.FAILED):
+                    continue  # its worker finished it after all
+                if job.retryable:
+                    await self.retry(job, error=self.swept_error_message)
+                else:
+                    await self.finish(job, Status.ABORTED, error=self.swept_error_message)
+            else:
+                continue
+            swept.append(job_id.decode())
+        return swept
+
+    def _running(self, body: bytes | None) -> bool:
+        job = self.deserialize(body)
+        return job is not None and job.status == Status.ACTIVE
 
 
 class SaqContext(Context, total=False):
@@ -50,7 +116,7 @@ def worker_settings(settings: Settings) -> SettingsDict[SaqContext]:
     """Build the dict saq reads; tests call this with their own settings."""
     if settings.redis_url is None:
         raise SystemExit("REDIS_URL is not set: start the stack with `make serve` or set it")
-    queue = RedisQueue.from_url(settings.redis_url, name=settings.saq_queue_name)
+    queue = PickupSafeQueue.from_url(settings.redis_url, name=settings.saq_queue_name)
 
     async def startup(ctx: SaqContext) -> None:
         logs.configure("worker", settings.log_level)

@@ -12,6 +12,7 @@ from contextlib import contextmanager
 
 import httpx
 from redis.asyncio import Redis
+from saq.job import Status
 
 from core import dataset
 from core.contracts import (
@@ -24,8 +25,9 @@ from core.contracts import (
 )
 from core.db import Store
 from core.processes import stop
-from core.queue import SaqLimits, SaqQueue
+from core.queue import SAQ_ACTIVE, SAQ_QUEUED, SaqLimits, SaqQueue, saq_key
 from core.settings import Settings
+from jobs.saq_worker import PickupSafeQueue
 from runner.commands import worker_command
 from tests.support import job_events, messages
 
@@ -172,3 +174,32 @@ async def test_a_job_whose_saq_worker_is_killed_runs_again_after_its_timeout(
     assert ended["pid"] != first.pid
     assert ended["started_at"] - ended["enqueued_at"] >= 3  # not before its timeout
     assert store.dead_letters() == []
+
+
+async def test_the_sweep_requeues_a_job_whose_worker_died_picking_it_up_not_one_being_picked_up(
+    settings: Settings,
+) -> None:
+    queue = await connect(settings)
+    sweeper = PickupSafeQueue(queue.queue.redis, name=settings.saq_queue_name)
+    args = ("r", dataset.registered_email(1), "http://t")
+    queued = saq_key(settings.saq_queue_name, SAQ_QUEUED)
+    active_key = saq_key(settings.saq_queue_name, SAQ_ACTIVE)
+    try:
+        for request_id in ("r-orphan", "r-picked"):
+            await queue.enqueue(SEND_MAGIC_LINK, *args, job_id=login_job_id(request_id))
+        # Both are moved as a worker's BLMOVE moves them; only one worker goes on to run its job.
+        for _ in range(2):
+            await sweeper.redis.lmove(queued, active_key)
+        sweep = asyncio.create_task(sweeper.sweep(lock=1))
+        picked = await sweeper.job(login_job_id("r-picked"))
+        assert picked is not None
+        await picked.update(status=Status.ACTIVE)
+        swept = await sweep
+        orphan = await sweeper.job(login_job_id("r-orphan"))
+        active = await sweeper.redis.lrange(active_key, 0, -1)  # type: ignore[misc]
+    finally:
+        await queue.close()
+
+    assert swept == [sweeper.job_id(login_job_id("r-orphan"))]
+    assert orphan is not None and orphan.status == Status.QUEUED  # queued again, to run once
+    assert active == [picked.id.encode()]  # the live one is left to its worker

@@ -12,9 +12,12 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
 
+import psutil
+
 # uvicorn and arq shut down within a second or two of SIGTERM; past this they are killed.
 TERMINATE_GRACE_S = 5.0
 POLL_S = 0.05
+GROUP_GONE_S = 5.0  # SIGKILLed processes go at once, unless stuck in an uninterruptible wait
 
 
 class StackError(Exception):
@@ -117,6 +120,7 @@ class Child:
         self.signal_group(signal.SIGKILL)
         if self.process is not None:
             self.process.wait()
+            self.wait_group_gone()
 
     def stop(self) -> None:
         """Terminate, wait, kill, reap: always safe to call, twice or on a dead child."""
@@ -130,6 +134,16 @@ class Child:
         # Whatever is left in the group (the leader, or grandchildren that ignored SIGTERM).
         self.signal_group(signal.SIGKILL)
         process.wait()
+        self.wait_group_gone()
+
+    def wait_group_gone(self) -> None:
+        """Return once no process of the group runs: a ticket program or request thread's child
+        still exiting would otherwise write a past run's work into the next one's fresh data."""
+        assert self.process is not None
+        deadline = time.monotonic() + GROUP_GONE_S
+        while group_alive(self.process.pid) and time.monotonic() < deadline:
+            self.signal_group(signal.SIGKILL)  # one forked after the first signal, too
+            time.sleep(POLL_S / 5)
 
     def last_lines(self, n: int = 10) -> list[str]:
         try:
@@ -140,6 +154,21 @@ class Child:
         except OSError:
             return []
         return [line.strip() for line in text.splitlines() if line.strip()][-n:]
+
+
+def group_alive(pgid: int) -> bool:
+    """Whether a process of the group runs; zombies waiting for a reaper do not count."""
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    for proc in psutil.process_iter(["status"]):
+        with contextlib.suppress(OSError):  # gone since the listing
+            if os.getpgid(proc.pid) == pgid and proc.info["status"] != psutil.STATUS_ZOMBIE:
+                return True
+    return False
 
 
 def port_free(host: str, port: int) -> bool:

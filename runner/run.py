@@ -125,7 +125,8 @@ class Runner:
         self.sampler = Sampler(stack.redis_url)
         self.store = open_store(settings)
         self.http = httpx.Client(timeout=10)
-        self.dirty: set[str] = set()  # variants whose workers may hold a past run's jobs
+        # Variants whose workers or target may still work on a past run's requests.
+        self.dirty: set[str] = set()
         self.stop_timeout_s = QUICK_STOP_TIMEOUT_S if options.quick else STOP_TIMEOUT_S
 
     def new_run(
@@ -290,8 +291,9 @@ class Runner:
         if self.stack.workers_expendable:
             self.replace_dead_workers(run)
             self.stack.workers_expendable = False  # from here on a dying worker is a fault again
-        if not drained:
+        if not drained or self.may_still_work(run):
             self.dirty.add(run.variant)  # leftovers must not leak into the next run
+        if not drained:
             self.flag(run, "not_drained", f"work still owed {drain_s:.0f}s after the load")
 
     def collect(self, run: RunState) -> None:
@@ -423,34 +425,59 @@ class Runner:
         )
 
     def prepare(self, run: RunState) -> None:
-        """The same starting line for every run: provider, queue and data reset.
+        """The same starting line for every run: nothing left working, provider, queue and data
+        reset.
 
-        The run's target and workers take the scenario's env; whichever is stale is restarted
-        first, side by side, so their start-ups overlap.
+        What may still work on a past run's requests (`dirty`) is stopped with all it started
+        before the reset, and the run's own target and workers too when they need the
+        scenario's env; all start again after it, side by side, so their start-ups overlap.
         """
         self.stack.check_alive()  # a child that died between runs is a fault, not a restart
-        scenario, variant = run.scenario, run.variant
-        env = dict(scenario.work_env)
-        gates = []
-        workers = self.stack.workers_of(variant)
-        if workers and (variant in self.dirty or self.stack.worker_env.get(variant) != env):
-            gates.append(self.stack.relaunch_workers(variant, env))
-            self.dirty.discard(variant)
-        target = f"target-{variant}"
-        if target in self.stack.children and self.stack.target_env.get(variant, {}) != env:
-            gates.append(self.stack.relaunch_target(variant, env))
-        for gate in gates:
-            gate()
-        appendonly = scenario.redis_appendonly
-        self.stack.set_redis_appendonly(
+        stack, variant, env = self.stack, run.variant, dict(run.scenario.work_env)
+        workers = {v: stack.worker_env.get(v, {}) for v in self.dirty if stack.workers_of(v)}
+        targets = {
+            v: stack.target_env.get(v, {})
+            for v in self.dirty - set(workers)
+            if f"target-{v}" in stack.children
+        }
+        if stack.workers_of(variant) and stack.worker_env.get(variant) != env:
+            workers[variant] = env
+        if f"target-{variant}" in stack.children and stack.target_env.get(variant, {}) != env:
+            targets[variant] = env
+        self.dirty.clear()
+        counts = {v: stack.stop_workers(v) for v in workers}
+        ports = {v: stack.stop_target(v) for v in targets}
+        run.record["restarted"] = [f"workers-{v}" for v in workers] + [
+            f"target-{v}" for v in targets
+        ]
+        appendonly = run.scenario.redis_appendonly
+        stack.set_redis_appendonly(
             self.settings.redis_appendonly if appendonly is None else appendonly
         )
         self.control("POST", "/control/reset", {"seed": self.options.seed})
-        self.control("PUT", "/control/faults", scenario.faults)
-        with redis.Redis.from_url(self.stack.redis_url) as client:
+        self.control("PUT", "/control/faults", run.scenario.faults)
+        with redis.Redis.from_url(stack.redis_url) as client:
             client.flushdb()
         s = self.settings
         self.store.seed(self.options.seed, s.seed_users, s.seed_orders, s.max_seats)
+        gates = [stack.launch_workers(v, counts[v], e) for v, e in workers.items()]
+        gates += [stack.launch_target(v, e, port=ports[v]) for v, e in targets.items()]
+        for gate in gates:
+            gate()
+
+    def may_still_work(self, run: RunState) -> bool:
+        """Whether a variant's processes may still work on this run's requests after the drain.
+
+        Work in the target's own process outlives the answers the drain waits for: a sync
+        handler keeps going after its client gave up, and a webhook's redeliveries and second
+        events keep making tickets after the order's email.
+        """
+        if run.queue is not None:
+            return False
+        return any(
+            r["endpoint"] == "webhook" or not float(r["status"] or 0)
+            for r in read_rows(run.raw_out)
+        )
 
     def promised(self, run: RunState) -> set[str]:
         """Work ids the run's answers promised and a live target may still be working on.

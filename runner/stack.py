@@ -238,12 +238,10 @@ class Stack:
         deadline_s = self.options.health_deadline_s
         return partial(wait_healthy, name, partial(http_ok, target), deadline_s, [child])
 
-    def relaunch_target(self, variant: str, extra_env: Mapping[str, str]) -> Gate:
-        """Stop a target and start it again on the same port with another env."""
-        old = self.children.pop(f"target-{variant}")
-        old.stop()
-        port = urlsplit(self.target_urls.pop(variant)).port
-        return self.launch_target(variant, extra_env, port=port)
+    def stop_target(self, variant: str) -> int:
+        """Stop a target and all it started; the port to start it again on."""
+        self.children.pop(f"target-{variant}").stop()
+        return self.target_port(variant)
 
     def launch_workers(self, name: str, n: int, extra_env: Mapping[str, str] | None = None) -> Gate:
         """Start n workers of a queue variant; the gate waits until one serves the queue."""
@@ -271,21 +269,19 @@ class Stack:
         env = {**self.env, **self.worker_env.get(name, {})}
         return self.child(child_name, commands.worker_command(self.options.python, name), env)
 
-    def stop_workers(self, name: str) -> None:
-        for worker in self.workers_of(name):
+    def stop_workers(self, name: str) -> int:
+        """Stop a queue variant's workers and all they started; how many there were."""
+        workers = self.workers_of(name)
+        for worker in workers:
             worker.stop()
             self.children = {k: v for k, v in self.children.items() if v is not worker}
+        return len(workers)
 
     def replace_worker(self, victim: Child) -> Child:
         """SIGKILL a worker (a crash, or one already dead) and start another, not health-gated."""
         self.children = {k: v for k, v in self.children.items() if v is not victim}
         victim.kill()
         return self.launch_worker(self.worker_variant[victim.name])
-
-    def relaunch_workers(self, name: str, extra_env: Mapping[str, str] | None = None) -> Gate:
-        n = len(self.workers_of(name)) or self.options.workers
-        self.stop_workers(name)
-        return self.launch_workers(name, n, extra_env)
 
     def target_port(self, name: str) -> int:
         port = urlsplit(self.target_urls[name]).port

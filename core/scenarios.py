@@ -271,7 +271,7 @@ SCENARIOS: tuple[Scenario, ...] = (
             20,
             rate=3,
             work_env={"TICKET_HANG_PROBABILITY": "0.03"},
-            quick_duration_s=8,
+            quick_duration_s=6,
             about="webhooks; a ticket subprocess hangs now and then",
         )
     ),
@@ -284,7 +284,7 @@ SCENARIOS: tuple[Scenario, ...] = (
             30,
             rate=0.5,
             work_env=BIG_TICKETS_ENV,
-            quick_duration_s=10,
+            quick_duration_s=8,
             about="webhooks for orders of 1-60 seats, each ticket ~1.5 s (up to ~4 s)",
         )
     ),
@@ -373,8 +373,8 @@ SCENARIOS: tuple[Scenario, ...] = (
         "login",
         20,
         rate=20,
-        # Quick: room for each replacement's start-up (a few seconds on a busy machine).
-        quick_duration_s=12,
+        # Quick: room for each replacement's start-up (~1 s; a few on a busy machine).
+        quick_duration_s=9,
         target_faults=(TargetFault(5, "term"), TargetFault(14, "kill")),
         quick_all_variants=True,
         about="the target restarted under load as a deploy does (SIGTERM, graceful), then"

@@ -46,15 +46,23 @@ def free_port(host: str = "127.0.0.1") -> int:
 def redis_command(binary: str, port: int, directory: Path, appendonly: bool = False) -> list[str]:
     return [
         binary,
-        "--port", str(port),
-        "--bind", "127.0.0.1",
-        "--dir", str(directory),
-        "--save", "",
-        "--appendonly", "yes" if appendonly else "no",
-        "--appendfsync", "everysec",
-        "--daemonize", "no",
-        "--loglevel", "warning",
-    ]  # fmt: skip
+        "--port",
+        str(port),
+        "--bind",
+        "127.0.0.1",
+        "--dir",
+        str(directory),
+        "--save",
+        "",
+        "--appendonly",
+        "yes" if appendonly else "no",
+        "--appendfsync",
+        "everysec",
+        "--daemonize",
+        "no",
+        "--loglevel",
+        "warning",
+    ]
 
 
 def wait_for_ping(port: int, deadline_s: float, process: subprocess.Popen[bytes]) -> None:

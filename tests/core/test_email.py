@@ -10,9 +10,16 @@ from core.email import Outcome, backoff_s, classify_error, classify_response, pa
 
 @pytest.mark.parametrize(
     ("status", "outcome"),
-    [(202, Outcome.ACCEPTED), (429, Outcome.RETRY), (500, Outcome.RETRY), (503, Outcome.RETRY),
-     (400, Outcome.PERMANENT), (401, Outcome.PERMANENT), (413, Outcome.PERMANENT)],
-)  # fmt: skip
+    [
+        (202, Outcome.ACCEPTED),
+        (429, Outcome.RETRY),
+        (500, Outcome.RETRY),
+        (503, Outcome.RETRY),
+        (400, Outcome.PERMANENT),
+        (401, Outcome.PERMANENT),
+        (413, Outcome.PERMANENT),
+    ],
+)
 def test_provider_answers_are_classified(status: int, outcome: Outcome) -> None:
     assert classify_response(httpx.Response(status)).outcome is outcome
 

@@ -141,18 +141,26 @@ def wait_for(check: Any, timeout_s: float, what: str) -> None:
         time.sleep(0.5)
 
 
+def newest_ms(page: Any) -> float:
+    """The time of the latency chart's newest point (the chart keeps only its last 90 s, so
+    its length stops growing: its newest time does not)."""
+    points = latency(page)["data"][0]
+    return float(points[-1][0]) if points else 0.0
+
+
 def wait_for_points(page: Any, points: int) -> None:
     """Until the page drew `points` more seconds: time as the page itself counts it."""
-    drawn = len(latency(page)["data"][0])
-    wait_for(lambda: len(latency(page)["data"][0]) >= drawn + points, 20, f"{points} new points")
+    drawn = newest_ms(page)
+    # A point a second; half a second of slack for the ticks' own jitter.
+    wait_for(lambda: newest_ms(page) >= drawn + 1000 * (points - 0.5), 20, f"{points} new points")
 
 
 @needs_chromium
 def test_the_charts_receive_new_points(page: Any) -> None:
     page.get_by_test_id("latency-chart").wait_for()
     wait_for(lambda: len(latency(page)["data"][0]) > 2, 30, "the chart got points")
-    before = len(latency(page)["data"][0])
-    wait_for(lambda: len(latency(page)["data"][0]) > before, 10, "the chart got a new point")
+    before = newest_ms(page)
+    wait_for(lambda: newest_ms(page) > before, 10, "the chart got a new point")
 
 
 @needs_chromium

@@ -10,9 +10,9 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import BackgroundTasks, Depends, FastAPI, HTTPException, Request
+from fastapi import BackgroundTasks, FastAPI, HTTPException, Request, Response
 from fastapi.responses import JSONResponse
 from redis.asyncio import Redis
 
@@ -25,28 +25,21 @@ from targets.base import (
     LOGIN_OPENAPI,
     PAYMENT_OPENAPI,
     LoginBody,
-    LoginIdDep,
     PaymentEventDep,
     RequestIdDep,
     StoreDep,
     create_base_app,
+    issue_login_id,
     link_base,
     now,
 )
 from targets.verify import verify_link
 
 
-async def get_queue(request: Request) -> InProcessQueue:
-    queue: InProcessQueue = request.app.state.queue
-    return queue
-
-
-QueueDep = Annotated[InProcessQueue, Depends(get_queue)]
-
-
 def schedule(
-    background: BackgroundTasks, queue: InProcessQueue, function: str, *args: Any, job_id: str
+    background: BackgroundTasks, request: Request, function: str, *args: Any, job_id: str
 ) -> None:
+    queue: InProcessQueue = request.app.state.queue
     if queue.claim(job_id):
         background.add_task(queue.run, function, args, job_id)
 
@@ -71,15 +64,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @app.post("/login", status_code=202, openapi_extra=LOGIN_OPENAPI)
     async def login(
-        body: LoginBody,
-        request: Request,
-        login_id: LoginIdDep,
-        queue: QueueDep,
-        background: BackgroundTasks,
+        body: LoginBody, request: Request, response: Response, background: BackgroundTasks
     ) -> dict[str, str]:
         # The user is looked up after the answer, so it cannot depend on whether it exists.
+        login_id = issue_login_id(response)
         args = (login_id, body.email, link_base(request))
-        schedule(background, queue, SEND_MAGIC_LINK, *args, job_id=login_job_id(login_id))
+        schedule(background, request, SEND_MAGIC_LINK, *args, job_id=login_job_id(login_id))
         return LOGIN_ACCEPTED
 
     @app.get("/login/verify")
@@ -89,9 +79,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @app.post("/webhooks/payment", openapi_extra=PAYMENT_OPENAPI)
     async def payment(
         event: PaymentEventDep,
+        request: Request,
         request_id: RequestIdDep,
         store: StoreDep,
-        queue: QueueDep,
         background: BackgroundTasks,
     ) -> dict[str, str]:
         if not event.pays:
@@ -103,7 +93,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         if state is EventState.PROCESSED:
             return {"status": "duplicate"}
         args = (event.id, order.id, request_id)
-        schedule(background, queue, PROCESS_PAYMENT, *args, job_id=payment_job_id(event.id))
+        schedule(background, request, PROCESS_PAYMENT, *args, job_id=payment_job_id(event.id))
         return {"status": "queued"}
 
     return app

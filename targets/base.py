@@ -110,7 +110,7 @@ async def request_id(request: Request) -> str:
     return str(request.state.request_id)
 
 
-async def login_id(response: Response) -> str:
+def issue_login_id(response: Response) -> str:
     """A fresh id for this login, named in the answer as the work it promised."""
     made = new_login_id()
     response.headers[WORK_ID_HEADER] = login_work_id(made)
@@ -138,8 +138,9 @@ async def get_store(request: Request) -> Store:
 
 # Dependencies are `async def`: FastAPI runs a plain `def` dependency in the thread pool, and
 # those hops cost the delegated login more than half of its request rate (benchmarks/perf.py).
+# Each dependency still costs its solving on every request, so the login, the hot route, takes
+# its id and queue with plain calls.
 RequestIdDep = Annotated[str, Depends(request_id)]
-LoginIdDep = Annotated[str, Depends(login_id)]
 StoreDep = Annotated[Store, Depends(get_store)]
 
 

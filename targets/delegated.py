@@ -9,9 +9,9 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import Depends, FastAPI, HTTPException, Request
+from fastapi import FastAPI, HTTPException, Request, Response
 from fastapi.responses import JSONResponse
 
 from core.contracts import (
@@ -28,11 +28,11 @@ from targets.base import (
     LOGIN_OPENAPI,
     PAYMENT_OPENAPI,
     LoginBody,
-    LoginIdDep,
     PaymentEventDep,
     RequestIdDep,
     StoreDep,
     create_base_app,
+    issue_login_id,
     link_base,
     now,
 )
@@ -41,12 +41,9 @@ from targets.verify import verify_link
 log = logging.getLogger("targets.delegated")
 
 
-async def get_queue(request: Request) -> JobQueue:
+def queue_of(request: Request) -> JobQueue:
     queue: JobQueue = request.app.state.queue
     return queue
-
-
-QueueDep = Annotated[JobQueue, Depends(get_queue)]
 
 
 async def enqueue(
@@ -89,13 +86,12 @@ def create_app(
     app = create_base_app(settings, variant, lifespan=lifespan)
 
     @app.post("/login", status_code=202, openapi_extra=LOGIN_OPENAPI)
-    async def login(
-        body: LoginBody, request: Request, login_id: LoginIdDep, queue: QueueDep
-    ) -> dict[str, str]:
+    async def login(body: LoginBody, request: Request, response: Response) -> dict[str, str]:
         # The user is looked up in the job, so the answer cannot depend on whether it exists.
-        job_id = login_job_id(login_id)
+        login_id = issue_login_id(response)
         args = (login_id, body.email, link_base(request))
-        await enqueue(queue, settings, SEND_MAGIC_LINK, *args, job_id=job_id)
+        job_id = login_job_id(login_id)
+        await enqueue(queue_of(request), settings, SEND_MAGIC_LINK, *args, job_id=job_id)
         return LOGIN_ACCEPTED
 
     @app.get("/login/verify")
@@ -104,7 +100,7 @@ def create_app(
 
     @app.post("/webhooks/payment", openapi_extra=PAYMENT_OPENAPI)
     async def payment(
-        event: PaymentEventDep, request_id: RequestIdDep, store: StoreDep, queue: QueueDep
+        event: PaymentEventDep, request: Request, request_id: RequestIdDep, store: StoreDep
     ) -> dict[str, str]:
         if not event.pays:
             return {"status": "ignored"}
@@ -117,7 +113,7 @@ def create_app(
         # A pending event is queued again: the job id makes a second copy a no-op.
         job_id = payment_job_id(event.id)
         args = (event.id, order.id, request_id)
-        await enqueue(queue, settings, PROCESS_PAYMENT, *args, job_id=job_id)
+        await enqueue(queue_of(request), settings, PROCESS_PAYMENT, *args, job_id=job_id)
         return {"status": "queued"}
 
     return app

@@ -12,7 +12,7 @@ from contextlib import asynccontextmanager
 from typing import Annotated
 
 from anyio import to_thread
-from fastapi import Depends, FastAPI, HTTPException, Request
+from fastapi import Depends, FastAPI, HTTPException, Request, Response
 from fastapi.responses import JSONResponse
 
 from core import magic_links, orders, tickets
@@ -24,11 +24,11 @@ from targets.base import (
     LOGIN_OPENAPI,
     PAYMENT_OPENAPI,
     LoginBody,
-    LoginIdDep,
     PaymentEventDep,
     RequestIdDep,
     StoreDep,
     create_base_app,
+    issue_login_id,
     link_base,
     now,
 )
@@ -86,10 +86,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     def login(
         body: LoginBody,
         request: Request,
-        login_id: LoginIdDep,
+        response: Response,
         store: StoreDep,
         mailer: MailerDep,
     ) -> dict[str, str]:
+        login_id = issue_login_id(response)
         message = magic_links.prepare(
             store, body.email, login_id, link_base(request), settings, now()
         )

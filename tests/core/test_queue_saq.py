@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import math
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -10,6 +11,7 @@ from typing import Any
 import pytest
 from redis import Redis as SyncRedis
 from redis.asyncio import Redis
+from saq.job import Job as SaqJob
 from saq.job import Status
 from saq.worker import Worker
 
@@ -80,6 +82,30 @@ async def test_a_key_is_refused_while_queued_and_while_the_finished_job_is_kept(
     assert (job.timeout, job.retries) == (settings.email_job_timeout_s, settings.max_tries + 1)
     # saq's own enqueue would run a finished job again; ours refuses while it is kept.
     assert not await queue.enqueue(SEND_MAGIC_LINK, *args, job_id=job_id)
+
+
+async def test_a_queued_job_reads_back_as_the_job_saq_would_have_written(
+    settings: Settings, queue: SaqQueue
+) -> None:
+    job_id = ticket_job_id(9, 2)
+    await queue.enqueue(GENERATE_TICKET, 9, 2, "r9", job_id=job_id, defer_s=5)
+    ours = await queue.queue.job(job_id)
+    assert ours is not None
+    limits = SaqLimits.of(settings)
+    theirs = SaqJob(
+        GENERATE_TICKET,
+        kwargs={"args": [9, 2, "r9"]},
+        queue=queue.queue,
+        key=job_id,
+        timeout=math.ceil(limits.timeout_s[GENERATE_TICKET]),
+        retries=limits.tries,
+        ttl=limits.keep_s,
+        scheduled=ours.scheduled,
+        queued=ours.queued,
+        status=Status.QUEUED,
+    )
+    assert ours.to_dict() == theirs.to_dict()
+    assert ours.scheduled > ours.queued / 1000  # deferred: due in the future, in seconds
 
 
 async def test_depth_and_pending_list_every_unfinished_job_with_its_work(

@@ -27,7 +27,7 @@ from core.db import Store
 from core.processes import stop
 from core.queue import SAQ_ACTIVE, SAQ_QUEUED, SaqLimits, SaqQueue, saq_key
 from core.settings import Settings
-from jobs.saq_worker import PickupSafeQueue
+from jobs.saq_worker import PICKUP_GRACE_S, PickupSafeQueue
 from runner.commands import worker_command
 from tests.support import job_events, messages
 
@@ -203,3 +203,30 @@ async def test_the_sweep_requeues_a_job_whose_worker_died_picking_it_up_not_one_
     assert swept == [sweeper.job_id(login_job_id("r-orphan"))]
     assert orphan is not None and orphan.status == Status.QUEUED  # queued again, to run once
     assert active == [picked.id.encode()]  # the live one is left to its worker
+
+
+async def test_the_sweep_requeues_a_dead_workers_jobs_side_by_side(settings: Settings) -> None:
+    # Each swept job waits up to `abort` s for a worker to acknowledge; nobody will. One at a
+    # time, a killed worker's jobs would come back `abort` s apart.
+    queue = await connect(settings)
+    sweeper = PickupSafeQueue(queue.queue.redis, name=settings.saq_queue_name)
+    args = ("r", dataset.registered_email(1), "http://t")
+    queued = saq_key(settings.saq_queue_name, SAQ_QUEUED)
+    active_key = saq_key(settings.saq_queue_name, SAQ_ACTIVE)
+    orphans = [login_job_id(f"r-orphan-{n}") for n in range(5)]
+    abort_s = 2.0
+    loop = asyncio.get_running_loop()
+    try:
+        for job_id in orphans:
+            await queue.enqueue(SEND_MAGIC_LINK, *args, job_id=job_id)
+            await sweeper.redis.lmove(queued, active_key)  # taken by a worker that then died
+        began = loop.time()
+        swept = await sweeper.sweep(lock=1, abort=abort_s)
+        took = loop.time() - began
+        jobs = [await sweeper.job(job_id) for job_id in orphans]
+    finally:
+        await queue.close()
+
+    assert sorted(swept) == sorted(sweeper.job_id(j) for j in orphans)
+    assert all(job is not None and job.status == Status.QUEUED for job in jobs)
+    assert took < PICKUP_GRACE_S + 2 * abort_s  # one after another: at least 1 + 5 x 2 s

@@ -38,6 +38,7 @@ TARGET_RESTART_LABELS = {
 
 QUICK_DURATION_S = 4.0
 QUICK_DRAIN_S = 20.0
+QUICK_ALL, QUICK_DEFAULT, QUICK_NONE = "all", "default", "none"
 DRAIN_S = 60.0
 
 
@@ -83,8 +84,9 @@ class Scenario:
     options: Mapping[str, object] = field(default_factory=dict)  # extra loadtests flags
     users: int = 200  # Locust users: above rate x worst latency, or starts run late
     quick_duration_s: float = QUICK_DURATION_S  # some faults need a little more room
-    # Quick runs (CI) run the variants beyond the default two only on these, to stay short.
-    quick_all_variants: bool = False
+    # What a quick run (`make bench-quick`, CI) runs of the scenario when not given names:
+    # QUICK_ALL variants, the DEFAULT two, or none, to stay within about five minutes.
+    quick: str = QUICK_NONE
     # Runs only when named (`make bench-tickets`), so `make bench` keeps its time budget.
     named_only: bool = False
     about: str = ""
@@ -218,7 +220,7 @@ SCENARIOS: tuple[Scenario, ...] = (
         "login",
         20,
         rate=20,
-        quick_all_variants=True,
+        quick=QUICK_ALL,
         about="logins below saturation, healthy provider",
     ),
     Scenario(
@@ -237,7 +239,7 @@ SCENARIOS: tuple[Scenario, ...] = (
         rate=20,
         users=400,
         timeline=(_window(10, 15, DOWN, "outage: 503s and hangs"),),
-        quick_all_variants=True,
+        quick=QUICK_ALL,
         about="healthy, then 503s and hangs for a window, then healthy",
     ),
     Scenario(
@@ -262,6 +264,7 @@ SCENARIOS: tuple[Scenario, ...] = (
         20,
         rate=3,
         options={"redelivery_share": 0.1},
+        quick=QUICK_DEFAULT,
         about="signed payment webhooks, orders of 1-60 seats, 10% redeliveries",
     ),
     *by_design(
@@ -300,7 +303,7 @@ SCENARIOS: tuple[Scenario, ...] = (
         worker_faults=(WorkerFault(5), WorkerFault(10), WorkerFault(15)),
         work_env=CRASH_ENV,
         quick_env=QUICK_CRASH_ENV,
-        quick_all_variants=True,
+        quick=QUICK_ALL,
         about="a worker SIGKILLed at 25%, 50% and 75% of the load, replaced each time",
     ),
     Scenario(
@@ -309,6 +312,7 @@ SCENARIOS: tuple[Scenario, ...] = (
         20,
         rate=20,
         faults=LOST_RESPONSES,
+        quick=QUICK_DEFAULT,
         about="1 in 5 sends accepted, then the response lost: the client retries with the"
         " same Idempotency-Key (sync in the request, delegated by job retry)",
     ),
@@ -331,7 +335,7 @@ SCENARIOS: tuple[Scenario, ...] = (
         redis_appendonly=True,
         work_env=BACKLOG_ENV,
         quick_env=QUICK_BACKLOG_ENV,
-        quick_all_variants=True,
+        quick=QUICK_ALL,
         about="Redis SIGKILLed mid-run and restarted on the same port and folder, with the"
         " append-only file: the queue survives; workers that died with the connection"
         " are restarted; workers run 2 jobs at a time, so a backlog is queued",
@@ -379,7 +383,7 @@ SCENARIOS: tuple[Scenario, ...] = (
         # Quick: room for each replacement's start-up (~1 s; a few on a busy machine).
         quick_duration_s=9,
         target_faults=(TargetFault(5, "term"), TargetFault(14, "kill")),
-        quick_all_variants=True,
+        quick=QUICK_ALL,
         about="the target restarted under load as a deploy does (SIGTERM, graceful), then"
         " crashed (SIGKILL), each replaced on its port at once: answers in the gap are"
         " errors; work the background variant held in its process dies with it",
@@ -397,7 +401,10 @@ class UnknownScenario(ValueError):
 
 
 def choose(names: str, quick: bool, duration_s: float | None = None) -> list[Scenario]:
-    """Scenarios by comma-separated names, in the table's order (when none, all not named_only)."""
+    """Scenarios by comma-separated names, in the table's order.
+
+    Without names: every scenario not named_only; when quick, those marked for quick runs.
+    """
     given = [n.strip() for n in names.split(",") if n.strip()]
     wanted = [m for n in given for m in GROUPS.get(n, (n,))]
     unknown = [n for n in wanted if n not in BY_NAME]
@@ -405,5 +412,9 @@ def choose(names: str, quick: bool, duration_s: float | None = None) -> list[Sce
         raise UnknownScenario(
             f"unknown scenario {', '.join(unknown)}: choose from {', '.join([*BY_NAME, *GROUPS])}"
         )
-    chosen = [s for s in SCENARIOS if s.name in wanted or not (wanted or s.named_only)]
+    chosen = [
+        s
+        for s in SCENARIOS
+        if s.name in wanted or not (wanted or s.named_only or (quick and s.quick == QUICK_NONE))
+    ]
     return [s.shortened(duration_s) for s in chosen] if duration_s or quick else chosen

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from core.contracts import DEFAULT_VARIANTS, FAN_OUT, VARIANT_NAMES, follows_job_design
-from core.scenarios import Scenario
+from core.scenarios import QUICK_ALL, Scenario
 from core.settings import PROJECT_ROOT
 from runner.children import UsageError
 from runner.stack import StackOptions
@@ -73,14 +73,14 @@ def run_order(
 ) -> Iterator[tuple[str, str, int]]:
     """Every scenario x variant, the variants' order flipped on each repetition.
 
-    Quick runs keep the variants beyond the default two to the scenarios marked for them; a
+    Quick runs keep the variants beyond the default two to the scenarios marked QUICK_ALL; a
     job design's rows go only to the variants that follow the design (bench.design_blind).
     """
     for r in range(repeat):
         order = list(variants) if r % 2 == 0 else list(variants)[::-1]
         for scenario in scenarios:
             name = scenario if isinstance(scenario, str) else scenario.name
-            every = isinstance(scenario, str) or scenario.quick_all_variants or not quick
+            every = isinstance(scenario, str) or scenario.quick == QUICK_ALL or not quick
             fan_out = isinstance(scenario, str) or scenario.job_design == FAN_OUT
             for variant in order:
                 if not (fan_out or follows_job_design(variant)):

@@ -134,29 +134,34 @@ class Pacer:
         return slot, self.t0 + offset
 
     def wait(self, intended: float) -> float | None:
-        """Sleep until the intended start; return the actual start, counting it late or not.
-        None if the test began to stop meanwhile: the slot is not started."""
+        """Sleep until the intended start; return the actual start (sent() counts it late or
+        not). None if the test began to stop meanwhile: the slot is not started."""
         if self.schedule is not None and (wait := intended - self.clock()) > 0:
             self.sleep(wait)
         if self.stopping:
             return None
-        # Closed model: the request starts when the user is ready, by definition on time.
-        start = intended if self.schedule is None else self.clock()
         self.started += 1
+        # Closed model: the request starts when the user is ready, by definition on time.
+        return intended if self.schedule is None else self.clock()
+
+    def sent(self, intended: float, start: float) -> None:
+        """Count a request late or not by when it was sent, the start its row records."""
         late = start - intended
         if late > self.late_threshold_s:
             self.late += 1
             self.max_late_s = max(self.max_late_s, late)
-        return start
 
     def acquire(self) -> tuple[int, float, float] | None:
-        """take() then wait(): (global slot, intended, actual start)."""
+        """take(), wait(), then sent() at once: (global slot, intended, actual start)."""
         got = self.take()
         if got is None:
             return None
         slot, intended = got
         start = self.wait(intended)
-        return None if start is None else (slot, intended, start)
+        if start is None:
+            return None
+        self.sent(intended, start)
+        return slot, intended, start
 
     def stats(self, t_stop: float) -> PacingStats:
         planned = dropped = 0

@@ -296,6 +296,17 @@ class BenchUser(User):
             connection_timeout=self.connection_timeout,
             concurrency=self.concurrency,
         )
+        # When each of this user's greenlets (login follow-ups share the pool) got its socket.
+        self.sent_at: dict[gevent.Greenlet, float] = {}
+        pool = self.http._connection_pool  # geventhttpclient offers no hook; pinned in the lock
+        get_socket = pool.get_socket
+
+        def timed_get_socket() -> Any:
+            sock = get_socket()
+            self.sent_at[gevent.getcurrent()] = time.time()
+            return sock
+
+        pool.get_socket = timed_get_socket  # type: ignore[method-assign]
 
     def on_stop(self) -> None:
         self.http.close()
@@ -372,6 +383,9 @@ class BenchUser(User):
             end, failure = time.time(), e
             error = error_text(0, e)
         finally:  # a user killed mid-request by the stop leaves an "stopped" row
+            start = self.sent_at.pop(gevent.getcurrent(), start)
+            if _run is not None:
+                _run.pacer.sent(intended, start)
             work = promised or (work_id(rid) if work_id is not None else "")
             recorder = _run.recorder if _run is not None else None
             if recorder is not None:

@@ -29,6 +29,7 @@ SLOW_S = 0.1
 # Asked for; a busy machine may start Locust late and give less. The tests hold to the load
 # window each run measured of itself (t0 to t_stop in its stats file).
 RUN_S = 5
+DAWDLE_S = 0.05  # tests/loadtests/late_sender.py waits this long between its slot and its send
 
 
 def tiny_app() -> FastAPI:
@@ -156,3 +157,25 @@ def test_an_open_model_grows_users_rather_than_start_late(target_url: str, tmp_p
     # Grown as needed, in small batches, not run up to the ceiling.
     assert in_flight <= totals["peak_users"] <= 2 * in_flight + GROW_MIN
     assert worker["max_users"] == math.ceil(RATE * 60)  # rate x the client's 60 s timeout
+
+
+def test_the_clock_starts_at_the_send_and_time_before_it_is_a_late_start(
+    target_url: str, tmp_path: Path
+) -> None:
+    raw = tmp_path / "requests.csv"
+    command = [str(LOCUST), "-f", "tests/loadtests/late_sender.py", "--headless", "-u", "20"]
+    command += ["-r", "20", "-t", f"{RUN_S}s", "--host", target_url, "--arrival-rate", str(RATE)]
+    command += ["--raw-out", str(raw), "--only-summary"]
+    env = {**os.environ, "DAWDLE_S": str(DAWDLE_S)}
+    done = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode in (0, 1), done.stderr  # 1: Locust saw failures (the 503s)
+
+    with raw.open() as f:
+        rows = [r for r in csv.DictReader(f) if r["error"] != "stopped"]
+    assert rows, f"no answered request in the run: {done.stderr[-2000:]}"
+    # The user's dawdling before the send is not the target's latency: it is lateness.
+    assert all(float(r["start"]) - float(r["intended_start"]) >= DAWDLE_S for r in rows)
+    stats = json.loads(Path(f"{raw}.stats.json").read_text())
+    assert stats["late_threshold_ms"] < DAWDLE_S * 1000
+    # Each counted late, by the start its row has.
+    assert stats["totals"]["late_starts"] >= len(rows)

@@ -2,7 +2,9 @@
 
 Runs the same quick bench twice (A/A: every compared figure must be within noise), then once
 with the delegated variant degraded to wait for its job (A/B: a regression, with its effect
-size). Exit 0 when the gate told the two apart, 1 when it did not, 2 when a bench failed.
+size). `--reruns N` compares N identical reruns with the first and counts how many were called
+a regression (issue 11's goal: none in 10). Exit 0 when the gate told noise from the
+regression every time, 1 when it did not, 2 when a bench failed.
 """
 
 from __future__ import annotations
@@ -74,29 +76,41 @@ def show(title: str, checks: list[Check]) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.gate_proof", description=__doc__)
     parser.add_argument("--scenarios", default=SCENARIOS)
-    parser.add_argument("--keep", type=Path, help="keep the three runs in this folder")
+    parser.add_argument("--keep", type=Path, help="keep the runs in this folder")
+    parser.add_argument(
+        "--reruns", type=int, default=1, help="identical reruns compared with the first"
+    )
     args = parser.parse_args(argv)
+    if args.reruns < 1:
+        parser.error("--reruns must be at least 1")
+    plan = [
+        ("aa-first", {}),
+        *((f"aa-rerun-{i}", {}) for i in range(1, args.reruns + 1)),
+        ("ab-degraded", DEGRADED),
+    ]
     with tempfile.TemporaryDirectory(prefix="gate-proof-") as scratch:
         results = args.keep or Path(scratch)
-        try:
-            runs = [
-                bench(results, label, args.scenarios, env)
-                for label, env in (("aa-first", {}), ("aa-second", {}), ("ab-degraded", DEGRADED))
-            ]
-        except RuntimeError as exc:
-            print(f"gate-proof: error: {exc}", file=sys.stderr)
-            return EXIT_BENCH
-        first, second, degraded = (current_summary(r) for r in runs)
-    same = compare(second, first, min_effect=0.10, max_change=0.20)
+        runs = []
+        for i, (label, env) in enumerate(plan, 1):
+            print(f"gate-proof: bench {i} of {len(plan)}: {label} ({args.scenarios})", flush=True)
+            try:
+                runs.append(current_summary(bench(results, label, args.scenarios, env)))
+            except RuntimeError as exc:
+                print(f"gate-proof: error: {exc}", file=sys.stderr)
+                return EXIT_BENCH
+    first, *reruns, degraded = runs
+    alarmed = 0
+    for i, rerun in enumerate(reruns, 1):
+        same = compare(rerun, first, min_effect=0.10, max_change=0.20)
+        show(f"A/A, identical rerun {i} against the first", same)
+        alarmed += any(c.status == "fail" for c in same)
     worse = compare(degraded, first, min_effect=0.10, max_change=0.20)
-    show("A/A, the same bench twice", same)
     show(f"A/B, delegated degraded ({', '.join(f'{k}={v}' for k, v in DEGRADED.items())})", worse)
-    false_alarms = [c for c in same if c.status == "fail"]
     caught = [c for c in worse if c.status == "fail" and c.name.startswith("delegated.")]
     print()
-    print(f"A/A: {len(false_alarms)} regressions called (want 0)")
+    print(f"A/A: {alarmed} of {len(reruns)} identical reruns called a regression (want 0)")
     print(f"A/B: {len(caught)} delegated regressions called (want 1 or more)")
-    ok = not false_alarms and bool(caught)
+    ok = not alarmed and bool(caught)
     print("verdict: the gate " + ("tells noise from a regression" if ok else "is WRONG"))
     return EXIT_OK if ok else EXIT_WRONG
 

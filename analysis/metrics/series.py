@@ -17,7 +17,8 @@ def per_second(requests: pd.DataFrame) -> pd.DataFrame:
     """Per scenario, variant, endpoint and second since t0: offered load (requests intended
     that second), answered OK (by the second they ended), errors and p50/p99 latency (ms) by
     the second they were meant to start, so a hang's error shows inside the fault that caused
-    it. Counts are averaged over repeats."""
+    it; `n`, how many latencies each second's percentiles rest on (a p99 of fewer than 100 is
+    their maximum). Counts are averaged over repeats."""
     keys = ["scenario", "variant", "endpoint", "second"]
     frame = requests[["scenario", "variant", "endpoint", "repeat"]].assign(
         second=np.floor(requests["t_rel"].to_numpy()),
@@ -37,6 +38,7 @@ def per_second(requests: pd.DataFrame) -> pd.DataFrame:
             "p50_ms": lat[:, 0],
             "p99_ms": lat[:, 1],
             "p99_corrected_ms": cor[:, 0],
+            "n": grouped.size(),
         }
     )
     ended = frame.drop(columns="second").rename(columns={"ended": "second"})

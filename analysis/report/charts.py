@@ -13,6 +13,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import FixedLocator, FuncFormatter, LogLocator, NullLocator
 
 from analysis.metrics.compute import variant_order as _variant_order
+from analysis.metrics.stats import PERCENTILES, min_support
 from core.contracts import VARIANT_NAMES
 
 # Okabe-Ito colours, told apart with any colour vision; one per variant, in the variants' order.
@@ -96,16 +97,15 @@ def plot_latency_over_time(
     for ax, variant in zip(axes, variants, strict=True):
         mine = seconds[seconds["variant"] == variant].sort_values("second")
         ax.plot(mine["second"], mine["p50_ms"], color=color(variant), lw=1.2, label="p50")
-        ax.plot(
-            mine["second"], mine["p99_ms"], color=color(variant), lw=1.2, alpha=0.5, label="p99"
-        )
+        p99 = per_second_p99_label(mine["n"])
+        ax.plot(mine["second"], mine["p99_ms"], color=color(variant), lw=1.2, alpha=0.5, label=p99)
         ax.plot(
             mine["second"],
             mine["p99_corrected_ms"],
             color="#333333",
             lw=0.8,
             ls=":",
-            label="p99 from intended start",
+            label=f"{p99} from intended start",
         )
         shade_windows(ax, windows, warmup_s)
         _ms_axis(ax)
@@ -114,6 +114,17 @@ def plot_latency_over_time(
     axes[-1].set_xlabel("time since run start (s)")
     fig.suptitle(title)
     return fig
+
+
+def per_second_p99_label(n: pd.Series) -> str:
+    """What the per-second "p99" line is: a p99 only where a second holds 100 values or more."""
+    needs = min_support(PERCENTILES["p99"])
+    thin = n[n > 0] < needs  # a second in which requests only ended has no latency
+    if not thin.any():
+        return "p99"
+    return (
+        f"max of each second (n ≤ {int(n.max())})" if thin.all() else f"p99 (max where n < {needs})"
+    )
 
 
 def plot_spectrum(spectrum: pd.DataFrame, title: str) -> Figure:

@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from analysis.cli import main
 from analysis.gate.baseline import compare
@@ -18,6 +19,7 @@ from analysis.metrics.series import per_second
 from analysis.metrics.stats import fisher_exact, min_support
 from analysis.metrics.summary_json import current_summary
 from analysis.names import AnalysisSettings
+from analysis.report.charts import per_second_p99_label
 from analysis.report.document import latency
 from tests.factories import write_synthetic_run
 
@@ -146,6 +148,31 @@ def test_an_error_is_counted_in_the_second_its_request_started() -> None:
     seconds = per_second(frame).set_index("second")
     errors, ok = seconds["errors"].to_dict(), seconds["ok"].to_dict()
     assert errors[3.0] == 1 and errors[13.0] == 0 and ok[4.0] == 1
+
+
+def test_the_per_second_p99_line_is_called_a_max_when_a_second_holds_too_few_values() -> None:
+    rate = 20  # a quick run's logins: 20 latencies a second
+    frame = pd.DataFrame(
+        {
+            "scenario": ["steady"] * 2 * rate,
+            "variant": ["sync"] * 2 * rate,
+            "endpoint": ["login"] * 2 * rate,
+            "repeat": [0] * 2 * rate,
+            "t0": [0.0] * 2 * rate,
+            "t_rel": [i / rate for i in range(2 * rate)],
+            "intended_start": [i / rate for i in range(2 * rate)],
+            "start": [i / rate for i in range(2 * rate)],
+            "end": [i / rate + 0.01 * (i % rate) for i in range(2 * rate)],
+            "status": np.full(2 * rate, 202, dtype=np.int32),
+            "error": pd.Series([""] * 2 * rate, dtype="category"),
+        }
+    )
+    seconds = per_second(frame)
+    assert seconds["n"].tolist() == [rate, rate, 0]  # the last answers end in second 2
+    assert seconds["p99_ms"].tolist()[:2] == pytest.approx([190.0, 190.0])  # each one's maximum
+    assert per_second_p99_label(seconds["n"]) == f"max of each second (n ≤ {rate})"
+    assert per_second_p99_label(pd.Series([150, 20])) == "p99 (max where n < 100)"
+    assert per_second_p99_label(pd.Series([150, 100])) == "p99"
 
 
 def test_thresholds_name_any_variant() -> None:

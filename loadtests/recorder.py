@@ -154,4 +154,5 @@ def _totals(workers: dict[str, Any]) -> dict[str, Any]:
     totals["generator_saturated"] = cpu >= SATURATED_CPU_PERCENT
     totals["processes"] = len(entries)
     totals["peak_users"] = sum(int(w.get("peak_users", 0)) for w in entries)
+    totals["max_users"] = sum(int(w.get("max_users", 0)) for w in entries)
     return totals

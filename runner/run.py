@@ -384,7 +384,7 @@ class Runner:
         behind = late > max(LATE_COUNT_FLAG, LATE_SHARE_FLAG * started)
         dropped = int(stats.get("dropped", 0))
         if behind or dropped > 0:
-            detail = f"{who}{late} of {started} starts late, {dropped} dropped"
+            detail = f"{who}{late} of {started} starts late, {dropped} dropped: {why_behind(stats)}"
             self.flag(run, "generator_behind", detail)
 
     # What the phases use.
@@ -653,6 +653,18 @@ def read_rows(path: Path) -> list[dict[str, str]]:
         return []
     with open(path, newline="") as f:
         return list(csv.DictReader(f))
+
+
+def why_behind(stats: Mapping[str, Any]) -> str:
+    """Why a generator started requests late: out of users, or (users to spare) out of CPU."""
+    peak, most = int(stats.get("peak_users", 0)), int(stats.get("max_users", 0))
+    if most and peak >= most:
+        return f"users ran out at the cap of {most} (--max-users)"
+    cpu = float(stats.get("cpu_percent") or 0.0)
+    return (
+        f"not for want of users ({peak} of at most {most}): the machine's CPU"
+        f" (the generator averaged {cpu:.0f}% of a core; the target and workers share it)"
+    )
 
 
 def _phases(

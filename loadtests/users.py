@@ -296,15 +296,16 @@ class BenchUser(User):
             connection_timeout=self.connection_timeout,
             concurrency=self.concurrency,
         )
-        # When each of this user's greenlets (login follow-ups share the pool) got its socket.
+        # When each of this user's greenlets (login follow-ups share the pool) had built its
+        # request and asked for a connection. Connecting stays in the latency: a new
+        # connection waits for the target to accept it.
         self.sent_at: dict[gevent.Greenlet, float] = {}
         pool = self.http._connection_pool  # geventhttpclient offers no hook; pinned in the lock
         get_socket = pool.get_socket
 
         def timed_get_socket() -> Any:
-            sock = get_socket()
             self.sent_at[gevent.getcurrent()] = time.time()
-            return sock
+            return get_socket()
 
         pool.get_socket = timed_get_socket  # type: ignore[method-assign]
 

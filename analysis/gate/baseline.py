@@ -5,7 +5,8 @@ Each kind of figure gets the test that suits it: a rate of errors is a count of 
 order statistics (the two runs differ only if the intervals do not overlap), and with
 repetitions a bootstrap interval of the ratio decides. A percentile that rests on too few
 values to be more than the maximum is skipped, with the reason. Every test also needs an
-effect large enough to matter.
+effect large enough to matter; a latency must also change by more than the harness's own
+noise, twice its floor (GET /noop) p50, the band in which a figure is "bounded by the harness".
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from analysis.gate.thresholds import METRICS, Check, MetricPath, unsupported
+from analysis.metrics.floor import BOUNDED_FACTOR
 from analysis.metrics.stats import bootstrap_ratio_ci, fisher_exact, poisson_rates
 
 Interval = tuple[float | None, float | None]
@@ -66,6 +68,7 @@ def compare(
         old = before.get(_key(result))
         if old is None:
             continue
+        noise_ms = _floor_noise_ms(result["variant"], current, baseline)
         for rule in RULES:
             path = MetricPath(
                 result["variant"], result["scenario"], result["endpoint"], rule.metric
@@ -95,6 +98,7 @@ def compare(
                 then_interval=_interval(old, rule),
                 now_counts=_counts(result, rule),
                 then_counts=_counts(old, rule),
+                noise_ms=noise_ms if rule.metric.endswith("_ms") else None,
             )
             checks.append(
                 Check(
@@ -123,10 +127,16 @@ def classify(
     then_interval: Interval | None = None,
     now_counts: tuple[int, float] | None = None,
     then_counts: tuple[int, float] | None = None,
+    noise_ms: float | None = None,
 ) -> tuple[str, str]:
     diff = now - then
     if abs(diff) < rule.min_abs:
         return "within noise", f"{then:g} -> {now:g}"
+    if noise_ms is not None and abs(diff) < noise_ms:
+        return "within noise", (
+            f"{then:g} -> {now:g}, a change under {noise_ms:.3g} ms,"
+            f" {BOUNDED_FACTOR:g}x the harness's floor p50"
+        )
     worse = diff < 0 if rule.higher_is_better else diff > 0
     change = diff / then if then else math.inf
     shown = f"{then:g} -> {now:g} ({change:+.0%})" if rule.relative else f"{then:g} -> {now:g}"
@@ -166,6 +176,17 @@ def classify(
     if not real:
         return "within noise", shown
     return ("regression" if worse else "improvement"), shown
+
+
+def _floor_noise_ms(variant: str, *summaries: dict[str, Any]) -> float | None:
+    """BOUNDED_FACTOR x the variant's floor p50, the larger of the runs'; None without a floor."""
+    p50s = [
+        f.get("p50_ms")
+        for s in summaries
+        if isinstance(f := (s.get("floor") or {}).get(variant), dict)
+    ]
+    known = [p for p in p50s if isinstance(p, int | float) and math.isfinite(p)]
+    return BOUNDED_FACTOR * max(known) if known else None
 
 
 def _behind(*results: dict[str, Any]) -> str | None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
 from typing import Any
 
 from arq import Retry
@@ -80,7 +81,19 @@ class PickupSafeQueue(RedisQueue):
         return swept
 
     async def _requeue(self, job: Job, abort: float) -> None:
-        await self.abort(job, error=self.swept_error_message)
+        """Ask a worker that may still hold the job to drop it, then queue it again.
+
+        saq's own abort() takes the job out of `incomplete` and `active` while it waits: for
+        those seconds the job is only in this process's memory, so a sweeper that dies then
+        loses it, and the queue looks empty while work is owed. Here it stays where it is,
+        marked aborting (which a later sweep also takes up), until it is queued again.
+        """
+        job.status, job.error = Status.ABORTING, self.swept_error_message
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.set(job.id, self.serialize(job))
+            pipe.setex(job.abort_id, math.ceil(abort) + 1, job.error)
+            pipe.publish(job.id, job.status)
+            await pipe.execute()
         with contextlib.suppress(asyncio.TimeoutError):
             await job.refresh(abort)
         if job.status in (Status.COMPLETE, Status.FAILED):

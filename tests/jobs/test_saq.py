@@ -205,7 +205,9 @@ async def test_the_sweep_requeues_a_job_whose_worker_died_picking_it_up_not_one_
     assert active == [picked.id.encode()]  # the live one is left to its worker
 
 
-async def test_the_sweep_requeues_a_dead_workers_jobs_side_by_side(settings: Settings) -> None:
+async def test_the_sweep_requeues_a_dead_workers_jobs_side_by_side_never_out_of_sight(
+    settings: Settings,
+) -> None:
     # Each swept job waits up to `abort` s for a worker to acknowledge; nobody will. One at a
     # time, a killed worker's jobs would come back `abort` s apart.
     queue = await connect(settings)
@@ -221,7 +223,15 @@ async def test_the_sweep_requeues_a_dead_workers_jobs_side_by_side(settings: Set
             await queue.enqueue(SEND_MAGIC_LINK, *args, job_id=job_id)
             await sweeper.redis.lmove(queued, active_key)  # taken by a worker that then died
         began = loop.time()
-        swept = await sweeper.sweep(lock=1, abort=abort_s)
+        sweep = asyncio.create_task(sweeper.sweep(lock=1, abort=abort_s))
+        seen = []  # (in active or queued, in incomplete) while the sweep works
+        while not sweep.done():
+            held = await sweeper.redis.lrange(active_key, 0, -1)  # type: ignore[misc]
+            held += await sweeper.redis.lrange(queued, 0, -1)  # type: ignore[misc]
+            owed = await sweeper.redis.zcard(sweeper._incomplete)
+            seen.append((len(set(held)), owed))
+            await asyncio.sleep(0.05)
+        swept = await sweep
         took = loop.time() - began
         jobs = [await sweeper.job(job_id) for job_id in orphans]
     finally:
@@ -230,3 +240,5 @@ async def test_the_sweep_requeues_a_dead_workers_jobs_side_by_side(settings: Set
     assert sorted(swept) == sorted(sweeper.job_id(j) for j in orphans)
     assert all(job is not None and job.status == Status.QUEUED for job in jobs)
     assert took < PICKUP_GRACE_S + 2 * abort_s  # one after another: at least 1 + 5 x 2 s
+    # Never out of sight: saq's own abort takes a job out of both while it waits.
+    assert seen and all(sample == (len(orphans), len(orphans)) for sample in seen)

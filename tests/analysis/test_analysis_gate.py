@@ -120,11 +120,11 @@ def test_a_latency_change_within_twice_the_harness_floor_is_noise() -> None:
     p50 = next(r for r in RULES if r.metric == "p50_ms")
     none = np.array([], dtype=np.float64)
     kwargs: dict[str, Any] = {"min_effect": 0.1, "max_change": 0.2, "samples": 500, "seed": 0}
-    intervals = {"then_interval": (2.58, 2.88), "now_interval": (3.36, 6.23)}
+    intervals: dict[str, Any] = {"then_interval": (2.58, 2.88), "now_interval": (3.36, 6.23)}
     verdict, detail = classify(p50, 4.88, 2.74, none, none, **kwargs, **intervals, noise_ms=3.38)
     assert verdict == "within noise" and "floor" in detail
     assert classify(p50, 4.88, 2.74, none, none, **kwargs, **intervals)[0] == "regression"
-    degraded = {"then_interval": (2.58, 2.88), "now_interval": (170.0, 258.0)}
+    degraded: dict[str, Any] = {"then_interval": (2.58, 2.88), "now_interval": (170.0, 258.0)}
     assert classify(p50, 211.0, 2.74, none, none, **kwargs, **degraded, noise_ms=3.38)[0] == (
         "regression"
     )

@@ -16,9 +16,9 @@ import tempfile
 import time
 from pathlib import Path
 
+from benchmarks.synthetic import write_synthetic_run
 from core.contracts import DEFAULT_VARIANTS
 from core.scenarios import SCENARIO_NAMES
-from tests.factories import write_synthetic_run
 
 LIMIT_S, LIMIT_GIB = 15.0, 1.5
 

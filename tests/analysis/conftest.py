@@ -8,7 +8,7 @@ import pytest
 
 from analysis.names import AnalysisSettings
 from analysis.report.build import build_report
-from tests.factories import write_synthetic_run
+from benchmarks.synthetic import write_synthetic_run
 
 FIXTURE_SCENARIOS = ("steady", "outage", "spike", "webhook-burst")
 

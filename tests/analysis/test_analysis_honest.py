@@ -21,7 +21,7 @@ from analysis.metrics.summary_json import current_summary
 from analysis.names import AnalysisSettings
 from analysis.report.charts import per_second_p99_label
 from analysis.report.document import latency
-from tests.factories import write_synthetic_run
+from benchmarks.synthetic import write_synthetic_run
 
 QUICK_SCENARIOS = ("steady", "outage", "slow-provider", "webhook-burst")
 

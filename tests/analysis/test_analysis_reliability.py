@@ -12,7 +12,7 @@ from analysis.cli import main
 from analysis.metrics.load import load_run
 from analysis.metrics.reliability import read_fuzz, reliability_rows
 from analysis.metrics.work import work_ledger
-from tests.factories import write_synthetic_run
+from benchmarks.synthetic import write_synthetic_run
 
 FAULTS = (
     "steady",

@@ -12,8 +12,8 @@ from analysis.metrics.compute import compute_metrics
 from analysis.metrics.load import empty_frame, load_run, raw_dtypes
 from analysis.metrics.tickets import STALL_MIN_S, order_table, stall_table, ticket_table
 from analysis.names import AnalysisSettings
+from benchmarks.synthetic import write_synthetic_run
 from core.contracts import PROVIDER_CLOCK, order_work_id
-from tests.factories import write_synthetic_run
 
 RUN: dict[str, Any] = {"scenario": "big-orders-monolithic", "variant": "delegated", "repeat": 0}
 

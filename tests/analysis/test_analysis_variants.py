@@ -11,8 +11,8 @@ from analysis.metrics.summary_json import comparison_pair
 from analysis.names import AnalysisSettings
 from analysis.report.build import build_report
 from analysis.report.document import flag_sentence
+from benchmarks.synthetic import write_synthetic_run
 from core.contracts import FLOOR_SCENARIO, VARIANT_NAMES
-from tests.factories import write_synthetic_run
 
 SCENARIOS = ("steady", "outage", "redis-restart-no-aof")
 

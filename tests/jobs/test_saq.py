@@ -176,17 +176,25 @@ async def test_a_job_whose_saq_worker_is_killed_runs_again_after_its_timeout(
     assert store.dead_letters() == []
 
 
+# A login job's args; the sweep tests' workers never run them.
+SWEPT_ARGS = ("r", dataset.registered_email(1), "http://t")
+
+
+def sweeper_of(queue: SaqQueue, settings: Settings) -> tuple[PickupSafeQueue, str, str]:
+    """A worker's sweeping queue on the same Redis, and the `queued` and `active` keys."""
+    sweeper = PickupSafeQueue(queue.queue.redis, name=settings.saq_queue_name)
+    name = settings.saq_queue_name
+    return sweeper, saq_key(name, SAQ_QUEUED), saq_key(name, SAQ_ACTIVE)
+
+
 async def test_the_sweep_requeues_a_job_whose_worker_died_picking_it_up_not_one_being_picked_up(
     settings: Settings,
 ) -> None:
     queue = await connect(settings)
-    sweeper = PickupSafeQueue(queue.queue.redis, name=settings.saq_queue_name)
-    args = ("r", dataset.registered_email(1), "http://t")
-    queued = saq_key(settings.saq_queue_name, SAQ_QUEUED)
-    active_key = saq_key(settings.saq_queue_name, SAQ_ACTIVE)
+    sweeper, queued, active_key = sweeper_of(queue, settings)
     try:
         for request_id in ("r-orphan", "r-picked"):
-            await queue.enqueue(SEND_MAGIC_LINK, *args, job_id=login_job_id(request_id))
+            await queue.enqueue(SEND_MAGIC_LINK, *SWEPT_ARGS, job_id=login_job_id(request_id))
         # Both are moved as a worker's BLMOVE moves them; only one worker goes on to run its job.
         for _ in range(2):
             await sweeper.redis.lmove(queued, active_key)
@@ -211,16 +219,13 @@ async def test_the_sweep_requeues_a_dead_workers_jobs_side_by_side_never_out_of_
     # Each swept job waits up to `abort` s for a worker to acknowledge; nobody will. One at a
     # time, a killed worker's jobs would come back `abort` s apart.
     queue = await connect(settings)
-    sweeper = PickupSafeQueue(queue.queue.redis, name=settings.saq_queue_name)
-    args = ("r", dataset.registered_email(1), "http://t")
-    queued = saq_key(settings.saq_queue_name, SAQ_QUEUED)
-    active_key = saq_key(settings.saq_queue_name, SAQ_ACTIVE)
+    sweeper, queued, active_key = sweeper_of(queue, settings)
     orphans = [login_job_id(f"r-orphan-{n}") for n in range(5)]
     abort_s = 2.0
     loop = asyncio.get_running_loop()
     try:
         for job_id in orphans:
-            await queue.enqueue(SEND_MAGIC_LINK, *args, job_id=job_id)
+            await queue.enqueue(SEND_MAGIC_LINK, *SWEPT_ARGS, job_id=job_id)
             await sweeper.redis.lmove(queued, active_key)  # taken by a worker that then died
         began = loop.time()
         sweep = asyncio.create_task(sweeper.sweep(lock=1, abort=abort_s))

@@ -179,21 +179,30 @@ class Pacer:
         )
 
 
-# Beyond a few thousand users one process has no CPU left to drive them (about 2,000 to 6,000
-# requests/s a core), and each holds a socket: Locust raises the open-file limit to 10,000.
-USERS_CAP = 4000
+# Each user in a request holds a socket, two while a login's follow-up runs beside it; a process
+# keeps some files for everything else. Beyond ~10,000 users, memory and spawning are the limit.
+USERS_CAP = 10_000
+SOCKETS_PER_USER = 2
+FILES_RESERVE = 200
+OPEN_FILES_WANTED = USERS_CAP * SOCKETS_PER_USER + FILES_RESERVE
 # Users added at once: spawning blocks the event loop for ~50 us each, so keep batches small.
 GROW_MIN, GROW_MAX = 10, 200
 
 
-def max_users(options: Options, timeout_s: float, worker_count: int) -> int:
-    """This process's user ceiling: enough for every slot of a client timeout to be in flight."""
+def users_cap(open_files: int) -> int:
+    """The most users a process with this open-file limit can hold."""
+    return max(1, min(USERS_CAP, (open_files - FILES_RESERVE) // SOCKETS_PER_USER))
+
+
+def max_users(options: Options, timeout_s: float, worker_count: int, cap: int) -> int:
+    """This process's user ceiling: enough for every slot of a client timeout to be in flight,
+    as far as its open files allow (cap)."""
     if options.max_users:
         wanted = options.max_users
     else:
         peak = max((rate for _, rate in options.stages), default=options.arrival_rate)
-        wanted = min(math.ceil(peak * timeout_s), USERS_CAP)
-    return max(1, math.ceil(wanted / worker_count))
+        wanted = math.ceil(peak * timeout_s)
+    return max(1, min(math.ceil(wanted / worker_count), cap))
 
 
 def grow_by(count: int, ceiling: int) -> int:

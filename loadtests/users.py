@@ -33,9 +33,17 @@ from locust.exception import CatchResponseError, StopTest
 from locust.runners import STATE_RUNNING, MasterRunner, Runner, WorkerRunner
 
 from core.contracts import REQUEST_ID_HEADER, WORK_ID_HEADER
+from core.processes import raise_open_files
 from loadtests import distributed
 from loadtests.options import Options, add_arguments
-from loadtests.pacing import Pacer, Schedule, grow_by, max_users
+from loadtests.pacing import (
+    OPEN_FILES_WANTED,
+    Pacer,
+    Schedule,
+    grow_by,
+    max_users,
+    users_cap,
+)
 from loadtests.plans import RequestIds
 from loadtests.recorder import (
     RawRecorder,
@@ -207,7 +215,8 @@ def _on_test_start(environment: Environment, **_kw: Any) -> None:
             ),
             default=BenchUser.network_timeout,
         )
-        _run.max_users = max_users(options, timeout_s, count)
+        cap = users_cap(raise_open_files(OPEN_FILES_WANTED))
+        _run.max_users = max_users(options, timeout_s, count, cap)
 
 
 def _on_test_stopping(**_kw: Any) -> None:

@@ -12,7 +12,9 @@ from pydantic import ValidationError
 
 from core.contracts import DEFAULT_VARIANTS
 from core.db import DatabaseError
+from core.processes import raise_open_files
 from core.settings import PROJECT_ROOT, Settings
+from loadtests.pacing import OPEN_FILES_WANTED
 from runner.children import StackError
 from runner.signals import Interrupted, raising_on_signals
 from runner.stack import StackOptions
@@ -171,6 +173,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: environment variable {where}: {first['msg']}", file=sys.stderr)
         return 2
     args = build_parser(settings).parse_args(argv)
+    # The targets inherit it: a slow one may hold a connection for each of thousands of users.
+    raise_open_files(OPEN_FILES_WANTED)
     try:
         if args.command == "serve":
             from runner.serve import serve

@@ -6,8 +6,10 @@ import pytest
 
 from loadtests.options import Options, parse_stages
 from loadtests.pacing import (
+    FILES_RESERVE,
     GROW_MAX,
     GROW_MIN,
+    OPEN_FILES_WANTED,
     STOP_GRACE_S,
     USERS_CAP,
     Pacer,
@@ -15,6 +17,7 @@ from loadtests.pacing import (
     grow_by,
     local_share,
     max_users,
+    users_cap,
 )
 
 
@@ -152,10 +155,16 @@ def test_a_fixed_rate_must_be_positive() -> None:
     assert math.isinf(Schedule.fixed(1).duration_s)
 
 
-def test_users_may_grow_to_rate_times_timeout_capped_and_shared_by_workers() -> None:
-    assert max_users(Options(arrival_rate=20), 10.0, 1) == 200
-    assert max_users(Options(stages=parse_stages("10:20,10:400")), 60.0, 1) == USERS_CAP
-    assert max_users(Options(arrival_rate=20), 10.0, 3) == 67
-    assert max_users(Options(max_users=50), 60.0, 2) == 25
+def test_users_may_grow_to_rate_times_timeout_capped_by_open_files_and_shared() -> None:
+    many = OPEN_FILES_WANTED
+    assert max_users(Options(arrival_rate=20), 10.0, 1, users_cap(many)) == 200
+    spike = Options(stages=parse_stages("10:20,10:400"))
+    assert max_users(spike, 60.0, 1, users_cap(many)) == USERS_CAP
+    # Locust's usual limit of 10,000 files: two sockets a user, some files kept back.
+    assert max_users(spike, 60.0, 1, users_cap(10_000)) == (10_000 - FILES_RESERVE) // 2
+    # The cap is per process: three workers may hold three times as many.
+    assert max_users(spike, 10.0, 3, users_cap(many)) == 1334
+    assert max_users(Options(arrival_rate=20), 10.0, 3, users_cap(many)) == 67
+    assert max_users(Options(max_users=50), 60.0, 2, users_cap(many)) == 25
     assert [grow_by(n, 1000) for n in (1, 100, 2000)] == [GROW_MIN, 25, 0]
     assert grow_by(995, 1000) == 5 and grow_by(10_000, 100_000) == GROW_MAX

@@ -2,13 +2,15 @@
 
 Grammar (also at the top of thresholds.txt):
 
-    threshold  := expression OPERATOR number          one per line, `#` starts a comment
+    threshold  := expression OPERATOR number [except]  one per line, `#` starts a comment
     expression := path | path "/" path               a value, or a ratio of two values
+    except     := "except" name ("," name)*          what a `*` must not match (`*` globs)
     path       := variant "." scenario "." endpoint "." metric
     OPERATOR   := "<" | "<=" | ">" | ">=" | "==" | "!="
 
 `*` in the variant, scenario or endpoint position matches every value in the run. In a ratio,
-a `*` on the right takes the value the left side matched in that position.
+a `*` on the right takes the value the left side matched in that position. `except` names
+variants, scenarios or endpoints the wildcards leave out.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from __future__ import annotations
 import math
 import operator
 import re
+from fnmatch import fnmatchcase
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -143,9 +146,10 @@ OPERATORS: dict[str, Callable[[float, float], bool]] = {
 }
 _PATH = r"[A-Za-z0-9_*.\-]+"
 _NUMBER = r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?"
+_NAMES = r"[A-Za-z0-9_*\-]+(?:\s*,\s*[A-Za-z0-9_*\-]+)*"
 _LINE = re.compile(
     rf"^(?P<left>{_PATH})\s*(?:/\s*(?P<right>{_PATH})\s*)?(?P<op><=|>=|==|!=|<|>)\s*"
-    rf"(?P<limit>{_NUMBER})$"
+    rf"(?P<limit>{_NUMBER})(?:\s+except\s+(?P<excepted>{_NAMES}))?$"
 )
 
 
@@ -191,6 +195,11 @@ class Threshold:
     right: MetricPath | None
     op: str
     limit: float
+    excepted: frozenset[str] = frozenset()
+
+    def leaves_out(self, result: Result) -> bool:
+        names = (result["variant"], result["scenario"], result["endpoint"])
+        return any(fnmatchcase(name, pattern) for pattern in self.excepted for name in names)
 
 
 @dataclass(frozen=True)
@@ -233,8 +242,25 @@ def parse_thresholds(text: str, names: Names, source: str = "thresholds") -> lis
             )
         left = _parse_path(match["left"], names, where)
         right = _parse_path(match["right"], names, where) if match["right"] else None
-        out.append(Threshold(number, line, left, right, match["op"], float(match["limit"])))
+        excepted = _parse_excepted(match["excepted"] or "", left, names, where)
+        out.append(
+            Threshold(number, line, left, right, match["op"], float(match["limit"]), excepted)
+        )
     return out
+
+
+def _parse_excepted(text: str, path: MetricPath, names: Names, where: str) -> frozenset[str]:
+    excepted = frozenset(n.strip() for n in text.split(",") if n.strip())
+    if excepted and not path.wild:
+        raise GateError(f"{where}: `except` needs a `*` in the path to leave something out of")
+    known = names.variants | names.scenarios | names.endpoints
+    unknown = sorted(p for p in excepted if not any(fnmatchcase(n, p) for n in known))
+    if unknown:
+        raise GateError(
+            f"{where}: `except` {', '.join(map(repr, unknown))} matches no variant, scenario"
+            " or endpoint"
+        )
+    return excepted
 
 
 def _parse_path(text: str, names: Names, where: str) -> MetricPath:
@@ -266,7 +292,7 @@ def evaluate(thresholds: list[Threshold], summary: dict[str, Any]) -> list[Check
 def _evaluate_one(threshold: Threshold, summary: dict[str, Any]) -> list[Check]:
     results: list[Result] = summary["results"]
     left = threshold.left
-    matched = [r for r in results if left.matches(r)]
+    matched = [r for r in results if left.matches(r) and not threshold.leaves_out(r)]
     if not matched:
         return [Check(threshold.text, threshold.text, None, "skip", _absent(left, summary))]
     checks = []

@@ -55,6 +55,7 @@ SUMMARY: dict[str, Any] = {
         "sync.outage.login.p99_ms / delegated.outage.login.p99_ms > 10",
         "sync.*.login.p99_corrected_ms/delegated.*.login.p99_corrected_ms>=1.5e1",
         "delegated.steady.webhook.completion_p99_ms <= 30000",
+        "saq.*.*.work.lost == 0 except redis-restart-no-aof, *-monolithic*",
         "  ",
     ],
 )
@@ -73,6 +74,10 @@ def test_good_lines_parse(line: str) -> None:
         ("delegated.outage.login.p99_ms < fast", "cannot read"),
         ("delegated.outage.login.p99_ms = 100", "cannot read"),
         ("delegated.outage.login.p99_ms < 100 ms", "cannot read"),
+        ("delegated.*.login.p99_ms < 100 except", "cannot read"),
+        ("delegated.*.login.p99_ms < 100 except outgae", "'outgae' matches no variant"),
+        ("delegated.*.login.p99_ms < 100 except *-nothing", "'[*]-nothing' matches no"),
+        ("delegated.outage.login.p99_ms < 100 except spike", "`except` needs a `[*]`"),
     ],
 )
 def test_bad_lines_name_the_line_and_the_problem(line: str, message: str) -> None:
@@ -94,6 +99,30 @@ def test_evaluate_pass_fail_ratio_and_wildcards() -> None:
         ("delegated.outage.login.work.lost == 0", "pass"),  # noop has no work: not a check
     ]
     assert checks[1].value == pytest.approx(250.0)
+
+
+def test_except_leaves_names_out_of_the_wildcards() -> None:
+    summary = {
+        **SUMMARY,
+        "scenarios": ["outage", "redis-restart-no-aof", "big-orders-monolithic"],
+        "results": [
+            result("delegated", "outage", "login", 20.0, 0),
+            result("delegated", "redis-restart-no-aof", "login", 20.0, 54),
+            result("delegated", "big-orders-monolithic", "webhook", 20.0, 3),
+        ],
+    }
+    every = "delegated.*.*.work.lost == 0"
+    checks = evaluate(parse_thresholds(every, NAMES), summary)
+    assert [c.status for c in checks] == ["pass", "fail", "fail"]
+    text = f"{every} except redis-restart-no-aof, *-monolithic*"
+    checks = evaluate(parse_thresholds(text, NAMES), summary)
+    assert [(c.name, c.status) for c in checks] == [
+        ("delegated.outage.login.work.lost == 0", "pass")
+    ]
+    # Leaving everything out is a skip that says so, never a silent pass.
+    text = f"{every} except outage, redis-restart-no-aof, big-orders-monolithic"
+    checks = evaluate(parse_thresholds(text, NAMES), summary)
+    assert [c.status for c in checks] == ["skip"]
 
 
 def test_thresholds_on_scenarios_absent_from_a_quick_run_are_skipped() -> None:

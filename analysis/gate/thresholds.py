@@ -18,9 +18,9 @@ from __future__ import annotations
 import math
 import operator
 import re
-from fnmatch import fnmatchcase
 from collections.abc import Callable
 from dataclasses import dataclass
+from fnmatch import fnmatchcase
 from typing import Any
 
 from analysis.metrics.stats import PERCENTILES, min_support, supported

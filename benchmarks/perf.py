@@ -1,8 +1,9 @@
 """`make perf`: how fast the harness's own parts are, as ratios measured in one run.
 
 Part one, for each queue variant (delegated = arq, saq): the embedded Redis and one uvicorn
-process serving its target (plus a route that validates the login body and does one RPUSH, the
-ceiling of any enqueue), each endpoint driven with wrk for a few seconds on one thread. Part two,
+process serving its target plus two routes that validate the login body like the login: one
+does a single RPUSH, the ceiling of any enqueue; the other enqueues the login's job alone, the
+queue's part of the login's cost. wrk drives each endpoint for a few seconds on one thread. Part two,
 the pickup overhead: a short real `steady` run of both, the median of (email accepted - request
 start) minus the provider's median latency. Part three is benchmarks/loadgen_perf.py: Locust's
 ceiling on one core beside wrk's. The machine is shared and noisy: read the ratios, each
@@ -62,7 +63,7 @@ def wait_healthy(url: str, deadline_s: float = 20) -> None:
 def serve_rates(
     variant: str, seconds: int, connections: int, rounds: int
 ) -> list[dict[str, float]]:
-    """wrk's rate on /noop, one RPUSH and POST /login of one uvicorn process of the variant.
+    """wrk's rate on /noop, one RPUSH, the enqueue alone and POST /login of one uvicorn process.
 
     The endpoints take turns, round after round: the machine is shared, and its speed drifts
     by more than the difference measured, so each round's endpoints are compared with each
@@ -84,7 +85,12 @@ def serve_rates(
         try:
             base = f"http://127.0.0.1:{port}"
             wait_healthy(f"{base}/healthz")
-            paths = {"noop": "/noop", "rpush": "/perf/rpush", "login": "/login"}
+            paths = {
+                "noop": "/noop",
+                "rpush": "/perf/rpush",
+                "enqueue": "/perf/enqueue",
+                "login": "/login",
+            }
             measured = []
             for round_ in range(rounds):
                 # Each round's addresses are new too.
@@ -164,7 +170,8 @@ def main(argv: list[str] | None = None) -> int:
         for name, label in (
             ("noop", "GET /noop"),
             ("rpush", "POST /perf/rpush (validate + RPUSH)"),
-            ("login", "POST /login (validate + enqueue)"),
+            ("enqueue", "POST /perf/enqueue (validate + enqueue)"),
+            ("login", "POST /login (the same + id, header)"),
         ):
             rate = statistics.median(r[name] for r in rounds)
             share = statistics.median(r[name] / r["noop"] for r in rounds)
@@ -177,6 +184,8 @@ def main(argv: list[str] | None = None) -> int:
             f"    login is {ratio:.0%} of the one-RPUSH ceiling (rounds {ratios[0]:.0%}"
             f" to {ratios[-1]:.0%}): {holds(met)} the goal of {LOGIN_OF_RPUSH_GOAL:.0%}"
         )
+        alone = statistics.median(r["enqueue"] / r["rpush"] for r in rounds)
+        print(f"    (the queue's enqueue alone is {alone:.0%} of it: the rest is the login's own)")
 
     print("\nPickup overhead at steady: median (email accepted - request start) - provider's")
     print(f"median latency ({PROVIDER_MEDIAN_MS:.0f} ms), one quick real run of each:")

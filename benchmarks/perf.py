@@ -3,11 +3,11 @@
 Part one, for each queue variant (delegated = arq, saq): the embedded Redis and one uvicorn
 process serving its target plus two routes that validate the login body like the login: one
 does a single RPUSH, the ceiling of any enqueue; the other enqueues the login's job alone, the
-queue's part of the login's cost. wrk drives each endpoint for a few seconds on one thread. Part two,
-the pickup overhead: a short real `steady` run of both, the median of (email accepted - request
-start) minus the provider's median latency. Part three is benchmarks/loadgen_perf.py: Locust's
-ceiling on one core beside wrk's. The machine is shared and noisy: read the ratios, each
-measured within one run, not the absolutes.
+queue's part of the login's cost. wrk drives each endpoint for a few seconds on one thread.
+Part two, the pickup overhead: a short real `steady` run of both, the median of (email accepted
+- request start) minus the provider's median latency. Part three is benchmarks/loadgen_perf.py:
+Locust's ceiling on one core beside wrk's. The machine is shared and noisy: read the ratios,
+each measured within one run, not the absolutes.
 """
 
 from __future__ import annotations
@@ -175,7 +175,7 @@ def main(argv: list[str] | None = None) -> int:
         ):
             rate = statistics.median(r[name] for r in rounds)
             share = statistics.median(r[name] / r["noop"] for r in rounds)
-            print(f"    {label:<36} {rate:>9.0f} req/s  {share:6.1%} of /noop")
+            print(f"    {label:<40} {rate:>9.0f} req/s  {share:6.1%} of /noop")
         ratios = sorted(r["login"] / r["rpush"] for r in rounds)
         ratio = statistics.median(ratios)
         met = ratio >= LOGIN_OF_RPUSH_GOAL
@@ -185,7 +185,7 @@ def main(argv: list[str] | None = None) -> int:
             f" to {ratios[-1]:.0%}): {holds(met)} the goal of {LOGIN_OF_RPUSH_GOAL:.0%}"
         )
         alone = statistics.median(r["enqueue"] / r["rpush"] for r in rounds)
-        print(f"    (the queue's enqueue alone is {alone:.0%} of it: the rest is the login's own)")
+        print(f"    (the login's job enqueued alone, without its id and header: {alone:.0%})")
 
     print("\nPickup overhead at steady: median (email accepted - request start) - provider's")
     print(f"median latency ({PROVIDER_MEDIAN_MS:.0f} ms), one quick real run of each:")

@@ -10,7 +10,7 @@ import pytest
 
 from analysis.cli import main
 from analysis.metrics.load import load_run
-from analysis.metrics.reliability import read_fuzz, reliability_rows
+from analysis.metrics.reliability import faults_in_words, read_fuzz, reliability_rows
 from analysis.metrics.work import work_ledger
 from benchmarks.synthetic import write_synthetic_run
 
@@ -62,6 +62,17 @@ def test_each_scenario_and_variant_has_its_faults_and_work(faults_dir: Path) -> 
         "gave up after 5 tries: provider answered 503": outage["work"]["dead_lettered"]
     }
     assert rows[("long-outage", "sync")]["server_errors"] > 0
+
+
+def test_a_target_restart_is_a_fault_in_words() -> None:
+    events = [
+        {"kind": "target_term", "at_s": 5.02, "port_free_s": 0.3, "healthy_s": 0.5},
+        {"kind": "target_kill", "at_s": 14.0, "port_free_s": 0.01, "healthy_s": 0.9},
+    ]
+    assert faults_in_words({}, events) == (
+        "target SIGTERMed (a deploy) at 5.02 s, replaced 0.8 s later;"
+        " target SIGKILLed (a crash) at 14 s, replaced 0.91 s later"
+    )
 
 
 def test_the_command_prints_a_markdown_table_and_says_what_was_lost(

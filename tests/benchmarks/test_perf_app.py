@@ -38,3 +38,4 @@ def test_one_rpush_and_the_enqueue_alone_answer_as_the_login_does(
         else job_key_prefix + job_id
     )
     assert redis.exists(key)
+    redis.close()

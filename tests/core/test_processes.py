@@ -1,3 +1,5 @@
+"""The open-file limit a bench raises for its users and targets: as far as allowed, never lower."""
+
 from __future__ import annotations
 
 import resource

@@ -33,7 +33,7 @@ def notes(rows: list[Row]) -> dict[str, list[str]]:
         if r["redis_appendonly"] is False and _queued(who):
             lost = work.get("lost", 0)
             said.append(
-                f"{who}: Without persistence (no append-only file) the Redis restart lost the"
+                f"{who}: without persistence (no append-only file) the Redis restart lost the"
                 f" queued work: {lost} of {work.get('expected', 0)} promised emails were never"
                 " sent."
             )

@@ -83,7 +83,7 @@ def test_the_command_prints_a_markdown_table_and_says_what_was_lost(
     lines = out.splitlines()
     assert lines[0].startswith("| scenario | variant | load held | faults injected |")
     assert sum(line.startswith("| redis-restart") for line in lines) == 4
-    assert "Without persistence (no append-only file) the Redis restart lost the queued work" in out
+    assert "without persistence (no append-only file) the Redis restart lost the queued work" in out
     assert "fuzzed route" not in out
 
 

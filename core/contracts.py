@@ -6,7 +6,7 @@ Every package imports these; nothing else formats or parses the strings below.
 
 from __future__ import annotations
 
-import uuid
+import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Final, Literal
@@ -29,7 +29,7 @@ WORK_ENDPOINT_OF_PREFIX: Final = {LOGIN_WORK: "login", ORDER_WORK: "webhook"}
 
 def new_login_id() -> str:
     """The server's id of one login: its work id, job id and idempotency key derive from it."""
-    return uuid.uuid4().hex
+    return secrets.token_hex(16)
 
 
 def login_work_id(login_id: str) -> str:

@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import pickle
 
+import pytest
+from arq.constants import job_key_prefix
 from arq.jobs import Job, JobStatus
 from redis.asyncio import Redis
 
 from core.contracts import SEND_MAGIC_LINK, login_job_id
-from core.queue import ArqQueue
+from core.queue import ArqQueue, saq_job_key
 from core.settings import Settings
+from targets.delegated import QueueFactory, connect_arq
+from targets.saq import connect_saq
 from tests.support import drain
 
 
@@ -50,5 +54,23 @@ async def test_a_deferred_job_waits_its_turn(settings: Settings, redis: Redis) -
         data = pickle.loads(raw)
         assert score - data["et"] == 30_000
         assert 30_000 < await redis.pttl("arq:job:j2") <= 30_000 + 86_400_000
+    finally:
+        await queue.close()
+
+
+@pytest.mark.parametrize("connect", [connect_arq, connect_saq], ids=["arq", "saq"])
+async def test_an_enqueue_after_redis_forgot_its_scripts_sends_the_script_again(
+    settings: Settings, redis: Redis, connect: QueueFactory
+) -> None:
+    """A restarted Redis has no scripts: the next enqueue must still queue its job, once."""
+    queue = await connect(settings, str(settings.redis_url))
+    try:
+        args = ("r3", "nobody3@example.net", "http://t")
+        assert await queue.enqueue(SEND_MAGIC_LINK, *args, job_id="before")
+        await redis.script_flush()
+        assert await queue.enqueue(SEND_MAGIC_LINK, *args, job_id="after")
+        assert not await queue.enqueue(SEND_MAGIC_LINK, *args, job_id="after")
+        written = (job_key_prefix + "after", saq_job_key(settings.saq_queue_name, "after"))
+        assert await redis.exists(*written) == 1  # the job itself, in its queue's layout
     finally:
         await queue.close()

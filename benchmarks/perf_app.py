@@ -1,49 +1,44 @@
-"""A queue variant's target plus two calibration routes, each validating the login body: one
-RPUSH, the ceiling of any enqueue; and the login's job enqueued alone, the queue's part of it.
-
-`perf_app:create_app` serves the delegated (arq) target, `perf_app:create_saq_app` the saq one.
+"""The one-RPUSH ceiling of `make perf`: the delegated target with a queue whose enqueue is one
+RPUSH. Its login is the login, line for line (body, id, header, answer); only the enqueue is
+the cheapest any queue could make it, so login ÷ this login is the queue's own cost.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from typing import Any
 
-from fastapi import FastAPI, Request
+from fastapi import FastAPI
 from redis.asyncio import Redis
 
-from core.contracts import SEND_MAGIC_LINK
+from core.queue import JobQueue
 from core.settings import Settings
-from targets import delegated, saq
-from targets.base import LOGIN_ACCEPTED, LoginBody
+from targets import delegated
+
+CEILING_LIST = "perf:rpush"
 
 
-def with_calibration(app: FastAPI, settings: Settings) -> FastAPI:
-    client = Redis.from_url(settings.redis_url or "redis://127.0.0.1:6379/0")
+class OneRpushQueue:
+    """A queue that only appends the job id to a list: no job, no duplicate check, no worker."""
 
-    @app.post("/perf/rpush", status_code=202)
-    async def one_round_trip(body: LoginBody) -> dict[str, str]:
-        """The ceiling of any enqueue: one round trip to Redis, nothing else."""
-        await client.rpush("perf:rpush", body.email)
-        return LOGIN_ACCEPTED
+    def __init__(self, client: Redis) -> None:
+        self.client = client
 
-    @app.post("/perf/enqueue", status_code=202)
-    async def enqueue_alone(body: LoginBody, request: Request) -> dict[str, str]:
-        """The login's job on the variant's queue, without the login's own id and header."""
-        queue = delegated.queue_of(request)
-        args = (body.email, body.email, "http://127.0.0.1")  # each address is new: a new job
-        await queue.enqueue(SEND_MAGIC_LINK, *args, job_id=f"perf:{body.email}")
-        return LOGIN_ACCEPTED
+    async def enqueue(
+        self, function: str, *args: Any, job_id: str, defer_s: float | None = None
+    ) -> bool:
+        await self.client.rpush(CEILING_LIST, job_id)  # type: ignore[misc]
+        return True
 
-    return app
+    async def wait(self, job_id: str, timeout_s: float) -> None:
+        pass
 
-
-def _factory(create: Callable[[Settings], FastAPI]) -> Callable[[Settings | None], FastAPI]:
-    def factory(settings: Settings | None = None) -> FastAPI:
-        settings = settings or Settings()
-        return with_calibration(create(settings), settings)
-
-    return factory
+    async def close(self) -> None:
+        await self.client.aclose()
 
 
-create_app = _factory(delegated.create_app)
-create_saq_app = _factory(saq.create_app)
+async def connect_one_rpush(settings: Settings, redis_url: str) -> JobQueue:
+    return OneRpushQueue(Redis.from_url(redis_url))
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    return delegated.create_app(settings, "delegated", connect_one_rpush)

@@ -1,41 +1,37 @@
-"""`make perf`'s calibration routes do what their names say, on a real server and Redis."""
+"""`make perf`'s ceiling is the login itself, its enqueue one RPUSH, on a real server and Redis."""
 
 from __future__ import annotations
 
 import httpx
 import pytest
-from arq.constants import job_key_prefix
 from redis import Redis
 
 from benchmarks import perf_app
-from core.queue import saq_job_key
+from core.contracts import WORK_ID_HEADER, login_job_id, login_work_id
 from core.settings import Settings
-from targets.base import LOGIN_ACCEPTED
+from targets import base, delegated
 from tests.support import serve
 
 
-@pytest.mark.parametrize("factory", ["create_app", "create_saq_app"])
-def test_one_rpush_and_the_enqueue_alone_answer_as_the_login_does(
-    factory: str, settings: Settings
+def test_the_ceiling_answers_every_login_as_the_login_does_with_one_rpush(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    app = getattr(perf_app, factory)(settings)
+    monkeypatch.setattr(base, "new_login_id", lambda: "l1")
+    bodies = [{"email": "Someone@Example.net"}, {"email": "nobody"}, {}]
+    answers, keys = {}, {}
     redis = Redis.from_url(str(settings.redis_url))
-    with serve(app) as url, httpx.Client(base_url=url, timeout=10) as client:
-        answers = {
-            path: client.post(path, json={"email": f"Someone{n}@Example.net"})
-            for n, path in enumerate(("/perf/rpush", "/perf/enqueue", "/login"))
-        }
-        bad = client.post("/perf/enqueue", json={"email": "nobody"})
-    for path, answer in answers.items():
-        assert (answer.status_code, answer.json()) == (202, LOGIN_ACCEPTED), path
-    # Validated like the login: a bad address is refused before Redis is touched.
-    assert bad.status_code == 422
-    assert redis.lrange("perf:rpush", 0, -1) == [b"someone0@example.net"]
-    job_id = "perf:someone1@example.net"
-    key = (
-        saq_job_key(settings.saq_queue_name, job_id)
-        if "saq" in factory
-        else job_key_prefix + job_id
-    )
-    assert redis.exists(key)
+    for name, app in (
+        ("ceiling", perf_app.create_app(settings)),
+        ("login", delegated.create_app(settings)),
+    ):
+        with serve(app) as url, httpx.Client(base_url=url, timeout=10) as client:
+            answers[name] = [client.post("/login", json=body) for body in bodies]
+        keys[name] = set(redis.scan_iter())
+    for login, ceiling in zip(answers["login"], answers["ceiling"], strict=True):
+        assert (ceiling.status_code, ceiling.json()) == (login.status_code, login.json())
+        assert (WORK_ID_HEADER in ceiling.headers) == (WORK_ID_HEADER in login.headers)
+    # The accepted login promised its work and pushed its job id: one RPUSH, nothing else.
+    assert answers["ceiling"][0].headers[WORK_ID_HEADER] == login_work_id("l1")
+    assert keys["ceiling"] == {perf_app.CEILING_LIST.encode()}
+    assert redis.lrange(perf_app.CEILING_LIST, 0, -1) == [login_job_id("l1").encode()]
     redis.close()

@@ -34,8 +34,8 @@ from core.contracts import promises_work, variant
 from core.redis_server import embedded_redis, free_port
 from core.scenarios import HEALTHY
 
-# (variant, its perf app); the goals of issue 9: login at least 90% of one RPUSH's rate, and a
-# pickup overhead of at most this many ms.
+# The queue variants measured, and the goals of issue 9: each login at least 90% of the
+# one-RPUSH ceiling's rate, and a pickup overhead of at most this many ms.
 QUEUES = ("delegated", "saq")
 CEILING_APP = "benchmarks.perf_app:create_app"
 LOGIN_OF_RPUSH_GOAL = 0.90

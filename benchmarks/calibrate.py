@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 
 from benchmarks import loadgen_perf, wrk
-from benchmarks.loadgen_perf import LOCUST, REPO, free_port, noop_server, pinned
+from benchmarks.loadgen_perf import LOCUST, REPO, pinned, pinned_server
 
 SLOW_S = 0.150
 KEYS = ("p50", "p90", "p99")
@@ -114,7 +114,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     paths = ("/noop", "/slow")
     runs: dict[tuple[str, str], list[dict[str, float]]] = {}
-    with noop_server(free_port(), "benchmarks.calibrate:app") as host:
+    with pinned_server("benchmarks.calibrate:app") as host:
         for _ in range(args.rounds):
             for path in paths:
                 theirs, ours = side_by_side(host, path, args.rate, args.seconds, args.users)

@@ -61,11 +61,20 @@ def pinned(core: int) -> Callable[[], None] | None:
 
 
 @contextmanager
-def noop_server(port: int, app: str = "benchmarks.loadgen_perf:app") -> Iterator[str]:
-    """A bare ASGI app on uvicorn, pinned to the second core; yields its base URL."""
+def pinned_server(
+    app: str = "benchmarks.loadgen_perf:app",
+    factory: bool = False,
+    env: dict[str, str] | None = None,
+) -> Iterator[str]:
+    """An ASGI app (or app factory) on uvicorn, pinned to the second core; yields its base URL.
+
+    uvicorn listens only once the app's start-up is done, so a connection means it is ready.
+    """
+    port = free_port()
     command = [str(PYTHON), "-m", "uvicorn", app, "--host", "127.0.0.1", "--port", str(port)]
     command += ["--log-level", "warning", "--no-access-log", "--http", "httptools"]
-    child = subprocess.Popen(command, cwd=REPO, preexec_fn=pinned(1))
+    command += ["--factory"] if factory else []
+    child = subprocess.Popen(command, cwd=REPO, env=env, preexec_fn=pinned(1))
     try:
         deadline = time.monotonic() + 15
         while True:
@@ -74,7 +83,7 @@ def noop_server(port: int, app: str = "benchmarks.loadgen_perf:app") -> Iterator
                 break
             except OSError:
                 if child.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError("the noop server did not start") from None
+                    raise RuntimeError(f"the server of {app} did not start") from None
                 time.sleep(0.05)
         yield f"http://127.0.0.1:{port}"
     finally:
@@ -140,7 +149,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     results: dict[bool, list[dict[str, float]]] = {False: [], True: []}
     wrk_rates: list[float] = []
-    with noop_server(free_port()) as host:
+    with pinned_server() as host:
         for _ in range(args.rounds):
             for raw in (False, True):
                 results[raw].append(measure(host, args.rate, args.duration_s, args.users, raw))

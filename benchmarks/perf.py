@@ -19,19 +19,15 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
-import httpx
 import numpy as np
 import redis
 
 from analysis.metrics.stats import rank_interval
 from benchmarks import loadgen_perf, wrk
 from core.contracts import promises_work, variant
-from core.redis_server import embedded_redis, free_port
+from core.redis_server import embedded_redis
 from core.scenarios import HEALTHY
 
 # The queue variants measured, and the goals of issue 9: each login at least 90% of the
@@ -54,18 +50,6 @@ end
 """
 
 
-def wait_healthy(url: str, deadline_s: float = 20) -> None:
-    end = time.monotonic() + deadline_s
-    while time.monotonic() < end:
-        try:
-            if httpx.get(url, timeout=1).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.1)
-    raise RuntimeError(f"{url} did not become healthy")
-
-
 def serve_rates(queue: str, seconds: int, connections: int, rounds: int) -> list[dict[str, float]]:
     """wrk's rate on the variant's /noop and POST /login, and on the ceiling's POST /login.
 
@@ -80,8 +64,8 @@ def serve_rates(queue: str, seconds: int, connections: int, rounds: int) -> list
         pin_redis(redis_url, 0)
         env = {**os.environ, "REDIS_URL": redis_url, "DATABASE_PATH": f"{tmp}/perf.db"}
         with (
-            pinned_server(variant(queue).app, env) as target,
-            pinned_server(CEILING_APP, env) as ceiling,
+            loadgen_perf.pinned_server(variant(queue).app, factory=True, env=env) as target,
+            loadgen_perf.pinned_server(CEILING_APP, factory=True, env=env) as ceiling,
         ):
             urls = {
                 "noop": f"{target}/noop",
@@ -107,28 +91,6 @@ def serve_rates(queue: str, seconds: int, connections: int, rounds: int) -> list
                     }
                 )
             return measured
-
-
-@contextmanager
-def pinned_server(app: str, env: dict[str, str]) -> Iterator[str]:
-    """One uvicorn process serving `app` on the second core; yields its base URL."""
-    port = free_port()
-    server = subprocess.Popen(
-        [
-            *(sys.executable, "-m", "uvicorn", app, "--factory", "--host", "127.0.0.1"),
-            *("--port", str(port), "--no-access-log", "--log-level", "warning"),
-        ],
-        cwd=ROOT,
-        env=env,
-        preexec_fn=loadgen_perf.pinned(1),
-    )
-    try:
-        base = f"http://127.0.0.1:{port}"
-        wait_healthy(f"{base}/healthz")
-        yield base
-    finally:
-        server.terminate()
-        server.wait(timeout=10)
 
 
 def pin_redis(redis_url: str, core: int) -> None:

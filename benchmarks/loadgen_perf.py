@@ -26,6 +26,7 @@ from typing import Any
 
 from benchmarks import wrk
 from core.processes import stop
+from core.redis_server import free_port
 from loadtests.recorder import RawRecorder
 
 REPO = Path(__file__).resolve().parent.parent
@@ -45,13 +46,6 @@ async def app(
     headers = [(b"content-type", b"application/json"), (b"x-request-id", rid)]
     await send({"type": "http.response.start", "status": 200, "headers": headers})
     await send({"type": "http.response.body", "body": b"{}"})
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 def pinned(core: int) -> Callable[[], None] | None:

@@ -43,10 +43,10 @@ multihost: install
 	$(BIN)/python -m scaleout.multihost $(if $(SCENARIOS),--scenarios $(SCENARIOS))
 
 serve: install
-	$(BIN)/python -m runner serve $(SERVE_ARGS)
+	$(BIN)/python -m runner serve $(if $(VARIANTS),--variants $(VARIANTS)) $(SERVE_ARGS)
 
 demo: install
-	$(BIN)/python -m demo $(DEMO_ARGS)
+	$(BIN)/python -m demo $(if $(VARIANTS),--variants $(VARIANTS)) $(DEMO_ARGS)
 
 # The README's charts: RUN's key charts into docs/charts/, with its git SHA and command.
 # DOCS_ARGS=--tickets: the ticket job's charts (from a run of big-orders and hung-ticket).

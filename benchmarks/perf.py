@@ -1,6 +1,6 @@
 """`make perf`: how fast the harness's own parts are, as ratios measured in one run.
 
-Part one, for each queue variant (delegated = arq, saq): the embedded Redis, the variant's
+Part one, for each variant whose work runs in queue workers: the embedded Redis, the variant's
 target, and beside it the ceiling: the same login whose enqueue is one RPUSH
 (benchmarks/perf_app.py), so login ÷ ceiling is the queue's own cost. wrk drives each endpoint
 for a few seconds on one thread.
@@ -26,13 +26,14 @@ import redis
 
 from analysis.metrics.stats import rank_interval
 from benchmarks import loadgen_perf, wrk
-from core.contracts import promises_work, variant
+from core.contracts import VARIANT_NAMES, promises_work, variant
 from core.redis_server import embedded_redis
 from core.scenarios import HEALTHY
+from queues import has_workers
 
 # The queue variants measured, and the goals of issue 9: each login at least 90% of the
 # one-RPUSH ceiling's rate, and a pickup overhead of at most this many ms.
-QUEUES = ("delegated", "saq")
+QUEUES = tuple(v for v in VARIANT_NAMES if has_workers(v))
 CEILING_APP = "benchmarks.perf_app:create_app"
 LOGIN_OF_RPUSH_GOAL = 0.90
 PICKUP_GOAL_MS = {"delegated": 60.0, "saq": 15.0}

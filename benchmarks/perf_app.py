@@ -1,4 +1,4 @@
-"""The one-RPUSH ceiling of `make perf`: the delegated target with a queue whose enqueue is one
+"""The one-RPUSH ceiling of `make perf`: the queued target with a queue whose enqueue is one
 RPUSH. Its login is the login, line for line (body, id, header, answer); only the enqueue is
 the cheapest any queue could make it, so login ÷ this login is the queue's own cost.
 """
@@ -10,21 +10,27 @@ from typing import Any
 from fastapi import FastAPI
 from redis.asyncio import Redis
 
-from core.queue import JobQueue
+from core.db import Store
 from core.settings import Settings
-from targets import delegated
+from queues.base import JobQueue, Queue, redis_url_of
+from targets import queued
 
 CEILING_LIST = "perf:rpush"
 
 
-class OneRpushQueue:
-    """A queue that only appends the job id to a list: no job, no duplicate check, no worker."""
+class OneRpushJobs:
+    """Only appends the job id to a list: no job, no duplicate check, no worker."""
 
     def __init__(self, client: Redis) -> None:
         self.client = client
 
     async def enqueue(
-        self, function: str, *args: Any, job_id: str, defer_s: float | None = None
+        self,
+        function: str,
+        *args: Any,
+        job_id: str,
+        defer_s: float | None = None,
+        background: Any = None,
     ) -> bool:
         await self.client.rpush(CEILING_LIST, job_id)  # type: ignore[misc]
         return True
@@ -36,9 +42,14 @@ class OneRpushQueue:
         await self.client.aclose()
 
 
-async def connect_one_rpush(settings: Settings, redis_url: str) -> JobQueue:
-    return OneRpushQueue(Redis.from_url(redis_url))
+class OneRpush(Queue):
+    name = "one-rpush"
+    worker = None
+
+    async def connect(self, store: Store | None = None) -> JobQueue:
+        return OneRpushJobs(Redis.from_url(redis_url_of(self.settings)))
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
-    return delegated.create_app(settings, "delegated", connect_one_rpush)
+    settings = settings or Settings()
+    return queued.create_app(settings, "delegated", OneRpush(settings))

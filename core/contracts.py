@@ -126,8 +126,8 @@ JOB_DESIGNS: Final[tuple[JobDesign, ...]] = (FAN_OUT, MONOLITHIC, MONOLITHIC_NO_
 @dataclass(frozen=True)
 class Variant:
     name: str
-    app: str  # the uvicorn factory of its target
-    worker: tuple[str, ...] | None  # `python -m ...` arguments of its queue worker, if any
+    app: str  # the uvicorn factory of its target: f(settings: Settings | None = None)
+    queue: str | None  # its queue adapter's name (`queues.ADAPTERS`); None: work in the request
     promises: str  # what survives a crash of the web process, in words
 
 
@@ -136,20 +136,20 @@ VARIANTS: Final = (
     Variant("sync", "targets.sync:create_app", None, "nothing is promised until the work is done"),
     Variant(
         "delegated",
-        "targets.delegated:create_app",
-        ("arq", "jobs.worker.WorkerSettings"),
+        "targets.queued:delegated",
+        "arq",
         "the queue in Redis (with its append-only file, a Redis crash too)",
     ),
     Variant(
         "background",
-        "targets.background:create_app",
-        None,
+        "targets.queued:background",
+        "inprocess",
         "nothing: work still pending dies with the web process, and nobody is told",
     ),
     Variant(
         "saq",
-        "targets.saq:create_app",
-        ("saq", "jobs.saq_worker.settings", "--quiet"),  # --quiet: our JSON logging, not saq's
+        "targets.queued:saq",
+        "saq",
         "the queue in Redis (with its append-only file, a Redis crash too)",
     ),
 )
@@ -158,12 +158,6 @@ DEFAULT_VARIANTS: Final = ("sync", "delegated")
 BASE_VARIANT: Final = "sync"  # the one every other variant is compared with
 # The reserved scenario name of the harness's floor: GET /noop per variant before the scenarios.
 FLOOR_SCENARIO: Final = "floor"
-
-
-def follows_job_design(name: str) -> bool:
-    """Whether a variant's tickets are made as JOB_DESIGN says: only those with queue workers
-    (sync and background always make them seat by seat, in their own process)."""
-    return variant(name).worker is not None
 
 
 def variant(name: str) -> Variant:

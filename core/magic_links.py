@@ -1,4 +1,4 @@
-"""The login's steps for both variants: magic links as a lookup selector plus a hashed secret."""
+"""The login's steps for every variant: magic links as a lookup selector plus a hashed secret."""
 
 from __future__ import annotations
 

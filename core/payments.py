@@ -1,4 +1,4 @@
-"""Payment webhooks: the Stripe-shaped event both variants parse after checking its signature."""
+"""Payment webhooks: the Stripe-shaped event every variant parses after checking its signature."""
 
 from __future__ import annotations
 

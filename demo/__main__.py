@@ -25,6 +25,7 @@ from demo.load import Load
 from demo.page import create_app
 from demo.tour import Tour
 from runner.children import ChildDied, StackError, UsageError, port_free
+from runner.options import parse_variants
 from runner.signals import Interrupted, ignoring_signals, raising_on_signals
 from runner.stack import StackOptions, start_stack
 
@@ -37,7 +38,12 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--rate", default="10", help="arrival rate per variant, requests/s (10)")
     p.add_argument("--host", default="127.0.0.1", help="interface every server binds")
     p.add_argument("--port", type=int, default=0, help="the page's port; 0 picks a free one")
-    p.add_argument("--workers", type=int, default=2, help="queue worker processes (2)")
+    p.add_argument("--workers", type=int, default=2, help="worker processes per queue (2)")
+    p.add_argument(
+        "--variants",
+        default="",
+        help=f"comma-separated, or all (default: {','.join(DEFAULT_VARIANTS)})",
+    )
     p.add_argument("--no-browser", action="store_true", help="only print the page's URL")
     p.add_argument(
         "--tour-step-s",
@@ -90,6 +96,7 @@ def open_browser(url: str) -> None:
 
 def run(args: argparse.Namespace) -> int:
     rate = parse_rate(args.rate)
+    variants = parse_variants(args.variants)
     if args.port and not port_free(args.host, args.port):
         raise UsageError(f"port {args.port} on {args.host} is in use; choose another with --port")
     exits = ExitStack()
@@ -100,16 +107,16 @@ def run(args: argparse.Namespace) -> int:
             options = StackOptions(
                 host=args.host,
                 provider_port=0,
-                sync_port=0,
-                delegated_port=0,
                 workers=args.workers,
+                variants=variants,
                 log_dir=folder / "logs",
             )
             stack = start_stack(exits, settings, options)
             stack.workers_expendable = True  # killing them is one of the page's buttons
-            feed = Feed(stack.redis_url, settings.queue_name, stack.provider_url, DEFAULT_VARIANTS)
+            queues = [q for q in map(stack.queue, variants) if q is not None]
+            feed = Feed(stack.redis_url, queues, stack.provider_url, variants)
             exits.callback(feed.close)
-            load = Load(stack, DEFAULT_VARIANTS, folder, rate)
+            load = Load(stack, variants, folder, rate)
             controls = Controls(stack, load, feed)
             controls.set_fault(
                 "healthy"
@@ -120,6 +127,8 @@ def run(args: argparse.Namespace) -> int:
             port = args.port or free_port(args.host)
             serve_page(exits, create_app(controls, feed, tour), args.host, port)
             url = f"http://{args.host}:{port}/"
+            for name in variants:
+                print(f"  {name:<10} {stack.target_urls[name]}")
             print(f"demo page: {url}  (logs in {options.log_dir}/; Ctrl-C stops everything)")
             sys.stdout.flush()
             if not args.no_browser:

@@ -1,7 +1,7 @@
 """The page's numbers, once a second, from the measurements the benchmark itself uses.
 
-Client latency comes from Locust's raw rows (tailed as they are flushed), the queue from Redis
-as the runner samples it, retries and dead letters from the jobs' own event records, and the
+Client latency comes from Locust's raw rows (tailed as they are flushed), the queues' depth as
+the runner samples it, retries and dead letters from the jobs' own event records, and the
 work is counted by the analysis (demo/work.py) from those rows and the provider's capture.
 """
 
@@ -24,8 +24,7 @@ from analysis.metrics.timing import is_success
 from core.contracts import JOB_EVENTS_KEY
 from demo.faults import fault_name
 from demo.work import WorkBook, read_requests
-from runner.pending import pending_jobs
-from runner.sampling import queue_depth
+from queues.base import Depth, PendingJob, Queue, QueueUnavailable
 
 WINDOW_S = 90.0  # what the charts show
 RECENT_S = 5.0  # each point summarises the requests that ended in the last few seconds
@@ -94,10 +93,10 @@ def _pct(values: np.ndarray[Any, Any], q: float) -> float | None:
 
 class Feed:
     def __init__(
-        self, redis_url: str, queue_name: str, provider_url: str, variants: tuple[str, ...]
+        self, redis_url: str, queues: list[Queue], provider_url: str, variants: tuple[str, ...]
     ) -> None:
         self.redis = redis.Redis.from_url(redis_url, socket_timeout=1, socket_connect_timeout=1)
-        self.queue_name = queue_name
+        self.queues = queues  # the variants' queues that can be watched from outside
         self.provider = httpx.Client(base_url=provider_url, timeout=2.0)
         self.latency = {name: Latency() for name in variants}
         self.work = WorkBook(variants)
@@ -158,16 +157,21 @@ class Feed:
         self.messages_read_at = now
         self.work.add_messages(found["messages"])
 
-    def _queue(self, now: float) -> tuple[dict[str, int] | None, list[dict[str, Any]] | None]:
-        """The queue's depth and its pending jobs; the job events since the last call."""
+    def _queue(self, now: float) -> tuple[Depth | None, list[PendingJob] | None]:
+        """The queues' depth, summed, and their pending jobs; the job events since the last
+        call."""
+        depth: Depth = {"ready": 0, "deferred": 0, "in_progress": 0}
+        pending: list[PendingJob] = []
         try:
-            depth = queue_depth(self.redis, self.queue_name, int(now * 1000))
-            pending = pending_jobs(self.redis, self.queue_name)
+            for queue in self.queues:
+                for key, n in queue.depth().items():
+                    depth[key] += n  # type: ignore[literal-required]
+                pending += queue.pending()
             length = int(self.redis.llen(JOB_EVENTS_KEY))  # type: ignore[arg-type]
             if length < self.job_events_seen:  # Redis restarted without its file: start over
                 self.job_events_seen = 0
             raw = self.redis.lrange(JOB_EVENTS_KEY, self.job_events_seen, length - 1)
-        except redis.RedisError:
+        except (QueueUnavailable, redis.RedisError):
             return None, None
         self.job_events_seen = length
         events = [json.loads(e) for e in raw]  # type: ignore[union-attr]

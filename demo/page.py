@@ -102,7 +102,7 @@ class Page:
         variants = feed.variants
         ui.add_css(NUMBERS_CSS)
         with ui.row().classes("w-full items-center gap-2"):
-            ui.label("delegate-bench: sync vs delegated, live").classes("text-xl font-bold")
+            ui.label(f"delegate-bench: {' vs '.join(variants)}, live").classes("text-xl font-bold")
             self.fault = ui.badge("provider: ?").props("data-testid=fault-state")
         with ui.row().classes("w-full items-end gap-2"):
             self.rate = ui.input("arrival rate /s", value=f"{controls.load.rate:g}")
@@ -124,9 +124,7 @@ class Page:
             self.latency = chart("client latency (last 5 s, ms)", "ms", lat, log=True)
             rates = [f"{v} {k}" for v in variants for k in ("answers/s", "errors/s")]
             self.answers = chart("answers and errors per second", "/s", rates)
-            self.queue = chart(
-                "queue (delegated)", "jobs", ["ready", "deferred", "in progress"], pairs=False
-            )
+            self.queue = chart("queues", "jobs", ["ready", "deferred", "in progress"], pairs=False)
             work = [f"{v} {k}" for v in variants for k in ("promised", "delivered")]
             self.work = chart("emails promised vs delivered (the analysis's count)", "emails", work)
         for name in ("latency", "answers", "queue", "work"):

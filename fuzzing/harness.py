@@ -22,7 +22,7 @@ from core.serving import serve
 from core.settings import Settings
 from fuzzing.strategies import Param, RawRequest
 from provider.app import create_app as create_provider
-from targets import delegated, sync
+from targets import queued, sync
 
 T = TypeVar("T")
 TIMEOUT_S = 10.0
@@ -228,7 +228,7 @@ def open_stack(settings: Settings) -> Iterator[Stack]:
     with ExitStack() as stack:
         urls = {
             "sync": stack.enter_context(serve(sync.create_app(settings))),
-            "delegated": stack.enter_context(serve(delegated.create_app(settings))),
+            "delegated": stack.enter_context(serve(queued.create_app(settings, "delegated"))),
             "provider": stack.enter_context(serve(create_provider(provider_settings()))),
             "control": stack.enter_context(serve(create_provider(provider_settings()))),
         }

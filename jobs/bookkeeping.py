@@ -1,8 +1,10 @@
 """What every job shares and no job should have to read: its context, record and dead letter.
 
-arq keeps no record of a job that failed for good and runs no hook when the last try fails, so
-`@job` writes both: one record per try to `JOB_EVENTS_KEY` (the runner reads it) and a dead
-letter in the store when the work is given up.
+A queue runs a job function as `function(clients, attempt, *args)`; each queue adapter builds
+the `Attempt` from its library's job and maps `RetryLater` to its library's retry. `@job`
+writes one record per try to `JOB_EVENTS_KEY` (the runner reads it) and a dead letter in the
+store when the work is given up: arq keeps no record of a job that failed for good, and runs no
+hook when the last try fails.
 """
 
 from __future__ import annotations
@@ -17,25 +19,25 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Concatenate, ParamSpec
-
-from arq import Retry
-from arq.typing import WorkerCoroutine
+from typing import Any, Concatenate, ParamSpec, Protocol
 
 from core import tickets
 from core.contracts import JOB_EVENTS_KEY, work_id_of_job
 from core.db import Store
 from core.email import AsyncEmailClient, backoff_s
 from core.logs import event
-from core.queue import JobQueue
 from core.settings import Settings
+from queues.base import JobQueue
 
 log = logging.getLogger("jobs")
 
 P = ParamSpec("P")
-CLIENTS = "clients"  # where the worker's startup puts its `Clients` in arq's ctx
-# Set in the ctx by a queue that retries a job past its timeout (saq); arq fails it for good.
-TIMEOUTS_RETRIED = "timeouts_retried"
+
+
+class Records(Protocol):
+    """Where the records of job tries go (a Redis client, or the in-process queue's stand-in)."""
+
+    def rpush(self, key: str, value: str, /) -> Any: ...  # awaited
 
 
 @dataclass(frozen=True)
@@ -46,6 +48,30 @@ class Clients:
     store: Store
     mailer: AsyncEmailClient
     queue: JobQueue
+    records: Records
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """Which try of which job this is, as the queue running it tells."""
+
+    job_id: str
+    job_try: int
+    enqueued_at: float  # unix seconds
+    # The queue tries a job past its timeout again (saq); arq and the in-process runner do not.
+    timeouts_retried: bool = False
+
+
+class RetryLater(Exception):
+    """Try this job again, not before `defer_s` seconds; after the last try, dead-letter it."""
+
+    def __init__(self, reason: str, defer_s: float) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.defer_s = defer_s
+
+
+JobFunction = Callable[..., Awaitable[str]]  # (clients, attempt, *args): what a queue runs
 
 
 @dataclass
@@ -104,37 +130,28 @@ class JobContext:
         return "dead_letter"
 
 
-class RetryLater(Retry):
-    """arq's `Retry`, saying why: on the last try the work is dead-lettered with that reason."""
-
-    def __init__(self, reason: str, defer: float) -> None:
-        super().__init__(defer=defer)
-        self.reason = reason
-
-
 JobBody = Callable[Concatenate[JobContext, P], Awaitable[str]]
 
 
-def job(name: str) -> Callable[[JobBody[P]], WorkerCoroutine]:
+def job(name: str) -> Callable[[JobBody[P]], JobFunction]:
     """Register `body` under the contract's job name, with its record and dead letter.
 
-    The worker gives each function one try more than MAX_TRIES: a job whose worker died during
-    its last try comes back once more and is dead-lettered here instead of disappearing (arq
-    would fail it without running anything).
+    Each queue gives a job one try more than MAX_TRIES: a job whose worker died during its last
+    try comes back once more and is dead-lettered here instead of disappearing (arq would fail
+    it without running anything).
     """
 
-    def decorate(body: JobBody[P]) -> WorkerCoroutine:
+    def decorate(body: JobBody[P]) -> JobFunction:
         @functools.wraps(body)
-        async def run(ctx: dict[str, Any], *args: P.args, **kwargs: P.kwargs) -> str:
-            clients: Clients = ctx[CLIENTS]
+        async def run(clients: Clients, attempt: Attempt, *args: P.args, **kwargs: P.kwargs) -> str:
             context = JobContext(
                 clients.settings,
                 clients.store,
                 clients.mailer,
                 clients.queue,
                 function=name,
-                job_id=ctx["job_id"],
-                job_try=ctx["job_try"],
+                job_id=attempt.job_id,
+                job_try=attempt.job_try,
                 work_id=work_id_of_job(name, args),
             )
             started = time.time()
@@ -153,15 +170,12 @@ def job(name: str) -> Callable[[JobBody[P]], WorkerCoroutine]:
                 reason = f"gave up after {context.job_try} tries: {retry.reason}"
                 outcome = await context.dead_letter(reason)
                 return outcome
-            except Retry:
-                outcome = "retry"
-                raise
             except asyncio.CancelledError:
                 if not context.ran_out_of_time(started):
                     outcome = "cancelled"  # a worker shutting down: the queue runs it again
                     raise
                 outcome = "timeout"
-                if not ctx.get(TIMEOUTS_RETRIED):
+                if not attempt.timeouts_retried:
                     await context.dead_letter(f"timed out after {time.time() - started:.1f}s")
                 raise
             finally:
@@ -169,7 +183,7 @@ def job(name: str) -> Callable[[JobBody[P]], WorkerCoroutine]:
                     "job_id": context.job_id,
                     "function": name,
                     "try": context.job_try,
-                    "enqueued_at": ctx["enqueue_time"].timestamp(),
+                    "enqueued_at": attempt.enqueued_at,
                     "started_at": started,
                     "ended_at": time.time(),
                     "outcome": outcome,
@@ -178,9 +192,9 @@ def job(name: str) -> Callable[[JobBody[P]], WorkerCoroutine]:
                     "tickets_run": context.tally.tickets_run,
                 }
                 event(log, "job_end", **record)
-                await ctx["redis"].rpush(JOB_EVENTS_KEY, json.dumps(record))
+                await clients.records.rpush(JOB_EVENTS_KEY, json.dumps(record))
 
-        run.__name__ = run.__qualname__ = name  # arq registers a job under its __qualname__
+        run.__name__ = run.__qualname__ = name
         return run
 
     return decorate

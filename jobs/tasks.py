@@ -1,9 +1,10 @@
-"""The `delegated` variant's jobs: the domain steps of `targets/sync.py`, run by arq workers.
+"""The jobs: the domain steps of `targets/sync.py`, run by whichever queue the variant hands off to.
 
 Read top to bottom: the login, then the payment, which fans out into one `generate_ticket` job
 per seat and fans back in to one `send_tickets` once the last ticket exists. Each step is the
 same `core` call the sync handler makes; only its place differs. A provider's temporary failure
-raises `Retry` with backoff; `@job` keeps the record of each try and the dead letter at the end.
+raises `RetryLater` with backoff; `@job` keeps the record of each try and the dead letter at the
+end.
 Last, `generate_order_tickets`: the mistake the fan-out fixes, kept to be measured (JOB_DESIGN).
 """
 
@@ -26,8 +27,8 @@ from core.contracts import (
     ticket_job_id,
 )
 from core.email import Email, Outcome
-from core.queue import JobQueue
 from jobs.bookkeeping import JobContext, RetryLater, job
+from queues.base import JobQueue
 
 
 @job(SEND_MAGIC_LINK)
@@ -66,7 +67,7 @@ async def generate_ticket(ctx: JobContext, order_id: int, seat: int, request_id:
     try:
         path = await ctx.ticket(order_id, seat)
     except tickets.TicketTimeout as exc:
-        raise RetryLater(str(exc), defer=ctx.backoff_s()) from exc
+        raise RetryLater(str(exc), defer_s=ctx.backoff_s()) from exc
     if await to_thread(orders.record_ticket, ctx.store, order_id, seat, path, time.time()):
         # Only the job whose insert completed the order gets here, except a retry of a job
         # that died after its insert; the job id turns any second enqueue into a no-op.
@@ -93,7 +94,7 @@ async def generate_order_tickets(ctx: JobContext, order_id: int, request_id: str
             else:
                 path = await ctx.ticket(order_id, seat)
         except tickets.TicketTimeout as exc:
-            raise RetryLater(str(exc), defer=ctx.backoff_s()) from exc
+            raise RetryLater(str(exc), defer_s=ctx.backoff_s()) from exc
         await to_thread(orders.record_ticket, ctx.store, order_id, seat, path, time.time())
     return await email_tickets(ctx, order_id, request_id)
 
@@ -127,4 +128,4 @@ async def deliver(ctx: JobContext, message: Email) -> str:
         return "ok"
     if result.outcome is Outcome.PERMANENT:
         return await ctx.dead_letter(result.detail)
-    raise RetryLater(result.detail, defer=ctx.backoff_s(result.retry_after_s))
+    raise RetryLater(result.detail, defer_s=ctx.backoff_s(result.retry_after_s))

@@ -1,4 +1,4 @@
-"""`python -m runner serve|bench`: start the stack, or benchmark both variants through it."""
+"""`python -m runner serve|bench`: start the stack, or benchmark the variants through it."""
 
 from __future__ import annotations
 
@@ -10,14 +10,14 @@ from urllib.parse import urlsplit
 
 from pydantic import ValidationError
 
-from core.contracts import DEFAULT_VARIANTS
+from core.contracts import DEFAULT_VARIANTS, VARIANT_NAMES
 from core.db import DatabaseError
 from core.processes import raise_open_files
 from core.settings import PROJECT_ROOT, Settings
 from loadtests.pacing import OPEN_FILES_WANTED
 from runner.children import StackError
 from runner.signals import Interrupted, raising_on_signals
-from runner.stack import StackOptions
+from runner.stack import StackOptions, serve_port
 
 if TYPE_CHECKING:
     from runner.options import BenchOptions
@@ -56,8 +56,16 @@ def _seconds(text: str) -> float:
 def _add_stack_arguments(parser: argparse.ArgumentParser, settings: Settings, fixed: bool) -> None:
     provider_port = (urlsplit(settings.provider_url).port or 8025) if fixed else 0
     parser.add_argument("--host", default=settings.host, help="interface every server binds")
-    parser.add_argument("--workers", type=_count, default=1, help="arq worker processes")
-    for name, port in (("provider", provider_port), ("sync", 8001), ("delegated", 8002)):
+    parser.add_argument(
+        "--workers", type=_count, default=1, help="worker processes per queue variant (default 1)"
+    )
+    parser.add_argument(
+        "--variants",
+        default="",
+        help=f"comma-separated, or all (default: {','.join(DEFAULT_VARIANTS)})",
+    )
+    ports = {"provider": provider_port} | {v: serve_port(v) for v in VARIANT_NAMES}
+    for name, port in ports.items():
         default = port if fixed else 0
         parser.add_argument(
             f"--{name}-port",
@@ -82,14 +90,9 @@ def build_parser(settings: Settings) -> argparse.ArgumentParser:
         help="where the URLs are written as JSON (default var/serve.json)",
     )
 
-    bench = sub.add_parser("bench", help="run scenarios against both variants, write results/")
+    bench = sub.add_parser("bench", help="run scenarios against the variants, write results/")
     _add_stack_arguments(bench, settings, fixed=False)
     bench.add_argument("--scenarios", default="", help="comma-separated names (default: all)")
-    bench.add_argument(
-        "--variants",
-        default="",
-        help=f"comma-separated, or all (default: {','.join(DEFAULT_VARIANTS)})",
-    )
     bench.add_argument("--repeat", type=_positive, default=1, help="repetitions of each run")
     bench.add_argument("--seed", type=int, default=settings.seed, help="seeds every run alike")
     bench.add_argument("--quick", action="store_true", help="every scenario shortened to ~5 s")
@@ -112,8 +115,10 @@ def build_parser(settings: Settings) -> argparse.ArgumentParser:
     bench.add_argument("--master-bind-host", default="127.0.0.1", help="where workers connect")
     bench.add_argument("--master-bind-port", type=_count, default=5557, metavar="PORT")
     bench.add_argument("--provider-url", default=None, help="use a provider running elsewhere")
-    bench.add_argument("--sync-url", default=None, help="drive a sync target running elsewhere")
-    bench.add_argument("--delegated-url", default=None, help="drive a delegated target elsewhere")
+    for name in VARIANT_NAMES:
+        bench.add_argument(
+            f"--{name}-url", default=None, metavar="URL", help=f"drive a {name} target elsewhere"
+        )
     bench.add_argument("--label", default="", help="suffix of the results folder's name")
     bench.add_argument("--results-dir", type=Path, default=PROJECT_ROOT / "results")
     bench.add_argument("--no-report", action="store_true", help="skip `python -m analysis report`")
@@ -123,29 +128,27 @@ def build_parser(settings: Settings) -> argparse.ArgumentParser:
     return parser
 
 
-def stack_options(
-    args: argparse.Namespace, log_dir: Path, variants: tuple[str, ...] = DEFAULT_VARIANTS
-) -> StackOptions:
+def stack_options(args: argparse.Namespace, log_dir: Path) -> StackOptions:
+    from runner.options import parse_variants
+
+    urls = {v: getattr(args, f"{v}_url", None) for v in VARIANT_NAMES}
     return StackOptions(
-        variants=variants,
+        variants=parse_variants(args.variants),
         host=args.host,
         provider_port=args.provider_port,
-        sync_port=args.sync_port,
-        delegated_port=args.delegated_port,
+        ports={v: getattr(args, f"{v}_port") for v in VARIANT_NAMES},
         workers=args.workers,
-        sync_url=getattr(args, "sync_url", None),
-        delegated_url=getattr(args, "delegated_url", None),
+        urls={v: url for v, url in urls.items() if url is not None},
         provider_url=getattr(args, "provider_url", None),
         log_dir=log_dir,
     )
 
 
 def bench_options(args: argparse.Namespace) -> BenchOptions:
-    from runner.options import BenchOptions, parse_variants  # heavier than `serve` needs
+    from runner.options import BenchOptions  # heavier than `serve` needs
 
-    variants = parse_variants(args.variants)
     return BenchOptions(
-        stack=stack_options(args, args.log_dir or StackOptions.log_dir, variants),
+        stack=stack_options(args, args.log_dir or StackOptions.log_dir),
         log_dir=args.log_dir,
         scenarios=args.scenarios,
         repeat=args.repeat,

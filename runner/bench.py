@@ -20,10 +20,11 @@ import redis
 from rich.console import Console
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-from core.contracts import FAN_OUT, follows_job_design
+from core.contracts import FAN_OUT
 from core.db import open_store
 from core.scenarios import Scenario, UnknownScenario, choose
 from core.settings import Settings
+from queues import has_workers
 from runner.children import ChildDied, StackError, UsageError, first_dead
 from runner.floor import floor_rates
 from runner.meta import new_meta, write_meta
@@ -81,7 +82,7 @@ def design_blind(scenarios: list[Scenario], variants: tuple[str, ...]) -> list[d
         for s in scenarios
         if s.job_design != FAN_OUT
         for v in variants
-        if not follows_job_design(v)
+        if not has_workers(v)
     ]
 
 

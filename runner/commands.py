@@ -9,6 +9,7 @@ from pathlib import Path
 
 from core.contracts import variant
 from core.settings import Settings
+from queues import queue_class
 
 PROVIDER_APP = "provider.app:create_app"
 
@@ -61,10 +62,10 @@ def target_command(
 
 
 def worker_command(python: str, name: str) -> list[str]:
-    worker = variant(name).worker
-    if worker is None:
+    queue = queue_class(name)
+    if queue is None or queue.worker is None:
         raise ValueError(f"variant {name!r} has no queue worker")
-    return [python, "-m", *worker]
+    return [python, "-m", *queue.worker]
 
 
 def seed_command(python: str) -> list[str]:

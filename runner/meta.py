@@ -19,16 +19,17 @@ import psutil
 from core.contracts import DEFAULT_VARIANTS
 from core.db import describe_database
 from core.settings import PROJECT_ROOT, Settings
+from queues import has_workers
+from queues import packages as queue_packages
 from runner.stack import StackOptions
 
 SCHEMA_VERSION = 1
 LOCK_FILE = "requirements.lock"  # the pinned environment a run was made in
 # database_url may carry a password; meta.json keeps its masked form under "database".
 SECRET_FIELDS = ("provider_api_key", "webhook_secret", "provider_control_token", "database_url")
+# With each queue adapter's own (queues.packages()).
 PACKAGES = (
     "delegate-bench",
-    "arq",
-    "saq",
     "redis",
     "fastapi",
     "starlette",
@@ -63,7 +64,7 @@ def git_sha(root: Path = PROJECT_ROOT) -> str | None:
 
 def packages() -> dict[str, str | None]:
     found: dict[str, str | None] = {}
-    for name in PACKAGES:
+    for name in (*PACKAGES, *queue_packages()):
         try:
             found[name] = metadata.version(name)
         except metadata.PackageNotFoundError:
@@ -115,11 +116,9 @@ def not_sampled(settings: Settings, stack: StackOptions, expect_workers: int) ->
     missing: dict[str, str] = {}
     if settings.redis_url:
         missing["redis"] = "REDIS_URL: a Redis the runner did not start"
-    for name in DEFAULT_VARIANTS:
-        url = stack.url(name)
-        if url is not None:
-            missing[f"target-{name}"] = f"runs elsewhere ({url})"
-    if stack.delegated_url is not None or stack.workers == 0:
+    for name, url in stack.urls.items():
+        missing[f"target-{name}"] = f"runs elsewhere ({url})"
+    if any(has_workers(name) for name in stack.urls) or stack.workers == 0:
         missing["worker"] = "queue workers run elsewhere, against the same Redis"
     if expect_workers:
         missing["locust-workers"] = f"{expect_workers} Locust workers started elsewhere"
@@ -163,7 +162,7 @@ def new_meta(
         "variants": list(variants),
         "workers": stack.workers,
         "locust_processes": locust_processes,
-        "external_targets": {"sync": stack.sync_url, "delegated": stack.delegated_url},
+        "external_targets": dict(stack.urls),
         "expect_workers": expect_workers,
         "not_sampled": not_sampled(settings, stack, expect_workers),
         "scenarios": scenarios,

@@ -6,9 +6,10 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from core.contracts import DEFAULT_VARIANTS, FAN_OUT, VARIANT_NAMES, follows_job_design
+from core.contracts import DEFAULT_VARIANTS, FAN_OUT, VARIANT_NAMES
 from core.scenarios import QUICK_ALL, Scenario
 from core.settings import PROJECT_ROOT
+from queues import has_workers
 from runner.children import UsageError
 from runner.stack import StackOptions
 
@@ -43,7 +44,7 @@ class BenchOptions:
 
     @property
     def external(self) -> bool:
-        return self.stack.sync_url is not None or self.stack.delegated_url is not None
+        return bool(self.stack.urls)
 
     @property
     def warmup_s(self) -> float:
@@ -83,7 +84,7 @@ def run_order(
             every = isinstance(scenario, str) or scenario.quick == QUICK_ALL or not quick
             fan_out = isinstance(scenario, str) or scenario.job_design == FAN_OUT
             for variant in order:
-                if not (fan_out or follows_job_design(variant)):
+                if not (fan_out or has_workers(variant)):
                     continue
                 if every or variant in DEFAULT_VARIANTS:
                     yield name, variant, r

@@ -1,28 +1,18 @@
-"""Queue depth from Redis and each process tree's CPU and memory, sampled while a run goes."""
+"""The run's queue depth and each process tree's CPU and memory, sampled while a run goes."""
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import psutil
-import redis
 
+from queues.base import Queue, QueueUnavailable
 from runner.children import Child
 
-if TYPE_CHECKING:
-    from runner.queues import Queue
-
 SAMPLE_INTERVAL_S = 0.5
-
-
-def queue_depth(client: redis.Redis, queue_name: str, now_ms: int) -> dict[str, int]:
-    """Ready jobs are due (score <= now), deferred ones wait for a retry or a delay."""
-    ready: int = client.zcount(queue_name, "-inf", now_ms)  # type: ignore[assignment]
-    deferred: int = client.zcount(queue_name, f"({now_ms}", "+inf")  # type: ignore[assignment]
-    in_progress = sum(1 for _ in client.scan_iter(match="arq:in-progress:*", count=1000))
-    return {"ready": ready, "deferred": deferred, "in_progress": in_progress}
 
 
 class TreeMeter:
@@ -54,8 +44,7 @@ class TreeMeter:
 
 
 class Sampler:
-    def __init__(self, redis_url: str | None) -> None:
-        self.client = redis.Redis.from_url(redis_url, socket_timeout=2) if redis_url else None
+    def __init__(self) -> None:
         self.meters: dict[str, TreeMeter] = {}
         self.queue_rows: list[dict[str, Any]] = []
         self.process_rows: list[dict[str, Any]] = []
@@ -71,13 +60,9 @@ class Sampler:
         """The run's queue (if it has one) and every child's process tree, once."""
         self.next_at = time.monotonic() + SAMPLE_INTERVAL_S
         now = time.time()
-        if self.client is not None and queue is not None:
-            try:
-                depth = queue.depth(self.client, int(now * 1000))
-            except redis.RedisError:
-                depth = None
-            if depth is not None:
-                self.queue_rows.append({**run, "t": now, **depth})
+        if queue is not None:
+            with contextlib.suppress(QueueUnavailable):  # a scenario stopped its server
+                self.queue_rows.append({**run, "t": now, **queue.depth()})
         for name, child in children.items():
             if child.process is None:
                 continue
@@ -104,17 +89,3 @@ class Sampler:
         self.queue_rows, self.process_rows = [], []
         self.locust_cpu_max = 0.0
         return queue, processes
-
-    def idle(self, queue: Queue | None) -> bool:
-        """No job is queued, deferred or running (True when there is no queue to watch)."""
-        if self.client is None or queue is None:
-            return True
-        try:
-            depth = queue.depth(self.client, int(time.time() * 1000))
-        except redis.RedisError:
-            return False  # Redis is down (a scenario restarts it): not drained
-        return not any(depth.values())
-
-    def close(self) -> None:
-        if self.client is not None:
-            self.client.close()

@@ -21,8 +21,7 @@ def describe(stack: Stack) -> dict[str, Any]:
     return {
         "redis_url": stack.redis_url,
         "provider_url": stack.provider_url,
-        "sync_url": stack.target_urls.get("sync"),
-        "delegated_url": stack.target_urls.get("delegated"),
+        **{f"{name}_url": url for name, url in stack.target_urls.items()},
         "database_path": str(stack.settings.database_path),
         "logs": str(stack.options.log_dir),
         "pids": stack.pids(),
@@ -41,8 +40,8 @@ def serve(settings: Settings, options: StackOptions, urls_file: Path) -> int:
             urls_file.write_text(json.dumps(urls, indent=2) + "\n")
             wrote = True
             print(f"stack up in {time.monotonic() - started:.1f}s (logs in {options.log_dir}/)")
-            for name in ("sync_url", "delegated_url", "provider_url", "redis_url"):
-                print(f"  {name.removesuffix('_url'):<10} {urls[name]}")
+            for name in (*stack.target_urls, "provider", "redis"):
+                print(f"  {name:<10} {urls[f'{name}_url']}")
             print(f"  workers    {len(stack.workers)}")
             print(f"URLs written to {urls_file}; Ctrl-C stops everything.", flush=True)
             while True:

@@ -17,10 +17,11 @@ from urllib.parse import urlsplit
 import httpx
 import redis
 
-from core import contracts
-from core.contracts import DEFAULT_VARIANTS
+from core.contracts import DEFAULT_VARIANTS, VARIANT_NAMES
 from core.redis_server import RedisNotFound, find_redis_server, free_port, redis_command
 from core.settings import Settings
+from queues import queue_of
+from queues.base import Queue
 from runner import commands
 from runner.children import (
     Child,
@@ -31,24 +32,22 @@ from runner.children import (
     port_free,
     wait_healthy,
 )
-from runner.queues import queue_of
 
 HEALTH_DEADLINE_S = 30.0
 PORT_FREE_DEADLINE_S = 30.0  # a target in graceful shutdown closes its socket first
 Gate = Callable[[], float]  # waits until a started child is healthy; the seconds it took
 SEED_DEADLINE_S = 120.0
+SERVE_FIRST_PORT = 8001
 
 
 @dataclass(frozen=True)
 class StackOptions:
     host: str = "127.0.0.1"
     provider_port: int = 8025  # 0: any free port
-    sync_port: int = 8001
-    delegated_port: int = 8002
     workers: int = 1  # per queue variant
     variants: tuple[str, ...] = DEFAULT_VARIANTS  # whose targets (and workers) start
-    sync_url: str | None = None  # a target already running elsewhere: not started here
-    delegated_url: str | None = None
+    ports: Mapping[str, int] = field(default_factory=dict)  # per variant; missing or 0: any
+    urls: Mapping[str, str] = field(default_factory=dict)  # targets running elsewhere: not started
     provider_url: str | None = None  # a provider already running elsewhere: not started here
     log_dir: Path = Path("var/logs")
     health_deadline_s: float = HEALTH_DEADLINE_S
@@ -57,11 +56,16 @@ class StackOptions:
 
     def port(self, variant: str) -> int:
         """The port asked for a variant's target (0: any free one)."""
-        return {"sync": self.sync_port, "delegated": self.delegated_port}.get(variant, 0)
+        return self.ports.get(variant, 0)
 
     def url(self, variant: str) -> str | None:
         """A variant's target already running elsewhere, if one was given."""
-        return {"sync": self.sync_url, "delegated": self.delegated_url}.get(variant)
+        return self.urls.get(variant)
+
+
+def serve_port(variant: str) -> int:
+    """`make serve`'s port of a variant's target: 8001 on, in the variants table's order."""
+    return SERVE_FIRST_PORT + VARIANT_NAMES.index(variant)
 
 
 def http_ok(url: str) -> bool:
@@ -94,10 +98,22 @@ class Stack:
     redis_launch: tuple[str, int, Path] | None = None  # binary, port, folder: None when external
     redis_appendonly: bool = False
     _worker_serial: int = 0
+    _queues: dict[str, Queue | None] = field(default_factory=dict)
 
     @property
     def workers(self) -> list[Child]:
         return [c for name, c in self.children.items() if name.startswith("worker")]
+
+    def queue(self, variant: str) -> Queue | None:
+        """The variant's queue as the runner watches it; None when its work runs in the request
+        or in the target's own process, where no one outside can see it."""
+        if variant not in self._queues:
+            settings = self.settings.model_copy(update={"redis_url": self.redis_url})
+            found = queue_of(variant, settings)
+            self._queues[variant] = found if found is not None and found.worker else None
+            if found is not None:
+                self.exits.callback(found.close)
+        return self._queues[variant]
 
     def workers_of(self, name: str) -> list[Child]:
         return [w for w in self.workers if self.worker_variant.get(w.name) == name]
@@ -245,19 +261,12 @@ class Stack:
 
     def launch_workers(self, name: str, n: int, extra_env: Mapping[str, str] | None = None) -> Gate:
         """Start n workers of a queue variant; the gate waits until one serves the queue."""
-        queue = queue_of(name, self.settings)
+        queue = self.queue(name)
         assert queue is not None, f"{name} has no queue workers"
-        with redis.Redis.from_url(self.redis_url) as client:
-            stale = list(client.scan_iter(match=queue.alive_keys))
-            if stale:
-                client.delete(*stale)
+        queue.forget_workers()
         self.worker_env[name] = dict(extra_env or {})
         started = [self.launch_worker(name) for _ in range(n)]
-
-        def ready() -> bool:
-            with redis.Redis.from_url(self.redis_url, socket_timeout=1.0) as client:
-                return next(client.scan_iter(match=queue.alive_keys), None) is not None
-
+        ready = queue.worker_alive
         return partial(
             wait_healthy, f"{name} worker", ready, self.options.health_deadline_s, started
         )
@@ -352,7 +361,7 @@ def start_stack(exits: ExitStack, settings: Settings, options: StackOptions) -> 
         given = options.url(name)
         if given is None:
             gates.append(stack.launch_target(name))
-            if contracts.variant(name).worker is not None and options.workers > 0:
+            if stack.queue(name) is not None and options.workers > 0:
                 gates.append(stack.launch_workers(name, options.workers))
         else:
             target = given.rstrip("/")

@@ -1,4 +1,4 @@
-"""What both variants share: request ids, body limits, parsing, error bodies, health routes."""
+"""What every variant's target shares: request ids, body limits, parsing, errors, health routes."""
 
 from __future__ import annotations
 
@@ -136,10 +136,9 @@ async def get_store(request: Request) -> Store:
     return store
 
 
-# Dependencies are `async def`: FastAPI runs a plain `def` dependency in the thread pool, and
-# those hops cost the delegated login more than half of its request rate (benchmarks/perf.py).
-# Each dependency still costs its solving on every request, so the login, the hot route, takes
-# its id and queue with plain calls.
+# Dependencies are `async def`: FastAPI runs a plain `def` dependency in the thread pool, a hop
+# that costs a queued login much of its rate (`make perf`). Each dependency still costs its
+# solving on every request, so the login, the hot route, takes its id and queue with plain calls.
 RequestIdDep = Annotated[str, Depends(request_id)]
 StoreDep = Annotated[Store, Depends(get_store)]
 

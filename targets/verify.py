@@ -1,4 +1,4 @@
-"""GET /login/verify, the same for both variants: consume a magic link once."""
+"""GET /login/verify, the same for every variant: consume a magic link once."""
 
 from __future__ import annotations
 

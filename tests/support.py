@@ -1,8 +1,13 @@
-"""Test helpers: real uvicorn servers in threads and real arq burst workers."""
+"""Test helpers: real uvicorn servers in threads, arq burst workers, worker processes."""
 
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import httpx
@@ -10,9 +15,49 @@ from arq.worker import Worker, create_worker
 from redis.asyncio import Redis
 
 from core.contracts import JOB_EVENTS_KEY
+from core.processes import stop
 from core.serving import serve as serve  # the servers of every test
 from core.settings import Settings
-from jobs.worker import worker_settings
+from queues import adapter
+from queues.arq import worker_settings
+from runner.commands import worker_command
+
+
+async def connect_queue(name: str, settings: Settings) -> Any:
+    """A queue adapter's connection, as a target opens it (for the tests: its attributes too)."""
+    return await adapter(name)(settings).connect()
+
+
+def worker_env(settings: Settings, **extra: str) -> dict[str, str]:
+    """A queue worker's environment: the test's Redis, store, provider and retry settings."""
+    return {
+        **os.environ,
+        "REDIS_URL": str(settings.redis_url),
+        "DATABASE_PATH": str(settings.database_path),
+        "TICKETS_DIR": str(settings.tickets_dir),
+        "PROVIDER_URL": settings.provider_url,
+        "MAX_TRIES": str(settings.max_tries),
+        "RETRY_BASE_S": str(settings.retry_base_s),
+        "RETRY_CAP_S": str(settings.retry_cap_s),
+        "POLL_DELAY_S": "0.02",
+        "LOG_LEVEL": "WARNING",
+        **extra,
+    }
+
+
+@contextmanager
+def workers(
+    variant: str, env: dict[str, str], count: int = 1, stop_timeout_s: float = 5.0
+) -> Iterator[list[subprocess.Popen[bytes]]]:
+    """`count` worker processes of a variant's queue, started as the runner starts them."""
+    started = [
+        subprocess.Popen(worker_command(sys.executable, variant), env=env) for _ in range(count)
+    ]
+    try:
+        yield started
+    finally:
+        for worker in started:
+            stop(worker, timeout_s=stop_timeout_s)
 
 
 def burst_worker(settings: Settings, **overrides: Any) -> Worker:

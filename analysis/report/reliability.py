@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from analysis.metrics.reliability import COUNTS, Row
 from core.contracts import BASE_VARIANT, VARIANT_NAMES, variant
+from queues import has_workers
 
 
 def _queued(name: str) -> bool:
     """A variant whose work waits in a queue outside the web process."""
-    return name in VARIANT_NAMES and variant(name).worker is not None
+    return name in VARIANT_NAMES and has_workers(name)
 
 
 def notes(rows: list[Row]) -> dict[str, list[str]]:

@@ -9,7 +9,7 @@ from redis import Redis
 from benchmarks import perf_app
 from core.contracts import WORK_ID_HEADER, login_job_id, login_work_id
 from core.settings import Settings
-from targets import base, delegated
+from targets import base, queued
 from tests.support import serve
 
 
@@ -22,7 +22,7 @@ def test_the_ceiling_answers_every_login_as_the_login_does_with_one_rpush(
     redis = Redis.from_url(str(settings.redis_url))
     for name, app in (
         ("ceiling", perf_app.create_app(settings)),
-        ("login", delegated.create_app(settings)),
+        ("login", queued.create_app(settings, "delegated")),
     ):
         with serve(app) as url, httpx.Client(base_url=url, timeout=10) as client:
             answers[name] = [client.post("/login", json=body) for body in bodies]

@@ -22,7 +22,7 @@ from core.contracts import (
 from core.db import Store
 from core.settings import Settings
 from loadtests.plans import RequestIds, WebhookPlan, event_id, payment_event_body
-from targets import delegated, sync
+from targets import queued, sync
 from tests.support import drain, job_events, messages, serve
 
 
@@ -77,11 +77,11 @@ async def test_the_delegated_targets_jobs_serve_the_work_the_load_tests_recorded
     settings: Settings, store: Store, provider: httpx.Client, redis: Redis
 ) -> None:
     request_id, order_id, body = load_test_requests(settings)
-    with serve(delegated.create_app(settings)) as url:
+    with serve(queued.create_app(settings, "delegated")) as url:
         recorded = {send(url, settings, request_id, body), order_work_id(order_id)}
         assert {work_endpoint(w) for w in recorded} == set(WORK_ENDPOINTS)
-        queued = [m.decode() for m in await redis.zrange(settings.queue_name, 0, -1)]
-        infos = [await Job(j, redis, _queue_name=settings.queue_name).info() for j in queued]
+        job_ids = [m.decode() for m in await redis.zrange(settings.queue_name, 0, -1)]
+        infos = [await Job(j, redis, _queue_name=settings.queue_name).info() for j in job_ids]
         enqueued = {work_id_of_job(i.function, i.args) for i in infos if i is not None}
         assert len(infos) == 2 and enqueued == recorded
         await drain(settings)

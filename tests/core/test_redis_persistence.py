@@ -12,8 +12,9 @@ from pathlib import Path
 import pytest
 import redis
 
-from core.queue import ArqQueue
 from core.redis_server import find_redis_server, free_port, redis_command, wait_for_ping
+from core.settings import Settings
+from queues.arq import Arq
 
 
 @contextmanager
@@ -34,7 +35,7 @@ def redis_process(
 
 
 async def enqueue(url: str, count: int) -> None:
-    queue = await ArqQueue.connect(url, "arq:queue")
+    queue = await Arq(Settings(redis_url=url)).connect()
     for i in range(count):
         await queue.enqueue("send_magic_link", f"r{i}", "a@b.co", "http://t", job_id=f"j{i}")
     await queue.close()

@@ -7,12 +7,7 @@ analysis computes it from raw/jobs.csv the same way.
 from __future__ import annotations
 
 import asyncio
-import os
-import subprocess
-import sys
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 import httpx
@@ -31,11 +26,9 @@ from core.contracts import (
     payment_job_id,
 )
 from core.db import Order, Store
-from core.processes import stop
-from core.queue import ArqQueue, JobQueue, SaqLimits, SaqQueue
 from core.settings import Settings
-from runner.commands import worker_command
-from tests.support import drain, job_events, messages
+from queues.base import JobQueue
+from tests.support import connect_queue, drain, job_events, messages, worker_env, workers
 
 DEADLINE_S = 60.0  # generous: the machine is shared; every wait ends as soon as it can
 
@@ -48,7 +41,7 @@ async def pay(queue: JobQueue, *orders: Order) -> None:
 
 
 async def pay_on_arq(settings: Settings, *orders: Order) -> None:
-    queue = await ArqQueue.connect(str(settings.redis_url), settings.queue_name)
+    queue = await connect_queue("arq", settings)
     try:
         await pay(queue, *orders)
     finally:
@@ -135,31 +128,6 @@ async def test_a_monolithic_retry_makes_every_ticket_again(
     assert len(messages(provider, work_id=order_work_id(order.id))) == 1
 
 
-def worker_env(settings: Settings, **extra: str) -> dict[str, str]:
-    return {
-        **os.environ,
-        "REDIS_URL": str(settings.redis_url),
-        "DATABASE_PATH": str(settings.database_path),
-        "TICKETS_DIR": str(settings.tickets_dir),
-        "PROVIDER_URL": settings.provider_url,
-        "MAX_TRIES": str(settings.max_tries),
-        "RETRY_BASE_S": str(settings.retry_base_s),
-        "RETRY_CAP_S": str(settings.retry_cap_s),
-        "POLL_DELAY_S": "0.02",
-        "LOG_LEVEL": "WARNING",
-        **extra,
-    }
-
-
-@contextmanager
-def worker(variant: str, env: dict[str, str]) -> Iterator[subprocess.Popen[bytes]]:
-    process = subprocess.Popen(worker_command(sys.executable, variant), env=env)
-    try:
-        yield process
-    finally:
-        stop(process, timeout_s=2)  # a stalled worker cannot handle SIGTERM: killed then
-
-
 async def until(condition: Any, what: str) -> Any:
     deadline = time.monotonic() + DEADLINE_S
     while not (found := await condition()):
@@ -175,11 +143,9 @@ async def test_on_saq_a_timed_out_monolithic_try_is_retried_and_remakes_its_tick
     env = worker_env(
         settings, JOB_DESIGN="monolithic", ORDER_JOB_TIMEOUT_S="1", TICKET_WORK_S="0.4"
     )
-    queue = await SaqQueue.connect(
-        str(settings.redis_url), settings.saq_queue_name, SaqLimits.of(settings)
-    )
+    queue = await connect_queue("saq", settings)
     try:
-        with worker("saq", env):
+        with workers("saq", env, stop_timeout_s=2):
             await pay(queue, order)
 
             async def given_up() -> bool:
@@ -212,9 +178,7 @@ async def is_queued(variant: str, settings: Settings, redis: Redis, job_id: str)
     if variant == "delegated":
         status = await Job(job_id, redis, _queue_name=settings.queue_name).status()
         return status is JobStatus.queued
-    queue = await SaqQueue.connect(
-        str(settings.redis_url), settings.saq_queue_name, SaqLimits.of(settings)
-    )
+    queue = await connect_queue("saq", settings)
     try:
         job = await queue.queue.job(job_id)
         return job is not None and job.status is Status.QUEUED
@@ -237,13 +201,11 @@ async def test_monolithic_no_timeout_a_hung_ticket_stalls_the_whole_worker(
         WORKER_MAX_JOBS="4",  # free slots: only the blocked event loop keeps them idle
     )
     if variant == "delegated":
-        queue: JobQueue = await ArqQueue.connect(str(settings.redis_url), settings.queue_name)
+        queue: JobQueue = await connect_queue("arq", settings)
     else:
-        queue = await SaqQueue.connect(
-            str(settings.redis_url), settings.saq_queue_name, SaqLimits.of(settings)
-        )
+        queue = await connect_queue("saq", settings)
     try:
-        with worker(variant, env):
+        with workers(variant, env, stop_timeout_s=2):
             await pay(queue, hung)
 
             async def hanging_now() -> list[psutil.Process]:
@@ -255,8 +217,8 @@ async def test_monolithic_no_timeout_a_hung_ticket_stalls_the_whole_worker(
             await asyncio.sleep(1.0)  # time the worker would need to take a job ~50 times over
             sampled_at = time.time()
             assert await is_queued(variant, settings, redis, waiting_job)
+            killed_at = time.time()  # before the kill: the worker may log its end first
             program.kill()
-            killed_at = time.time()
 
             async def other_started() -> list[dict[str, Any]]:
                 return [e for e in await job_events(redis) if e["job_id"] == waiting_job]

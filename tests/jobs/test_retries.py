@@ -10,17 +10,16 @@ from redis.asyncio import Redis
 from core import dataset
 from core.contracts import SEND_MAGIC_LINK, login_job_id, login_work_id
 from core.db import Store
-from core.queue import ArqQueue
 from core.settings import Settings
-from targets import delegated
-from tests.support import drain, job_events, messages, serve
+from targets import queued
+from tests.support import connect_queue, drain, job_events, messages, serve
 
 OUTAGE = {"errors": [{"status": 503, "probability": 1.0}]}
 
 
 async def queue_login(settings: Settings, request_id: str, user: int) -> None:
     """What the delegated login enqueues for a registered address, without the target."""
-    queue = await ArqQueue.connect(str(settings.redis_url), settings.queue_name)
+    queue = await connect_queue("arq", settings)
     args = (request_id, dataset.registered_email(user), "http://t")
     await queue.enqueue(SEND_MAGIC_LINK, *args, job_id=login_job_id(request_id))
     await queue.close()
@@ -35,7 +34,7 @@ async def test_delegated_keeps_answering_through_an_outage_and_delivers_after_re
     )
     addresses = [dataset.registered_email(i) for i in range(5)]
     async with httpx.AsyncClient(timeout=5) as client:
-        with serve(delegated.create_app(patient)) as url:
+        with serve(queued.create_app(patient, "delegated")) as url:
             answers = [
                 await client.post(f"{url}/login", json={"email": a}, headers={"X-Request-ID": rid})
                 for rid, a in zip(["o0", "o1", "o2", "o3", "o4"], addresses, strict=True)
@@ -139,7 +138,7 @@ async def test_a_try_after_an_accepted_send_finds_the_sent_record_and_sends_noth
     await drain(settings)
     # The same work run again, as when a worker dies after the provider accepted and before
     # arq kept the result (another job id: arq refuses the first while it keeps its result).
-    queue = await ArqQueue.connect(str(settings.redis_url), settings.queue_name)
+    queue = await connect_queue("arq", settings)
     args = ("r-twice", dataset.registered_email(5), "http://t")
     await queue.enqueue(SEND_MAGIC_LINK, *args, job_id="again")
     await queue.close()

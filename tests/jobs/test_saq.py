@@ -3,12 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
-import subprocess
-import sys
-from collections.abc import Awaitable, Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Awaitable, Callable
 
 import httpx
 from redis.asyncio import Redis
@@ -24,42 +20,12 @@ from core.contracts import (
     payment_job_id,
 )
 from core.db import Store
-from core.processes import stop
-from core.queue import SAQ_ACTIVE, SAQ_QUEUED, SaqLimits, SaqQueue, saq_key
 from core.settings import Settings
-from jobs.saq_worker import PICKUP_GRACE_S, PickupSafeQueue
-from runner.commands import worker_command
-from tests.support import job_events, messages
+from queues.saq import ACTIVE, QUEUED, SaqJobs, saq_key
+from queues.saq_sweep import PICKUP_GRACE_S, PickupSafeQueue
+from tests.support import connect_queue, job_events, messages, worker_env, workers
 
 DEADLINE_S = 60.0  # generous: the machine is shared; every wait ends as soon as it can
-
-
-def worker_env(settings: Settings, **extra: str) -> dict[str, str]:
-    return {
-        **os.environ,
-        "REDIS_URL": str(settings.redis_url),
-        "DATABASE_PATH": str(settings.database_path),
-        "TICKETS_DIR": str(settings.tickets_dir),
-        "PROVIDER_URL": settings.provider_url,
-        "MAX_TRIES": str(settings.max_tries),
-        "RETRY_BASE_S": str(settings.retry_base_s),
-        "RETRY_CAP_S": str(settings.retry_cap_s),
-        "LOG_LEVEL": "WARNING",
-        **extra,
-    }
-
-
-@contextmanager
-def saq_workers(env: dict[str, str], count: int) -> Iterator[list[subprocess.Popen[bytes]]]:
-    """`python -m saq jobs.saq_worker.settings`, as the variant's data says, `count` times."""
-    workers = [
-        subprocess.Popen(worker_command(sys.executable, "saq"), env=env) for _ in range(count)
-    ]
-    try:
-        yield workers
-    finally:
-        for worker in workers:
-            stop(worker)
 
 
 async def until(condition: Callable[[], Awaitable[object]], what: str) -> None:
@@ -70,13 +36,12 @@ async def until(condition: Callable[[], Awaitable[object]], what: str) -> None:
         await asyncio.sleep(0.1)
 
 
-async def connect(settings: Settings) -> SaqQueue:
-    return await SaqQueue.connect(
-        str(settings.redis_url), settings.saq_queue_name, SaqLimits.of(settings)
-    )
+async def connect(settings: Settings) -> SaqJobs:
+    jobs: SaqJobs = await connect_queue("saq", settings)
+    return jobs
 
 
-async def wait_for_workers(queue: SaqQueue, count: int) -> None:
+async def wait_for_workers(queue: SaqJobs, count: int) -> None:
     """Each worker sweeps when it starts; jobs queued after that meet only the periodic one."""
 
     async def started() -> bool:
@@ -94,7 +59,7 @@ async def test_tickets_are_emailed_exactly_once_when_saq_workers_race(
     queue = await connect(settings)
     try:
         # Three real saq processes share the fan-out, so the last tickets finish concurrently.
-        with saq_workers(env, 3):
+        with workers("saq", env, 3):
             await wait_for_workers(queue, 3)
             for order in orders:
                 event_id = f"evt_{order.id}"
@@ -135,7 +100,7 @@ async def test_a_job_whose_saq_worker_is_killed_runs_again_after_its_timeout(
     job_id = login_job_id(request_id)
     queue = await connect(settings)
     try:
-        with saq_workers(env, 1) as (first,):
+        with workers("saq", env, 1) as (first,):
             await wait_for_workers(queue, 1)
             args = (request_id, dataset.registered_email(1), "http://t")
             await queue.enqueue(SEND_MAGIC_LINK, *args, job_id=job_id)
@@ -155,7 +120,7 @@ async def test_a_job_whose_saq_worker_is_killed_runs_again_after_its_timeout(
 
         # Nobody runs it now. A new worker's sweep finds it once it is past its timeout and
         # queues it again.
-        with saq_workers(env, 1):
+        with workers("saq", env, 1):
             await queue.wait(job_id, DEADLINE_S)
         done = await queue.queue.job(job_id)
     finally:
@@ -180,11 +145,11 @@ async def test_a_job_whose_saq_worker_is_killed_runs_again_after_its_timeout(
 SWEPT_ARGS = ("r", dataset.registered_email(1), "http://t")
 
 
-def sweeper_of(queue: SaqQueue, settings: Settings) -> tuple[PickupSafeQueue, str, str]:
+def sweeper_of(queue: SaqJobs, settings: Settings) -> tuple[PickupSafeQueue, str, str]:
     """A worker's sweeping queue on the same Redis, and the `queued` and `active` keys."""
     sweeper = PickupSafeQueue(queue.queue.redis, name=settings.saq_queue_name)
     name = settings.saq_queue_name
-    return sweeper, saq_key(name, SAQ_QUEUED), saq_key(name, SAQ_ACTIVE)
+    return sweeper, saq_key(name, QUEUED), saq_key(name, ACTIVE)
 
 
 async def test_the_sweep_requeues_a_job_whose_worker_died_picking_it_up_not_one_being_picked_up(

@@ -14,9 +14,8 @@ from redis.asyncio import Redis
 from core import tickets
 from core.contracts import GENERATE_TICKET, PROCESS_PAYMENT, payment_job_id, ticket_job_id
 from core.db import Store
-from core.queue import ArqQueue
 from core.settings import Settings
-from tests.support import drain, job_events, messages
+from tests.support import connect_queue, drain, job_events, messages
 
 
 def ticket_programs() -> list[psutil.Process]:
@@ -43,7 +42,7 @@ async def test_a_hung_ticket_subprocess_is_killed_and_the_job_retried(
 ) -> None:
     hanging = settings.model_copy(update={"ticket_hang_probability": 0.5, "ticket_timeout_s": 0.5})
     seat = first_seat_that_hangs_once(hanging, order_id=1, seats=20)
-    queue = await ArqQueue.connect(str(hanging.redis_url), hanging.queue_name)
+    queue = await connect_queue("arq", hanging)
     await queue.enqueue(GENERATE_TICKET, 1, seat, "r-hang", job_id=ticket_job_id(1, seat))
     await queue.close()
 
@@ -71,7 +70,7 @@ def start_workers(settings: Settings, count: int) -> list[subprocess.Popen[bytes
     }
     arq = os.path.join(os.path.dirname(sys.executable), "arq")
     return [
-        subprocess.Popen([arq, "jobs.worker.WorkerSettings", "--burst"], env=env)
+        subprocess.Popen([arq, "queues.arq.WorkerSettings", "--burst"], env=env)
         for _ in range(count)
     ]
 
@@ -81,7 +80,7 @@ async def test_tickets_are_emailed_exactly_once_when_workers_race(
 ) -> None:
     orders = [o for o in (store.order(i) for i in range(1, 21)) if o and o.seats >= 4][:3]
     assert len(orders) == 3
-    queue = await ArqQueue.connect(str(settings.redis_url), settings.queue_name)
+    queue = await connect_queue("arq", settings)
     for order in orders:
         event_id = f"evt_{order.id}"
         args = (event_id, order.id, f"r{order.id}")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import psutil
 
@@ -15,6 +16,11 @@ CWD = PROJECT_ROOT
 
 def runner_argv(*args: str) -> list[str]:
     return [sys.executable, "-m", "runner", *args]
+
+
+def quick_bench_argv(results: Path, *args: str) -> list[str]:
+    """A quick bench into `results`, without the floor: what the runner's own tests run."""
+    return runner_argv("bench", "--results-dir", str(results), "--quick", "--no-floor", *args)
 
 
 def wait_for(condition: Callable[[], bool], timeout_s: float, what: str) -> None:

@@ -8,7 +8,7 @@ import subprocess
 from collections import defaultdict
 from pathlib import Path
 
-from tests.runner.helpers import CWD, runner_argv
+from tests.runner.helpers import CWD, quick_bench_argv
 
 FREE_PORTS = ["--provider-port", "0", "--sync-port", "0", "--delegated-port", "0"]
 
@@ -29,13 +29,9 @@ def test_a_sync_handler_its_client_gave_up_on_writes_nothing_into_the_next_run(
     # and their clients. Before the fix the next run (the same env: no restart) got their
     # tickets emails, after its own reset.
     results = tmp_path / "results"
-    argv = runner_argv(
-        "bench",
+    argv = quick_bench_argv(
+        results,
         *FREE_PORTS,
-        "--results-dir",
-        str(results),
-        "--quick",
-        "--no-floor",
         "--no-report",
         "--variants",
         "sync",

@@ -23,7 +23,7 @@ from runner.options import parse_variants, run_order
 
 def test_servers_are_uvicorn_factories_without_access_logs() -> None:
     argv = commands.target_command("/py", "delegated", "127.0.0.1", 8002)
-    assert argv[:5] == ["/py", "-m", "uvicorn", "targets.delegated:create_app", "--factory"]
+    assert argv[:5] == ["/py", "-m", "uvicorn", "targets.queued:delegated", "--factory"]
     assert argv[argv.index("--port") + 1] == "8002"
     assert "--no-access-log" in argv
     assert commands.provider_command("/py", "127.0.0.1", 8025)[3] == "provider.app:create_app"
@@ -39,7 +39,7 @@ def test_worker_and_seed_commands() -> None:
         "/py",
         "-m",
         "arq",
-        "jobs.worker.WorkerSettings",
+        "queues.arq.WorkerSettings",
     ]
     assert commands.seed_command("/py") == ["/py", "-m", "core.db", "seed"]
 

@@ -13,7 +13,7 @@ import psutil
 import pytest
 
 from runner.children import port_free
-from tests.runner.helpers import CWD, gone, runner_argv, wait_for
+from tests.runner.helpers import CWD, gone, quick_bench_argv, wait_for
 
 # What to kill, and how the runner's one-line message names it. "worker" is worker-1: a worker
 # dying outside a worker-crash scenario is a fault of the harness, not a measurement.
@@ -52,12 +52,9 @@ def test_a_fault_mid_run_stops_everything_and_keeps_an_incomplete_run(
     victim: str, tmp_path: Path, runner_env: dict[str, str]
 ) -> None:
     results = tmp_path / "results"
-    argv = runner_argv(
-        "bench",
-        "--results-dir",
-        str(results),
+    argv = quick_bench_argv(
+        results,
         "--no-report",
-        "--quick",
         "--scenarios",
         "steady",
         "--duration-s",

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from runner.run import why_behind
+from runner.generator import why_behind
 
 
 def test_late_starts_with_users_to_spare_are_blamed_on_the_cpu() -> None:

@@ -27,7 +27,7 @@ def test_a_database_password_never_reaches_meta_json() -> None:
         seed=1,
         repeat=1,
         quick=True,
-        stack=StackOptions(sync_url="http://10.0.0.2:8001"),
+        stack=StackOptions(urls={"sync": "http://10.0.0.2:8001"}),
         locust_processes=1,
         scenarios=[],
         skipped=[],

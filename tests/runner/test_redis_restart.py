@@ -6,19 +6,16 @@ import json
 import subprocess
 from pathlib import Path
 
-from tests.runner.helpers import CWD, runner_argv
+from tests.runner.helpers import CWD, quick_bench_argv
 
 
 def test_redis_restart_completes_and_records_the_restart(
     tmp_path: Path, runner_env: dict[str, str]
 ) -> None:
     results = tmp_path / "results"
-    argv = runner_argv(
-        "bench",
-        "--results-dir",
-        str(results),
+    argv = quick_bench_argv(
+        results,
         "--no-report",
-        "--quick",
         "--scenarios",
         "redis-restart",
         "--duration-s",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from core.scenarios import BY_NAME, QUICK_ALL, QUICK_NONE, SCENARIOS, RedisFault, choose
-from runner.run import RedisOutages
+from runner.faults import RedisOutages
 
 FAULTS = (
     "worker-crash",

@@ -7,10 +7,10 @@ import pytest
 
 from core.db import Store
 from core.settings import Settings
-from targets import delegated, sync
+from targets import queued, sync
 from tests.support import serve
 
-FACTORIES = {"sync": sync.create_app, "delegated": delegated.create_app}
+FACTORIES = {"sync": sync.create_app, "delegated": queued.factory("delegated")}
 
 
 @pytest.fixture(params=["sync", "delegated"])

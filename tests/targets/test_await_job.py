@@ -11,7 +11,7 @@ from core import dataset
 from core.contracts import WORK_ID_HEADER
 from core.db import Store
 from core.settings import Settings
-from targets import delegated
+from targets import queued
 from tests.support import burst_worker, messages, serve
 
 
@@ -23,7 +23,7 @@ async def test_a_delegated_target_made_to_await_its_job_answers_after_the_email(
     worker = burst_worker(degraded, burst=False)
     running = asyncio.create_task(worker.main())
     try:
-        with serve(delegated.create_app(degraded)) as url:
+        with serve(queued.create_app(degraded, "delegated")) as url:
             async with httpx.AsyncClient(base_url=url, timeout=10) as client:
                 answer = await client.post(
                     "/login",

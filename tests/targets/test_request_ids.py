@@ -16,11 +16,11 @@ from core.contracts import REQUEST_ID_HEADER, WORK_ID_HEADER, raw_columns
 from core.db import Store
 from core.settings import Settings
 from runner.results import delivery_rows
-from targets import background, delegated, sync
+from targets import queued, sync
 from tests.support import drain, messages, serve
 
-FACTORIES = {"sync": sync.create_app, "delegated": delegated.create_app}
-FACTORIES["background"] = background.create_app
+FACTORIES = {"sync": sync.create_app, "delegated": queued.factory("delegated")}
+FACTORIES["background"] = queued.factory("background")
 ADDRESSES = (dataset.registered_email(4), dataset.registered_email(5))
 RUN = {"scenario": "steady", "variant": "", "repeat": 0}
 DEADLINE_S = 30.0

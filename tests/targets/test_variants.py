@@ -30,7 +30,7 @@ from core.processes import stop
 from core.redis_server import free_port
 from core.settings import Settings
 from runner.commands import target_command
-from targets import background
+from targets import queued
 from tests.support import job_events, messages, serve
 from tests.targets.test_webhook import event_body
 
@@ -147,7 +147,10 @@ async def test_background_delivers_logins_and_tickets_on_a_healthy_provider(
         signatures.HEADER: signatures.sign(settings.webhook_secret, body),
         "X-Request-ID": "bg-pay",
     }
-    with serve(background.create_app(settings)) as url, httpx.Client(base_url=url) as client:
+    with (
+        serve(queued.create_app(settings, "background")) as url,
+        httpx.Client(base_url=url) as client,
+    ):
         login = {"email": dataset.registered_email(1)}
         answer = client.post("/login", json=login, headers={"X-Request-ID": "bg-1"})
         assert answer.status_code == 202

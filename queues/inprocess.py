@@ -1,4 +1,4 @@
-"""A job queue that is this process's memory: the `background` variant's, for FastAPI tasks.
+"""The web process's own memory as a queue: the `background` variant's, for FastAPI tasks.
 
 The jobs are the same functions as on arq and saq, with the same tries, backoff, dead letter
 and records. Nothing outside the process knows of them: when it dies, pending work is gone.
@@ -10,9 +10,8 @@ import asyncio
 import logging
 import time
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from arq import Retry
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
@@ -20,12 +19,15 @@ from core.contracts import FAN_OUT
 from core.db import Store
 from core.email import AsyncEmailClient
 from core.logs import event
-from core.queue import SaqLimits
 from core.settings import Settings
-from jobs.bookkeeping import Clients
-from jobs.runtime import FUNCTIONS, arq_ctx, retry_delay_s
+from jobs.bookkeeping import Attempt, Clients, RetryLater
+from jobs.registry import FUNCTIONS
+from queues.base import JobQueue, Queue
 
-log = logging.getLogger("jobs.inprocess")
+if TYPE_CHECKING:
+    from starlette.background import BackgroundTasks
+
+log = logging.getLogger("queues.inprocess")
 
 
 class Records:
@@ -45,33 +47,39 @@ class Records:
             log.warning("job record dropped: %s", exc)
             return 0
 
+    async def aclose(self) -> None:
+        if self.redis is not None:
+            await self.redis.aclose()
 
-class InProcessQueue:
-    def __init__(self, settings: Settings, store: Store, redis: Redis | None) -> None:
+
+class InProcessJobs:
+    def __init__(self, settings: Settings, store: Store, records: Records) -> None:
         # Work in the web process is made seat by seat, whatever JOB_DESIGN the workers use.
         settings = settings.model_copy(update={"job_design": FAN_OUT})
         self.settings = settings
-        self.clients = Clients(settings, store, AsyncEmailClient(settings), self)
-        self.records = Records(redis)
-        self.timeouts_s = SaqLimits.of(settings).timeout_s
+        self.records = records
+        self.clients = Clients(settings, store, AsyncEmailClient(settings), self, records)
         # Every job id this process was given: a second enqueue of one is a no-op, as on the
         # queues. It grows by one short string per job, and dies with the process.
         self.known: set[str] = set()
         self.tasks: set[asyncio.Task[None]] = set()
 
-    def claim(self, job_id: str) -> bool:
-        """True the first time this process sees the job id."""
+    async def enqueue(
+        self,
+        function: str,
+        *args: Any,
+        job_id: str,
+        defer_s: float | None = None,
+        background: BackgroundTasks | None = None,
+    ) -> bool:
+        """A handler's job runs after its response (FastAPI's BackgroundTasks); a job's own
+        fan-out as a task of this process."""
         if job_id in self.known:
             return False
         self.known.add(job_id)
-        return True
-
-    async def enqueue(
-        self, function: str, *args: Any, job_id: str, defer_s: float | None = None
-    ) -> bool:
-        """For the jobs' own fan-out: the job runs as a task of this process."""
-        if not self.claim(job_id):
-            return False
+        if background is not None:
+            background.add_task(self.run, function, args, job_id, defer_s)
+            return True
         task = asyncio.create_task(self.run(function, args, job_id, defer_s))
         self.tasks.add(task)
         task.add_done_callback(self.tasks.discard)
@@ -84,26 +92,41 @@ class InProcessQueue:
         enqueued_at = time.time()
         if defer_s:
             await asyncio.sleep(defer_s)
+        timeout_s = self.settings.job_timeout_s(function)
         # `@job` dead-letters instead of asking for a try past max_tries; the bound is a guard.
         for job_try in range(1, self.settings.max_tries + 1):
-            ctx = arq_ctx(self.clients, self.records, job_id, job_try, enqueued_at)
+            attempt = Attempt(job_id, job_try, enqueued_at)
             try:
-                call = FUNCTIONS[function](ctx, *args)
-                await asyncio.wait_for(call, self.timeouts_s[function] or None)
+                call = FUNCTIONS[function](self.clients, attempt, *args)
+                await asyncio.wait_for(call, timeout_s)
                 return
-            except Retry as retry:
-                await asyncio.sleep(retry_delay_s(retry))
-            except Exception as exc:  # as on arq: anything but a Retry ends the job
+            except RetryLater as retry:
+                await asyncio.sleep(retry.defer_s)
+            except Exception as exc:  # as on arq: anything but a retry ends the job
                 event(log, "job_failed", job_id=job_id, error=repr(exc))
                 return
 
     async def wait(self, job_id: str, timeout_s: float) -> None:
         return None  # the variant never waits for its work
 
-    async def close(self, grace_s: float = 0.0) -> None:
-        """Give running jobs `grace_s` to finish (a graceful shutdown), then drop the rest."""
-        if self.tasks and grace_s > 0:
-            await asyncio.wait(set(self.tasks), timeout=grace_s)
+    async def close(self) -> None:
+        """A graceful shutdown (SIGTERM) lets running work finish for as long as one email job
+        may take; what is still waiting for a retry after that is lost."""
+        if self.tasks:
+            await asyncio.wait(set(self.tasks), timeout=self.settings.email_job_timeout_s)
         for task in set(self.tasks):
             task.cancel()
         await self.clients.mailer.aclose()
+        await self.records.aclose()
+
+
+class InProcess(Queue):
+    name = "inprocess"
+    worker = None
+
+    async def connect(self, store: Store | None = None) -> JobQueue:
+        if store is None:
+            raise ValueError("the in-process queue runs its jobs on the target's store")
+        # Redis only takes the jobs' records, for the analysis; the work never touches it.
+        url = self.settings.redis_url
+        return InProcessJobs(self.settings, store, Records(Redis.from_url(url) if url else None))

@@ -9,7 +9,6 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import pytest
-from redis import Redis as SyncRedis
 from redis.asyncio import Redis
 from saq.job import Job as SaqJob
 from saq.job import Status
@@ -23,27 +22,21 @@ from core.contracts import (
     order_work_id,
     ticket_job_id,
 )
-from core.queue import (
-    QueueUnavailable,
-    SaqLimits,
-    SaqQueue,
-    saq_pending_jobs,
-    saq_queue_depth,
-)
+from core.db import Store
 from core.settings import Settings
+from queues.base import QueueUnavailable
+from queues.saq import Saq, SaqJobs, SaqLimits
 
 
 @pytest.fixture
-async def queue(settings: Settings, redis: Redis) -> Any:
-    queue = await SaqQueue.connect(
-        str(settings.redis_url), settings.saq_queue_name, SaqLimits.of(settings)
-    )
+async def queue(settings: Settings, redis: Redis, store: Store) -> Any:
+    queue = await Saq(settings).connect(store)
     yield queue
     await queue.close()
 
 
 @asynccontextmanager
-async def running_worker(queue: SaqQueue, calls: list[dict[str, Any]]) -> AsyncIterator[None]:
+async def running_worker(queue: SaqJobs, calls: list[dict[str, Any]]) -> AsyncIterator[None]:
     """A real saq worker running a stand-in function, started before any job is queued.
 
     Started first, as in a deployment: saq sweeps at start-up, and a sweep that catches a job
@@ -65,7 +58,7 @@ async def running_worker(queue: SaqQueue, calls: list[dict[str, Any]]) -> AsyncI
 
 
 async def test_a_key_is_refused_while_queued_and_while_the_finished_job_is_kept(
-    settings: Settings, queue: SaqQueue
+    settings: Settings, queue: SaqJobs
 ) -> None:
     job_id = login_job_id("r1")
     args = ("r1", "nobody1@example.net", "http://t")
@@ -85,7 +78,7 @@ async def test_a_key_is_refused_while_queued_and_while_the_finished_job_is_kept(
 
 
 async def test_a_queued_job_reads_back_as_the_job_saq_would_have_written(
-    settings: Settings, queue: SaqQueue
+    settings: Settings, queue: SaqJobs
 ) -> None:
     job_id = ticket_job_id(9, 2)
     await queue.enqueue(GENERATE_TICKET, 9, 2, "r9", job_id=job_id, defer_s=5)
@@ -109,20 +102,17 @@ async def test_a_queued_job_reads_back_as_the_job_saq_would_have_written(
 
 
 async def test_depth_and_pending_list_every_unfinished_job_with_its_work(
-    settings: Settings, queue: SaqQueue, redis_url: str
+    settings: Settings, queue: SaqJobs
 ) -> None:
     await queue.enqueue(SEND_MAGIC_LINK, "r2", "a@b.co", "http://t", job_id=login_job_id("r2"))
     await queue.enqueue(GENERATE_TICKET, 7, 1, "r3", job_id=ticket_job_id(7, 1), defer_s=30)
     ticket = await queue.queue.job(ticket_job_id(7, 1))
     assert ticket is not None and ticket.timeout == settings.ticket_job_timeout_s
 
-    with SyncRedis.from_url(redis_url) as client:
-        assert saq_queue_depth(client, settings.saq_queue_name) == {
-            "ready": 1,
-            "deferred": 1,
-            "in_progress": 0,
-        }
-        assert saq_pending_jobs(client, settings.saq_queue_name) == [
+    watch = Saq(settings)
+    try:
+        assert watch.depth() == {"ready": 1, "deferred": 1, "in_progress": 0}
+        assert watch.pending() == [
             {
                 "job_id": login_job_id("r2"),
                 "function": SEND_MAGIC_LINK,
@@ -134,8 +124,16 @@ async def test_depth_and_pending_list_every_unfinished_job_with_its_work(
                 "work_id": order_work_id(7),
             },
         ]
+        watch.reset()
+        assert watch.depth() == {"ready": 0, "deferred": 0, "in_progress": 0}
+        assert await queue.queue.job(ticket_job_id(7, 1)) is None
+    finally:
+        watch.close()
 
 
-async def test_a_queue_without_redis_says_so(settings: Settings) -> None:
+async def test_a_queue_without_redis_says_so(settings: Settings, store: Store) -> None:
+    nowhere = settings.model_copy(update={"redis_url": "redis://127.0.0.1:1"})
     with pytest.raises(QueueUnavailable):
-        await SaqQueue.connect("redis://127.0.0.1:1", "bench", SaqLimits.of(settings))
+        await Saq(nowhere).connect(store)
+    with pytest.raises(QueueUnavailable):
+        Saq(nowhere).depth()

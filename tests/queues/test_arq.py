@@ -10,17 +10,15 @@ from arq.jobs import Job, JobStatus
 from redis.asyncio import Redis
 
 from core.contracts import SEND_MAGIC_LINK, login_job_id
-from core.queue import ArqQueue, saq_job_key
 from core.settings import Settings
-from targets.delegated import QueueFactory, connect_arq
-from targets.saq import connect_saq
-from tests.support import drain
+from queues.saq import saq_job_key
+from tests.support import connect_queue, drain
 
 
 async def test_a_job_id_is_refused_while_queued_and_while_its_result_is_kept(
     settings: Settings, redis: Redis
 ) -> None:
-    queue = await ArqQueue.connect(str(settings.redis_url), settings.queue_name)
+    queue = await connect_queue("arq", settings)
     try:
         job_id = login_job_id("r1")
         args = ("r1", "nobody1@example.net", "http://t")
@@ -44,7 +42,7 @@ async def test_a_job_id_is_refused_while_queued_and_while_its_result_is_kept(
 
 
 async def test_a_deferred_job_waits_its_turn(settings: Settings, redis: Redis) -> None:
-    queue = await ArqQueue.connect(str(settings.redis_url), settings.queue_name)
+    queue = await connect_queue("arq", settings)
     try:
         await queue.enqueue(SEND_MAGIC_LINK, "r2", "a@b.co", "http://t", job_id="j2", defer_s=30)
         ((member, score),) = await redis.zrange(settings.queue_name, 0, -1, withscores=True)
@@ -58,12 +56,12 @@ async def test_a_deferred_job_waits_its_turn(settings: Settings, redis: Redis) -
         await queue.close()
 
 
-@pytest.mark.parametrize("connect", [connect_arq, connect_saq], ids=["arq", "saq"])
+@pytest.mark.parametrize("name", ["arq", "saq"])
 async def test_an_enqueue_after_redis_forgot_its_scripts_sends_the_script_again(
-    settings: Settings, redis: Redis, connect: QueueFactory
+    settings: Settings, redis: Redis, name: str
 ) -> None:
     """A restarted Redis has no scripts: the next enqueue must still queue its job, once."""
-    queue = await connect(settings, str(settings.redis_url))
+    queue = await connect_queue(name, settings)
     try:
         args = ("r3", "nobody3@example.net", "http://t")
         assert await queue.enqueue(SEND_MAGIC_LINK, *args, job_id="before")

@@ -1,0 +1,120 @@
+"""The one shape of a queue adapter: what the target, the workers and the runner ask of a queue."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol, TypedDict
+
+from core.contracts import work_id_of_job
+from core.settings import Settings
+
+if TYPE_CHECKING:
+    from starlette.background import BackgroundTasks
+
+    from core.db import Store
+
+
+class QueueUnavailable(Exception):
+    """The queue cannot take a job now (its server is down or does not answer)."""
+
+
+class JobQueue(Protocol):
+    """A connected queue, as the target's handlers and the jobs' own fan-out use it."""
+
+    async def enqueue(
+        self,
+        function: str,
+        *args: Any,
+        job_id: str,
+        defer_s: float | None = None,
+        background: BackgroundTasks | None = None,
+    ) -> bool:
+        """Queue a job; False when a job with this id is already queued, running or kept.
+
+        `background`: the request's after-response tasks, for a queue that runs the job in the
+        web process; the others ignore it.
+        """
+        ...
+
+    async def wait(self, job_id: str, timeout_s: float) -> None:
+        """Wait until the job has finished, however it ended, or the timeout passed."""
+        ...
+
+    async def close(self) -> None: ...
+
+
+class Depth(TypedDict):
+    ready: int  # due, waiting for a worker
+    deferred: int  # waiting for its time (a retry's backoff, a delay)
+    in_progress: int
+
+
+class PendingJob(TypedDict):
+    job_id: str
+    function: str  # "" when the job's body could not be read
+    work_id: str  # "" when it serves no work the harness knows
+
+
+class Queue:
+    """Everything the harness knows of one queue library, for one stack's settings.
+
+    The target connects; the workers run `python -m <worker>`; the runner, the demo and the
+    benchmarks watch its depth, its pending jobs and its workers' sign of life, and reset it.
+    The watching side is synchronous: the runner's loop is.
+    """
+
+    name: ClassVar[str]
+    # `python -m` arguments of its worker; None for a queue that lives in the web process.
+    worker: ClassVar[tuple[str, ...] | None]
+    packages: ClassVar[tuple[str, ...]] = ()  # the distributions it runs on (meta.json)
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+
+    def check(self) -> None:
+        """Exit with one line saying what to set, when a setting the queue needs is missing."""
+
+    async def connect(self, store: Store | None = None) -> JobQueue:
+        """The target's connection; `store` is the target's, for a queue that keeps its jobs
+        beside the target's data."""
+        raise NotImplementedError
+
+    def depth(self) -> Depth:
+        raise NotImplementedError(f"{self.name}: its depth cannot be seen from outside")
+
+    def pending(self) -> list[PendingJob]:
+        """Every job still queued or running, with the work id it owes."""
+        raise NotImplementedError(f"{self.name}: its jobs cannot be seen from outside")
+
+    def idle(self) -> bool:
+        """No job is queued, deferred or running; False when the queue cannot be asked."""
+        try:
+            return not any(self.depth().values())
+        except QueueUnavailable:
+            return False
+
+    def worker_alive(self) -> bool:
+        """Whether a worker has shown that it serves this queue since `forget_workers`."""
+        raise NotImplementedError(f"{self.name} has no workers")
+
+    def forget_workers(self) -> None:
+        """Drop the signs of life of workers that served the queue before."""
+
+    def reset(self) -> None:
+        """Empty the queue: no job, no kept result, no sign of a worker."""
+
+    def close(self) -> None:
+        """Close what the watching side opened."""
+
+
+def redis_url_of(settings: Settings) -> str:
+    if settings.redis_url is None:
+        raise SystemExit("REDIS_URL is not set: start the stack with `make serve` or set it")
+    return settings.redis_url
+
+
+def work_id_or_blank(function: str, args: Any) -> str:
+    """The work id a job's arguments name, "" for arguments that are not ours."""
+    try:
+        return work_id_of_job(function, list(args))
+    except (ValueError, TypeError):
+        return ""

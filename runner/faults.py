@@ -1,0 +1,148 @@
+"""A scenario's faults as the runner plays them: worker kills, target restarts, Redis outages."""
+
+from __future__ import annotations
+
+import time
+
+from rich.console import Console
+
+from core.scenarios import RedisFault, Scenario
+from runner.stack import Stack
+from runner.state import Load, RunState
+
+
+class RedisOutages:
+    """A scenario's Redis faults in order: what is due now (kill, restart, or nothing)."""
+
+    def __init__(self, faults: tuple[RedisFault, ...]) -> None:
+        self.todo = sorted(faults, key=lambda f: f.at_s)
+        self.down: RedisFault | None = None
+
+    def due(self, elapsed: float) -> str | None:
+        if self.down is not None and elapsed >= self.down.at_s + self.down.down_s:
+            self.down = None
+            return "restart"
+        if self.down is None and self.todo and elapsed >= self.todo[0].at_s:
+            self.down = self.todo.pop(0)
+            return "kill"
+        return None
+
+
+class Faults:
+    """The fault timeline of one run, played by `tick` from the runner's loop."""
+
+    def __init__(self, stack: Stack, console: Console, run: RunState, load: Load) -> None:
+        self.stack, self.console, self.run, self.load = stack, console, run, load
+        scenario: Scenario = run.scenario
+        self.kills = sorted(f.at_s for f in scenario.worker_faults) if run.queue else []
+        self.restarts = sorted(scenario.target_faults, key=lambda f: f.at_s)
+        # Redis is killed in every variant's run: those that do not use it show it.
+        self.outages = RedisOutages(scenario.redis_faults)
+
+    def tick(self, elapsed: float) -> None:
+        while self.kills and elapsed >= self.kills[0]:
+            self.kills.pop(0)
+            self.kill_worker()
+        while self.restarts and elapsed >= self.restarts[0].at_s:
+            self.restart_target(self.restarts.pop(0).how)
+        self.redis_tick(elapsed)
+
+    def finish(self) -> None:
+        """The load ended while Redis was down: it comes back before the drain."""
+        down = self.outages.down
+        if down is not None:
+            time.sleep(max(0.0, down.at_s + down.down_s - self.load.elapsed()))
+            self.redis_tick(self.load.elapsed())
+
+    def kill_worker(self) -> None:
+        victims = self.stack.workers_of(self.run.variant)
+        if not victims:
+            return
+        victim = victims[0]
+        pid = victim.pid
+        replacement = self.stack.replace_worker(victim)
+        self.run.swap(victim, replacement)
+        self.load.event(
+            "worker_kill",
+            process=victim.name,
+            pid=pid,
+            replacement=replacement.name,
+            replacement_pid=replacement.pid,
+        )
+        self.console.log(f"worker-crash: SIGKILLed {victim.name}, started {replacement.name}")
+
+    def restart_target(self, how: str) -> None:
+        """A deploy (SIGTERM) or a crash (SIGKILL) of the target, replaced under load.
+
+        The event is at the signal; when the replacement was healthy is a second time.
+        """
+        run, stack = self.run, self.stack
+        # A request sent from now on can only be answered by the replacement: the old process
+        # stops listening at the signal (the drain's `promised` counts on it).
+        run.replaced_at = time.time()
+        signalled = time.monotonic()
+        old, gate = stack.restart_target(run.variant, how)
+        port_free_s = time.monotonic() - signalled
+        new = stack.children[f"target-{run.variant}"]
+        run.swap(old, new)
+        run.retired.append(old)
+        healthy_s = gate()
+        self.load.event(
+            f"target_{how}",
+            at=run.replaced_at,
+            process=old.name,
+            pid=old.pid,
+            replacement_pid=new.pid,
+            port_free_s=round(port_free_s, 3),
+            healthy_s=round(healthy_s, 3),
+            healthy_at_s=round(time.time() - self.load.t0, 3),
+        )
+        self.console.log(
+            f"target-restart: {'SIGTERM' if how == 'term' else 'SIGKILL'} to {old.name},"
+            f" its replacement healthy {port_free_s + healthy_s:.1f}s later"
+        )
+
+    def redis_tick(self, elapsed: float) -> None:
+        """Kill Redis or bring it back when the scenario says; replace workers it took down."""
+        stack, run = self.stack, self.run
+        action = self.outages.due(elapsed)
+        if action == "kill":
+            stack.workers_expendable = True  # they die of the lost connection: expected
+            victim = stack.kill_redis()
+            run.swap(victim, None)
+            self.load.event("redis_kill", process="redis", pid=victim.pid)
+            self.console.log("redis-restart: SIGKILLed Redis")
+        elif action == "restart":
+            started = time.time()
+            back = stack.launch_redis()
+            run.children[back.name] = back
+            self.load.event(
+                "redis_restart",
+                process="redis",
+                pid=back.pid,
+                appendonly=stack.redis_appendonly,
+                start_s=round(time.time() - started, 3),
+            )
+            self.console.log(
+                f"redis-restart: Redis back (append-only file {stack.redis_appendonly})"
+            )
+        if self.outages.down is None and stack.workers_expendable:
+            replace_dead_workers(stack, self.console, run, self.load)
+
+
+def replace_dead_workers(stack: Stack, console: Console, run: RunState, load: Load) -> None:
+    """Workers that exited (their Redis connection dropped, a blocking job starved it): one
+    started for each."""
+    for worker in [w for w in stack.workers if not w.alive()]:
+        replacement = stack.replace_worker(worker)
+        if worker.name in run.children:
+            run.swap(worker, replacement)
+        load.event(
+            "worker_died",
+            process=worker.name,
+            pid=worker.pid,
+            returncode=worker.returncode,
+            replacement=replacement.name,
+            replacement_pid=replacement.pid,
+        )
+        console.log(f"{worker.name} exited ({worker.returncode}), started {replacement.name}")

@@ -74,7 +74,9 @@ def plot_trend(points: pd.DataFrame, figure: Figure, trend: Trend) -> Chart:
         ax.legend(fontsize=7)
     for ax in axes[len(groups) :]:
         ax.set_visible(False)
-    axes[0].set_xticks(range(len(trend.runs)), [r.label for r in trend.runs])
+    axes[0].set_xticks(
+        range(len(trend.runs)), [f"{i}: {r.label}" for i, r in enumerate(trend.runs)]
+    )
     for ax in axes:
         ax.tick_params(axis="x", labelrotation=30, labelsize=7, labelbottom=True)
     return fig

@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 RUN ?= results/latest
 
-.PHONY: install lock test lint bench bench-tickets bench-quick multihost serve demo docs-charts report check reliability perf calibrate gate-proof fuzz clean
+.PHONY: install lock test lint bench bench-tickets bench-quick multihost serve demo docs-charts report check reliability perf calibrate gate-proof fuzz export trend docs clean
 
 install: $(STAMP)
 
@@ -58,6 +58,19 @@ report: install
 
 check: install
 	$(BIN)/python -m analysis check $(RUN) $(CHECK_ARGS)
+
+# FORMAT=github-smaller|github-bigger|bencher: RUN's key figures for a dashboard (docs/ci.md).
+export: install
+	$(BIN)/python -m analysis export $(RUN) $(if $(FORMAT),--format $(FORMAT)) \
+		--output $(or $(OUT),$(RUN)/export-$(FORMAT).json)
+
+# Each key figure across the runs in RESULTS, in commit order: RESULTS/trend/.
+trend: install
+	$(BIN)/python -m analysis trend $(or $(RESULTS),results) $(TREND_ARGS)
+
+# The documentation site, offline, warnings as errors: build/site/index.html.
+docs: install
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --site-dir build/site
 
 reliability: install
 	$(BIN)/python -m fuzzing --json $(RUN)/fuzz.json > /dev/null

@@ -1,9 +1,10 @@
-"""Command line: `python -m analysis report|check|reliability [RUN_DIR]`; the only module that
-prints."""
+"""Command line: `python -m analysis report|check|reliability|export [RUN_DIR]` and
+`python -m analysis trend RESULTS`; the only module that prints."""
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 from typing import NoReturn
@@ -11,6 +12,7 @@ from typing import NoReturn
 from rich.console import Console
 from rich.table import Table
 
+from analysis.export import FORMATS, export
 from analysis.gate.baseline import compare
 from analysis.gate.junit import write_junit
 from analysis.gate.thresholds import Check, GateError, Names, evaluate, parse_thresholds, run_checks
@@ -21,9 +23,12 @@ from analysis.metrics.work import work_ledger
 from analysis.names import settings_for
 from analysis.report.build import build_report
 from analysis.report.reliability import render_markdown as render_reliability
+from analysis.trend import load_trend
+from analysis.trend_report import write_trend
 
 DEFAULT_RUN = Path("results/latest")
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+MIN_EFFECT, MAX_CHANGE = 0.10, 0.20  # the baseline gate's, for `check` and `trend` alike
 
 
 class UsageError(Exception):
@@ -58,13 +63,13 @@ def parser() -> argparse.ArgumentParser:
     check.add_argument(
         "--min-effect",
         type=float,
-        default=0.10,
+        default=MIN_EFFECT,
         help="smallest relative change that counts, with repetitions",
     )
     check.add_argument(
         "--max-change",
         type=float,
-        default=0.20,
+        default=MAX_CHANGE,
         help="relative change that counts, with one run each",
     )
     reliability = commands.add_parser(
@@ -77,7 +82,27 @@ def parser() -> argparse.ArgumentParser:
         help="fuzz results to add: the output of `python -m fuzzing` (its table, or JSON);"
         " default: fuzz.json or fuzz.txt in the run folder, if there",
     )
+    _ci_commands(commands)
     return top
+
+
+def _ci_commands(commands: argparse._SubParsersAction[_Parser]) -> None:
+    exporter = commands.add_parser("export", help="a run's key figures for a dashboard, as JSON")
+    exporter.add_argument("run_dir", nargs="?", type=Path, default=DEFAULT_RUN)
+    exporter.add_argument(
+        "--format",
+        required=True,
+        choices=sorted(FORMATS),
+        help="github-smaller / github-bigger: github-action-benchmark's customSmallerIsBetter /"
+        " customBiggerIsBetter; bencher: the Bencher Metric Format",
+    )
+    exporter.add_argument("--output", type=Path, help="write here (default: standard output)")
+    trend = commands.add_parser("trend", help="key figures across runs, in commit order")
+    trend.add_argument("results", type=Path, help="a folder of run folders")
+    trend.add_argument("--out", type=Path, help="where to write (default: RESULTS/trend)")
+    trend.add_argument(
+        "--repo", type=Path, default=Path("."), help="the git repository of the runs' commits"
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -90,6 +115,10 @@ def main(argv: list[str] | None = None) -> int:
             return _report(args, console)
         if args.command == "reliability":
             return _reliability(args)
+        if args.command == "export":
+            return _export(args, console)
+        if args.command == "trend":
+            return _trend(args, console)
         return _check(args, console)
     except (UsageError, RunError, GateError) as exc:
         errors.print(f"analysis: error: {exc}", markup=False, soft_wrap=True)
@@ -125,6 +154,36 @@ def _reliability(args: argparse.Namespace) -> int:
     rows = reliability_rows(run, ledger)
     # Plain print: a markdown table must not be wrapped or styled by rich.
     sys.stdout.write(render_reliability(rows, fuzz))
+    return EXIT_OK
+
+
+def _export(args: argparse.Namespace, console: Console) -> int:
+    run_dir = resolve_run_dir(args.run_dir)
+    if not run_dir.is_dir():
+        raise RunError(f"no results folder at {run_dir}")
+    exported = export(current_summary(run_dir), args.format)
+    if not exported:
+        raise RunError(f"{run_dir} has no figure to export in the {args.format} format")
+    text = json.dumps(exported, indent=2, allow_nan=False) + "\n"
+    if args.output is None:
+        sys.stdout.write(text)
+        return EXIT_OK
+    try:
+        args.output.write_text(text)
+    except OSError as exc:
+        raise UsageError(f"cannot write {args.output} ({exc.strerror})") from None
+    console.print(f"wrote {args.output}", markup=False)
+    return EXIT_OK
+
+
+def _trend(args: argparse.Namespace, console: Console) -> int:
+    trend = load_trend(args.results, repo=args.repo, min_effect=MIN_EFFECT, max_change=MAX_CHANGE)
+    written = write_trend(trend, args.out or args.results / "trend")
+    console.print(
+        f"{len(trend.runs)} runs in {trend.order} order; wrote "
+        + ", ".join(str(p) for p in written),
+        markup=False,
+    )
     return EXIT_OK
 
 

@@ -35,6 +35,10 @@ TARGET_RESTART_LABELS = {
     "term": "target restarted (SIGTERM, graceful)",
     "kill": "target crashed (SIGKILL), replaced",
 }
+REDIS_FAULT_LABELS = {
+    "kill": "Redis SIGKILLed, restarted",
+    "pause": "Redis paused (SIGSTOP), resumed",
+}
 
 QUICK_DURATION_S = 4.0
 QUICK_DRAIN_S = 20.0
@@ -51,18 +55,28 @@ class WorkerFault:
 @dataclass(frozen=True)
 class TargetFault:
     """Restart the run's target at at_s: "term" as a deploy does (SIGTERM, uvicorn's graceful
-    shutdown), "kill" as a crash (SIGKILL); the replacement starts once the port is free."""
+    shutdown), "kill" as a crash (SIGKILL); the replacement starts once the port is free.
+
+    grace_s: how long a SIGTERMed target may take to finish before it is SIGKILLed, as an
+    orchestrator's grace period does (Docker's 10 s, Kubernetes' 30 s); None waits for it.
+    """
 
     at_s: float
     how: str = "term"
+    grace_s: float | None = None
 
 
 @dataclass(frozen=True)
 class RedisFault:
-    """SIGKILL the embedded Redis at at_s; start it again down_s later, same port and folder."""
+    """From at_s for down_s, the embedded Redis is gone or stalled, by `how`:
+
+    "kill": SIGKILLed (connections refused), then started again on its port and folder;
+    "pause": SIGSTOPped (connections stay open and nothing answers), then SIGCONTed.
+    """
 
     at_s: float
     down_s: float
+    how: str = "kill"
 
 
 @dataclass(frozen=True)
@@ -102,6 +116,7 @@ class Scenario:
 
     @property
     def restarts_redis(self) -> bool:
+        """Whether the scenario stops or pauses Redis (only the harness's own)."""
         return bool(self.redis_faults)
 
     def shortened(self, duration_s: float | None = None) -> Scenario:
@@ -120,7 +135,10 @@ class Scenario:
             redis_faults=tuple(
                 replace(f, at_s=f.at_s * k, down_s=f.down_s * k) for f in self.redis_faults
             ),
-            target_faults=tuple(replace(f, at_s=f.at_s * k) for f in self.target_faults),
+            target_faults=tuple(
+                replace(f, at_s=f.at_s * k, grace_s=None if f.grace_s is None else f.grace_s * k)
+                for f in self.target_faults
+            ),
             work_env={**self.work_env, **self.quick_env},
         )
 
@@ -140,9 +158,9 @@ class Scenario:
             {
                 "at_s": f.at_s,
                 "duration_s": f.down_s,
-                "action": "kill-restart",
+                "action": f"{f.how}-restart",
                 "target": "redis",
-                "label": "Redis SIGKILLed, restarted",
+                "label": REDIS_FAULT_LABELS[f.how],
             }
             for f in self.redis_faults
         ]
@@ -153,6 +171,7 @@ class Scenario:
                 "action": f"{f.how}-restart",
                 "target": "target",
                 "label": TARGET_RESTART_LABELS[f.how],
+                **({} if f.grace_s is None else {"grace_s": f.grace_s}),
             }
             for f in self.target_faults
         ]
@@ -374,6 +393,48 @@ SCENARIOS: tuple[Scenario, ...] = (
         about="a 20 s provider outage, longer than a job's whole retry schedule (MAX_TRIES=5,"
         " waits of at most 1+2+4+8 = 15 s): early work is dead-lettered, none lost;"
         " quick runs shrink the schedule (RETRY_BASE_S=0.1, RETRY_CAP_S=0.4)",
+    ),
+    Scenario(
+        "deploy-during-outage",
+        "login",
+        40,
+        rate=20,
+        users=400,
+        timeline=(_window(5, 20, DOWN, "outage: 503s and hangs"),),
+        # A deploy's SIGTERM with a grace period, as an orchestrator gives it, then a crash.
+        target_faults=(TargetFault(10, "term", grace_s=5), TargetFault(18, "kill")),
+        quick_duration_s=12,
+        # Quick: a retry schedule longer than the shortened outage (so its work is held, not
+        # dead-lettered) that still ends soon after the recovery.
+        quick_env={"RETRY_BASE_S": "0.5", "RETRY_CAP_S": "3"},
+        quick=QUICK_ALL,
+        about="a provider outage; during it the target is deployed (SIGTERM, 5 s to finish,"
+        " then SIGKILL, as an orchestrator does) and later crashes (SIGKILL), each replaced at"
+        " once; then the provider recovers. Work a process holds for its next retry dies"
+        " with it: the background variant's promises of the outage are lost",
+    ),
+    Scenario(
+        "redis-outage",
+        "login",
+        30,
+        rate=20,
+        quick_duration_s=8,
+        redis_faults=(RedisFault(5, 15),),
+        redis_appendonly=True,
+        quick=QUICK_ALL,
+        about="Redis down for 15 s (connections refused), then back with its data (its"
+        " append-only file): a queue in Redis refuses work meanwhile (503), the others do not",
+    ),
+    Scenario(
+        "redis-stall",
+        "login",
+        25,
+        rate=20,
+        quick_duration_s=8,
+        redis_faults=(RedisFault(5, 10, "pause"),),
+        quick=QUICK_DEFAULT,
+        about="Redis paused (SIGSTOP) for 10 s, then resumed: connections stay open and nothing"
+        " answers; a queued login answers 503 after QUEUE_TIMEOUT_S instead of waiting it out",
     ),
     Scenario(
         "target-restart",

@@ -59,6 +59,9 @@ class Settings(BaseSettings):
     sync_provider_tries: int = Field(default=3, ge=1)
     sync_retry_delay_s: float = 0.2
 
+    # The longest a queued target's handler waits for its queue to take a job: a queue that
+    # stops answering (a paused Redis, a partition) is answered 503 after this, not hung on.
+    queue_timeout_s: float = Field(default=1.0, gt=0)
     # Above 0, the delegated target waits up to this long for its job before answering: a
     # deliberately degraded variant that shows what `make check` catches. 0 answers at once.
     delegated_await_job_s: float = Field(default=0.0, ge=0.0)

@@ -127,9 +127,9 @@ def run(args: argparse.Namespace) -> int:
             port = args.port or free_port(args.host)
             serve_page(exits, create_app(controls, feed, tour), args.host, port)
             url = f"http://{args.host}:{port}/"
+            print(f"demo page: {url}  (logs in {options.log_dir}/; Ctrl-C stops everything)")
             for name in variants:
                 print(f"  {name:<10} {stack.target_urls[name]}")
-            print(f"demo page: {url}  (logs in {options.log_dir}/; Ctrl-C stops everything)")
             sys.stdout.flush()
             if not args.no_browser:
                 open_browser(url)

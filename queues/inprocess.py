@@ -129,4 +129,6 @@ class InProcess(Queue):
             raise ValueError("the in-process queue runs its jobs on the target's store")
         # Redis only takes the jobs' records, for the analysis; the work never touches it.
         url = self.settings.redis_url
-        return InProcessJobs(self.settings, store, Records(Redis.from_url(url) if url else None))
+        # A record waits no longer than a handler would: a stalled Redis must not hold the work.
+        redis = Redis.from_url(url, socket_timeout=self.settings.queue_timeout_s) if url else None
+        return InProcessJobs(self.settings, store, Records(redis))

@@ -177,8 +177,10 @@ class Saq(Queue):
     @property
     def client(self) -> redis.Redis:
         if self._client is None:
-            url = redis_url_of(self.settings)
-            self._client = redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
+            url, wait_s = redis_url_of(self.settings), self.settings.queue_timeout_s
+            self._client = redis.Redis.from_url(
+                url, socket_timeout=wait_s, socket_connect_timeout=wait_s
+            )
         return self._client
 
     def key(self, kind: str) -> str:

@@ -59,12 +59,12 @@ def chosen(
     if not settings.redis_url:
         return scenarios, skipped
     # The runner cannot restart a Redis it does not own.
-    reason = "REDIS_URL points at a Redis the runner cannot restart"
+    reason = "REDIS_URL points at a Redis the runner cannot stop, restart or pause"
     skipped += [{"scenario": s.name, "reason": reason} for s in scenarios if s.restarts_redis]
     scenarios = [s for s in scenarios if not s.restarts_redis]
     if not scenarios:
         raise UsageError(
-            "the chosen scenarios all restart Redis, which the runner cannot do with"
+            "the chosen scenarios all stop or pause Redis, which the runner cannot do with"
             " REDIS_URL set; unset it so the runner starts its own Redis"
         )
     return scenarios, skipped

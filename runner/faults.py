@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import signal
 import time
 
 from rich.console import Console
 
-from core.scenarios import RedisFault, Scenario
+from core.scenarios import RedisFault, Scenario, TargetFault
 from runner.stack import Stack
-from runner.state import Load, RunState
+from runner.state import Load, Retired, RunState
 
 
 class RedisOutages:
@@ -18,13 +19,15 @@ class RedisOutages:
         self.todo = sorted(faults, key=lambda f: f.at_s)
         self.down: RedisFault | None = None
 
-    def due(self, elapsed: float) -> str | None:
-        if self.down is not None and elapsed >= self.down.at_s + self.down.down_s:
+    def due(self, elapsed: float) -> tuple[str, RedisFault] | None:
+        """("down", fault) when a fault starts, ("back", fault) when it ends."""
+        down = self.down
+        if down is not None and elapsed >= down.at_s + down.down_s:
             self.down = None
-            return "restart"
-        if self.down is None and self.todo and elapsed >= self.todo[0].at_s:
+            return "back", down
+        if down is None and self.todo and elapsed >= self.todo[0].at_s:
             self.down = self.todo.pop(0)
-            return "kill"
+            return "down", self.down
         return None
 
 
@@ -44,7 +47,8 @@ class Faults:
             self.kills.pop(0)
             self.kill_worker()
         while self.restarts and elapsed >= self.restarts[0].at_s:
-            self.restart_target(self.restarts.pop(0).how)
+            self.restart_target(self.restarts.pop(0))
+        end_grace(self.run, self.load, self.console)
         self.redis_tick(elapsed)
 
     def finish(self) -> None:
@@ -71,12 +75,12 @@ class Faults:
         )
         self.console.log(f"worker-crash: SIGKILLed {victim.name}, started {replacement.name}")
 
-    def restart_target(self, how: str) -> None:
+    def restart_target(self, fault: TargetFault) -> None:
         """A deploy (SIGTERM) or a crash (SIGKILL) of the target, replaced under load.
 
         The event is at the signal; when the replacement was healthy is a second time.
         """
-        run, stack = self.run, self.stack
+        run, stack, how = self.run, self.stack, fault.how
         # A request sent from now on can only be answered by the replacement: the old process
         # stops listening at the signal (the drain's `promised` counts on it).
         run.replaced_at = time.time()
@@ -85,7 +89,8 @@ class Faults:
         port_free_s = time.monotonic() - signalled
         new = stack.children[f"target-{run.variant}"]
         run.swap(old, new)
-        run.retired.append(old)
+        grace_s = fault.grace_s if how == "term" else None
+        run.retired.append(Retired(old, None if grace_s is None else signalled + grace_s))
         healthy_s = gate()
         self.load.event(
             f"target_{how}",
@@ -103,31 +108,51 @@ class Faults:
         )
 
     def redis_tick(self, elapsed: float) -> None:
-        """Kill Redis or bring it back when the scenario says; replace workers it took down."""
+        """Stop or pause Redis, or bring it back, when the scenario says; replace workers that
+        died of it."""
         stack, run = self.stack, self.run
-        action = self.outages.due(elapsed)
-        if action == "kill":
-            stack.workers_expendable = True  # they die of the lost connection: expected
-            victim = stack.kill_redis()
-            run.swap(victim, None)
-            self.load.event("redis_kill", process="redis", pid=victim.pid)
-            self.console.log("redis-restart: SIGKILLed Redis")
-        elif action == "restart":
-            started = time.time()
-            back = stack.launch_redis()
-            run.children[back.name] = back
-            self.load.event(
-                "redis_restart",
-                process="redis",
-                pid=back.pid,
-                appendonly=stack.redis_appendonly,
-                start_s=round(time.time() - started, 3),
-            )
-            self.console.log(
-                f"redis-restart: Redis back (append-only file {stack.redis_appendonly})"
-            )
+        due = self.outages.due(elapsed)
+        if due is not None:
+            change, fault = due
+            if fault.how == "pause":
+                self.pause_or_resume(change == "down")
+            elif change == "down":
+                stack.workers_expendable = True  # they die of the lost connection: expected
+                victim = stack.kill_redis()
+                run.swap(victim, None)
+                self.load.event("redis_kill", process="redis", pid=victim.pid)
+                self.console.log("redis: SIGKILLed")
+            else:
+                started = time.time()
+                back = stack.launch_redis()
+                run.children[back.name] = back
+                self.load.event(
+                    "redis_restart",
+                    process="redis",
+                    pid=back.pid,
+                    appendonly=stack.redis_appendonly,
+                    start_s=round(time.time() - started, 3),
+                )
+                self.console.log(f"redis: back (append-only file {stack.redis_appendonly})")
         if self.outages.down is None and stack.workers_expendable:
             replace_dead_workers(stack, self.console, run, self.load)
+
+    def pause_or_resume(self, pause: bool) -> None:
+        redis = self.stack.children["redis"]
+        redis.signal_group(signal.SIGSTOP if pause else signal.SIGCONT)
+        self.load.event("redis_pause" if pause else "redis_resume", process="redis", pid=redis.pid)
+        self.console.log(f"redis: {'paused (SIGSTOP)' if pause else 'resumed (SIGCONT)'}")
+
+
+def end_grace(run: RunState, load: Load, console: Console) -> None:
+    """SIGKILL each replaced target still running past its grace period."""
+    now = time.monotonic()
+    for retired in run.retired:
+        old = retired.child
+        if retired.kill_at is not None and now >= retired.kill_at and old.alive():
+            old.kill()
+            load.event("target_grace_kill", process=old.name, pid=old.pid)
+            console.log(f"target-restart: {old.name} still running after its grace: SIGKILLed")
 
 
 def replace_dead_workers(stack: Stack, console: Console, run: RunState, load: Load) -> None:

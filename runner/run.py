@@ -31,7 +31,7 @@ from core.settings import PROJECT_ROOT, Settings
 from runner import clocks, commands
 from runner.children import Child, ChildDied, StackError
 from runner.collect import Collector
-from runner.faults import Faults, replace_dead_workers
+from runner.faults import Faults, end_grace, replace_dead_workers
 from runner.floor import floor_scenario, split_stages
 from runner.generator import generator_flags, host_clocks, load_window, read_rows, read_stats
 from runner.options import BenchOptions
@@ -247,10 +247,11 @@ class Runner:
         """
         drain_s = QUICK_DRAIN_S if self.options.quick else DRAIN_S
         drain_end = time.monotonic() + drain_s
-        for old in run.retired:
-            while old.alive() and time.monotonic() < drain_end:
+        for retired in run.retired:
+            while retired.child.alive() and time.monotonic() < drain_end:
+                end_grace(run, load, self.console)
                 time.sleep(LOOP_S)
-            old.stop()
+            retired.child.stop()
         owed = None if run.queue else self.promised(run, load)
         drained = False
         next_check = 0.0

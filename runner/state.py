@@ -15,6 +15,15 @@ from runner.children import Child
 
 
 @dataclass
+class Retired:
+    """A replaced target, maybe still finishing its work: SIGKILLed at `kill_at` (monotonic
+    seconds) if it has not exited by then, as an orchestrator ends a grace period."""
+
+    child: Child
+    kill_at: float | None = None
+
+
+@dataclass
 class RunState:
     """One scenario x variant x repeat, from its preparation to its accounting."""
 
@@ -26,7 +35,7 @@ class RunState:
     queue: Queue | None  # the variant's queue, when its work waits in one outside the target
     stop_timeout_s: float
     children: dict[str, Child] = field(default_factory=dict)  # what the sampler measures
-    retired: list[Child] = field(default_factory=list)  # targets replaced, maybe still finishing
+    retired: list[Retired] = field(default_factory=list)  # targets replaced, maybe finishing
     # Unix seconds of the last target restart's signal: later requests met the replacement.
     replaced_at: float | None = None
 

@@ -8,6 +8,7 @@ wherever the queue runs them: arq's or saq's workers, or this process after the 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -48,16 +49,20 @@ log = logging.getLogger("targets.queued")
 async def hand_off(
     request: Request, background: BackgroundTasks, function: str, *args: Any, job_id: str
 ) -> None:
-    """Give the job to the variant's queue (a duplicate id is a no-op); 503 if it cannot."""
+    """Give the job to the variant's queue (a duplicate id is a no-op); 503 if it cannot, or if
+    it does not answer within QUEUE_TIMEOUT_S."""
     queue: JobQueue = request.app.state.queue
+    settings: Settings = request.app.state.settings
     try:
-        await queue.enqueue(function, *args, job_id=job_id, background=background)
-    except QueueUnavailable as exc:
-        log.warning("enqueue of %s failed: %s", job_id, exc)
+        async with asyncio.timeout(settings.queue_timeout_s):
+            await queue.enqueue(function, *args, job_id=job_id, background=background)
+    except (QueueUnavailable, TimeoutError) as exc:
+        log.warning("enqueue of %s failed: %r", job_id, exc)
         raise HTTPException(503, "the job queue is unavailable; try again later") from exc
-    wait_s = request.app.state.settings.delegated_await_job_s
-    if wait_s:
-        await queue.wait(job_id, wait_s)
+    if settings.delegated_await_job_s:
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(settings.delegated_await_job_s):
+                await queue.wait(job_id, settings.delegated_await_job_s)
 
 
 def create_app(

@@ -8,6 +8,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -16,11 +17,30 @@ from redis.asyncio import Redis
 
 from core.contracts import JOB_EVENTS_KEY
 from core.processes import stop
+from core.redis_server import find_redis_server, redis_command, wait_for_ping
 from core.serving import serve as serve  # the servers of every test
 from core.settings import Settings
 from queues import adapter
 from queues.arq import worker_settings
 from runner.commands import worker_command
+
+
+@contextmanager
+def redis_process(
+    port: int, directory: Path, appendonly: bool = False
+) -> Iterator[subprocess.Popen[bytes]]:
+    """A private redis-server, for a test that crashes or pauses it."""
+    process = subprocess.Popen(
+        redis_command(find_redis_server(), port, directory, appendonly),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        wait_for_ping(port, 10.0, process)
+        yield process
+    finally:
+        process.kill()
+        process.wait()
 
 
 async def connect_queue(name: str, settings: Settings) -> Any:

@@ -90,7 +90,7 @@ def _appendonly(events: list[dict[str, Any]]) -> bool | None:
     return bool(restarts[-1].get("appendonly")) if restarts else None
 
 
-# The runner's events of a target restart (runner/run.py), in words.
+# The runner's events of a target restart (runner/faults.py), in words.
 TARGET_RESTARTS = {"target_term": "SIGTERMed (a deploy)", "target_kill": "SIGKILLed (a crash)"}
 
 
@@ -133,6 +133,13 @@ def faults_in_words(scenario: dict[str, Any], events: list[dict[str, Any]]) -> s
             f"Redis SIGKILLed at {kill['at_s']:.3g} s, back {back['at_s'] - kill['at_s']:.2g} s"
             f" later {aof} its append-only file"
         )
+    pauses = [e for e in events if e.get("kind") == "redis_pause"]
+    resumes = [e for e in events if e.get("kind") == "redis_resume"]
+    for pause, resume in zip(pauses, resumes, strict=False):
+        parts.append(
+            f"Redis paused (SIGSTOP) at {pause['at_s']:.3g} s, resumed"
+            f" {resume['at_s'] - pause['at_s']:.2g} s later"
+        )
     for event in events:
         if event.get("kind") in TARGET_RESTARTS:
             back_s = float(event.get("port_free_s", 0)) + float(event.get("healthy_s", 0))
@@ -140,6 +147,11 @@ def faults_in_words(scenario: dict[str, Any], events: list[dict[str, Any]]) -> s
                 f"target {TARGET_RESTARTS[str(event['kind'])]} at {event['at_s']:.3g} s,"
                 f" replaced {back_s:.2g} s later"
             )
+    if kinds["target_grace_kill"]:
+        parts.append(
+            f"{kinds['target_grace_kill']} deployed target(s) still busy after the grace"
+            " period, SIGKILLed"
+        )
     if kinds["worker_died"]:
         n = kinds["worker_died"]
         parts.append(f"{n} worker{'s' if n > 1 else ''} exited with the connection, restarted")

@@ -3,35 +3,16 @@
 from __future__ import annotations
 
 import asyncio
-import subprocess
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 import redis
 
-from core.redis_server import find_redis_server, free_port, redis_command, wait_for_ping
+from core.redis_server import free_port
 from core.settings import Settings
 from queues.arq import Arq
-
-
-@contextmanager
-def redis_process(
-    port: int, directory: Path, appendonly: bool
-) -> Iterator[subprocess.Popen[bytes]]:
-    process = subprocess.Popen(
-        redis_command(find_redis_server(), port, directory, appendonly),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        wait_for_ping(port, 10.0, process)
-        yield process
-    finally:
-        process.kill()
-        process.wait()
+from tests.support import redis_process
 
 
 async def enqueue(url: str, count: int) -> None:

@@ -79,13 +79,14 @@ def test_long_outage_outlasts_the_whole_retry_schedule() -> None:
     assert "RETRY_BASE_S" in quick.about
 
 
-def test_redis_outages_kill_then_restart_in_order() -> None:
-    outages = RedisOutages((RedisFault(5, 2), RedisFault(1, 1)))
+def test_redis_outages_go_down_then_come_back_in_order() -> None:
+    stall, crash = RedisFault(5, 2, "pause"), RedisFault(1, 1)
+    outages = RedisOutages((stall, crash))
     seen = [(t, outages.due(t)) for t in (0.5, 1.0, 1.5, 2.0, 4.0, 5.0, 6.0, 7.0, 9.0)]
     assert [(t, a) for t, a in seen if a] == [
-        (1.0, "kill"),
-        (2.0, "restart"),
-        (5.0, "kill"),
-        (7.0, "restart"),
+        (1.0, ("down", crash)),
+        (2.0, ("back", crash)),
+        (5.0, ("down", stall)),
+        (7.0, ("back", stall)),
     ]
     assert outages.down is None

@@ -1,4 +1,4 @@
-"""`python -m runner serve|bench`: start the stack, or benchmark both variants through it."""
+"""`python -m runner serve|bench`: start the stack, or benchmark the chosen variants through it."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from pydantic import ValidationError
 from core.contracts import DEFAULT_VARIANTS
 from core.db import DatabaseError
 from core.processes import raise_open_files
+from core.scenarios import SCENARIOS
 from core.settings import PROJECT_ROOT, Settings
 from loadtests.pacing import OPEN_FILES_WANTED
 from runner.children import StackError
@@ -56,7 +57,9 @@ def _seconds(text: str) -> float:
 def _add_stack_arguments(parser: argparse.ArgumentParser, settings: Settings, fixed: bool) -> None:
     provider_port = (urlsplit(settings.provider_url).port or 8025) if fixed else 0
     parser.add_argument("--host", default=settings.host, help="interface every server binds")
-    parser.add_argument("--workers", type=_count, default=1, help="arq worker processes")
+    parser.add_argument(
+        "--workers", type=_count, default=1, help="worker processes per queue variant"
+    )
     for name, port in (("provider", provider_port), ("sync", 8001), ("delegated", 8002)):
         default = port if fixed else 0
         parser.add_argument(
@@ -82,9 +85,16 @@ def build_parser(settings: Settings) -> argparse.ArgumentParser:
         help="where the URLs are written as JSON (default var/serve.json)",
     )
 
-    bench = sub.add_parser("bench", help="run scenarios against both variants, write results/")
+    bench = sub.add_parser(
+        "bench", help="run scenarios against the chosen variants, write results/"
+    )
     _add_stack_arguments(bench, settings, fixed=False)
-    bench.add_argument("--scenarios", default="", help="comma-separated names (default: all)")
+    bench.add_argument(
+        "--scenarios",
+        default="",
+        help="comma-separated names (default: all but those run only when named: "
+        f"{', '.join(s.name for s in SCENARIOS if s.named_only)})",
+    )
     bench.add_argument(
         "--variants",
         default="",

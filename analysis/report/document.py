@@ -201,7 +201,7 @@ def scenario_verdict(by_variant: dict[str, Result]) -> list[str]:
     for variant, r in by_variant.items():
         parts = [f"p99 {latency(r, 'latency_ms', 'p99')}"]
         if base is not None and r is not base:
-            parts[0] += f" ({_speed(base, r)})"
+            parts[0] += f", {_speed(base, r)}"
         rate = r["error_rate"] or 0.0
         parts.append(f"errors {pct(rate)}" if rate else "no errors")
         work = _work(r)

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from pathlib import Path
+from urllib.parse import urlsplit
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from core.contracts import (
@@ -17,6 +18,7 @@ from core.contracts import (
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_WEBHOOK_SECRET = "whsec_delegate_bench_local_only"
+REDIS_SCHEMES = ("redis", "rediss", "unix")  # what redis-py's from_url accepts
 
 
 class Settings(BaseSettings):
@@ -118,6 +120,14 @@ class Settings(BaseSettings):
     seed_users: int = Field(default=10_000, ge=1)
     seed_orders: int = Field(default=5_000, ge=1)
     max_seats: int = Field(default=60, ge=1)
+
+    @field_validator("redis_url")
+    @classmethod
+    def _a_redis_url(cls, value: str | None) -> str | None:
+        # Refused here, in one line: else every process waits out its health deadline on it.
+        if value and urlsplit(value).scheme not in REDIS_SCHEMES:
+            raise ValueError(f"{value!r} is not a Redis URL (redis://host:port/db)")
+        return value
 
     def job_timeout_s(self, function: str) -> float | None:
         """A job function's timeout on every queue; None: none at all (monolithic-no-timeout)."""

@@ -48,6 +48,11 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
         )
     if args.examples < 1:
         parser.error("--examples must be at least 1")
+    if args.json is not None and not args.json.parent.is_dir():
+        # Checked before the servers start: `make reliability RUN=...` fuzzed a minute first.
+        parser.exit(
+            2, f"{parser.prog}: error: no folder {args.json.parent} for --json {args.json}\n"
+        )
     return args
 
 

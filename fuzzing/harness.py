@@ -16,13 +16,14 @@ from hypothesis import strategies as st
 from redis import Redis
 from schemathesis import GenerationMode
 from schemathesis.core.result import Ok
+from uvicorn.importer import import_from_string
 
+from core.contracts import VARIANTS
 from core.db import SqliteStore
 from core.serving import serve
 from core.settings import Settings
 from fuzzing.strategies import Param, RawRequest
 from provider.app import create_app as create_provider
-from targets import queued, sync
 
 T = TypeVar("T")
 TIMEOUT_S = 10.0
@@ -219,7 +220,8 @@ def provider_settings() -> Settings:
 
 @contextmanager
 def open_stack(settings: Settings) -> Iterator[Stack]:
-    """Both targets and two fake providers: one for mail, one whose control API is fuzzed."""
+    """Every variant's target and two fake providers: one for mail, one whose control API is
+    fuzzed."""
     assert settings.redis_url is not None
     with Redis.from_url(settings.redis_url) as client:
         client.flushdb()
@@ -227,8 +229,10 @@ def open_stack(settings: Settings) -> Iterator[Stack]:
     store.seed(settings.seed, settings.seed_users, settings.seed_orders, settings.max_seats)
     with ExitStack() as stack:
         urls = {
-            "sync": stack.enter_context(serve(sync.create_app(settings))),
-            "delegated": stack.enter_context(serve(queued.create_app(settings, "delegated"))),
+            v.name: stack.enter_context(serve(import_from_string(v.app)(settings)))
+            for v in VARIANTS
+        }
+        urls |= {
             "provider": stack.enter_context(serve(create_provider(provider_settings()))),
             "control": stack.enter_context(serve(create_provider(provider_settings()))),
         }

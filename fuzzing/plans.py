@@ -9,6 +9,7 @@ from typing import Any
 import httpx
 from hypothesis import strategies as st
 
+from core.contracts import VARIANTS
 from fuzzing import strategies
 from fuzzing.harness import (
     PROVIDER_KEY,
@@ -27,13 +28,10 @@ from fuzzing.strategies import RawRequest
 
 # Schema operations are many and mostly simple; the raw plans get the larger share.
 SCHEMA_SHARE = 0.4
+# Every variant's target gets the same three plans: a new variant is fuzzed as it is added.
+TARGET_PLANS = ("schema", "login", "webhook")
 PLANS = (
-    "sync:schema",
-    "sync:login",
-    "sync:webhook",
-    "delegated:schema",
-    "delegated:login",
-    "delegated:webhook",
+    *(f"{v.name}:{kind}" for v in VARIANTS for kind in TARGET_PLANS),
     "provider:schema",
     "provider:control",
     "provider:mail",

@@ -7,9 +7,11 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
+from core.contracts import VARIANT_NAMES
 from core.settings import DEFAULT_WEBHOOK_SECRET
 
 Stages = tuple[tuple[float, float], ...]
+LOOPBACK = "127.0.0.1"
 
 
 def parse_stages(text: str) -> Stages:
@@ -59,7 +61,7 @@ _OPTIONS: list[tuple[str, Any, Any, str]] = [
     ("--think-time-s", float, 1.0, "Closed model: each user's pause between requests."),
     ("--raw-out", str, "", "CSV path for one row per request; empty records nothing."),
     ("--scenario", str, "adhoc", "Scenario name written to each raw row."),
-    ("--variant", str, "", "Target variant (sync, delegated) written to each raw row."),
+    ("--variant", str, "", f"Target variant ({', '.join(VARIANT_NAMES)}) written to each row."),
     ("--repeat", int, 0, "Repetition number written to each raw row."),
     ("--seed", int, 1, "Seeds the request sequence: equal seeds, equal requests."),
     ("--late-threshold-ms", float, 10.0, "A start later than this after its slot counts as late."),
@@ -93,6 +95,23 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         env_var=env_var("--closed-model"),
         help="Each user loops with --think-time-s between requests instead of an arrival rate.",
     )
+    # Locust binds its web UI and a master's port on every interface by default; like every
+    # server here, ours bind loopback unless told otherwise (--web-host, LOCUST_WEB_HOST, ...).
+    parser.set_defaults(web_host=LOOPBACK, master_bind_host=LOOPBACK)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """`python -m loadtests.options --help`: Locust reads --help before it imports a locustfile,
+    so `locust -f loadtests/login.py --help` cannot list these."""
+    import configargparse  # type: ignore[import-untyped]  # Locust's parser, with env_var
+
+    parser = configargparse.ArgumentParser(
+        prog="locust -f loadtests/<file>.py",
+        description="The options every locustfile here adds to Locust's own "
+        "(webhook.py adds --second-event-share); each has a BENCH_ environment variable.",
+    )
+    add_arguments(parser)
+    parser.parse_args(argv)
 
 
 @dataclass(frozen=True)
@@ -131,3 +150,7 @@ class Options:
         }
         values["stages"] = parse_stages(str(values.get("stages", "")))
         return cls(**values)
+
+
+if __name__ == "__main__":
+    main()

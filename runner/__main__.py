@@ -1,4 +1,4 @@
-"""`python -m runner serve|bench`: start the stack, or benchmark the variants through it."""
+"""`python -m runner serve|bench`: start the stack, or benchmark the chosen variants through it."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from pydantic import ValidationError
 from core.contracts import DEFAULT_VARIANTS, VARIANT_NAMES
 from core.db import DatabaseError
 from core.processes import raise_open_files
+from core.scenarios import SCENARIOS
 from core.settings import PROJECT_ROOT, Settings
 from loadtests.pacing import OPEN_FILES_WANTED
 from runner.children import StackError
@@ -90,9 +91,16 @@ def build_parser(settings: Settings) -> argparse.ArgumentParser:
         help="where the URLs are written as JSON (default var/serve.json)",
     )
 
-    bench = sub.add_parser("bench", help="run scenarios against the variants, write results/")
+    bench = sub.add_parser(
+        "bench", help="run scenarios against the chosen variants, write results/"
+    )
     _add_stack_arguments(bench, settings, fixed=False)
-    bench.add_argument("--scenarios", default="", help="comma-separated names (default: all)")
+    bench.add_argument(
+        "--scenarios",
+        default="",
+        help="comma-separated names (default: all but those run only when named: "
+        f"{', '.join(s.name for s in SCENARIOS if s.named_only)})",
+    )
     bench.add_argument("--repeat", type=_positive, default=1, help="repetitions of each run")
     bench.add_argument("--seed", type=int, default=settings.seed, help="seeds every run alike")
     bench.add_argument("--quick", action="store_true", help="every scenario shortened to ~5 s")

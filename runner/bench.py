@@ -126,7 +126,6 @@ def bench(settings: Settings, options: BenchOptions) -> int:
         skipped=skipped,
     )
     write_meta(run_dir, meta)
-    point_latest(options.results_dir, run_dir)
     console.print(f"results: {run_dir}")
     for skip in skipped:
         where = f"{skip['scenario']} x {skip['variant']}" if "variant" in skip else skip["scenario"]
@@ -164,13 +163,17 @@ def bench(settings: Settings, options: BenchOptions) -> int:
                 def show(text: str) -> None:
                     progress.update(task, description=text)
 
+                # `latest` moves once the run has measured something: a bench that fails
+                # to start leaves it on the last run that has results.
                 for variant in floors:
                     runner.floor(variant, rates, show)
                     write_meta(run_dir, meta)
+                    point_latest(options.results_dir, run_dir)
                     progress.advance(task)
                 for name, variant, repeat in order:
                     runner.run(by_name[name], variant, repeat, show)
                     write_meta(run_dir, meta)
+                    point_latest(options.results_dir, run_dir)
                     progress.advance(task)
     except Interrupted as exc:
         code, reason = exc.exit_code, f"interrupted by {exc}"

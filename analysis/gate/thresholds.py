@@ -196,6 +196,13 @@ class Threshold:
     op: str
     limit: float
     excepted: frozenset[str] = frozenset()
+    limit_text: str = ""  # the limit as the line writes it
+
+    def row(self, result: Result) -> str:
+        """This threshold as written, its `*`s bound to `result`: one row of the gate's table."""
+        right = f" / {self.right.bound_to(result)}" if self.right is not None else ""
+        limit = self.limit_text or f"{self.limit:g}"
+        return f"{self.left.bound_to(result)}{right} {self.op} {limit}"
 
     def leaves_out(self, result: Result) -> bool:
         names = (result["variant"], result["scenario"], result["endpoint"])
@@ -244,7 +251,16 @@ def parse_thresholds(text: str, names: Names, source: str = "thresholds") -> lis
         right = _parse_path(match["right"], names, where) if match["right"] else None
         excepted = _parse_excepted(match["excepted"] or "", left, names, where)
         out.append(
-            Threshold(number, line, left, right, match["op"], float(match["limit"]), excepted)
+            Threshold(
+                number,
+                line,
+                left,
+                right,
+                match["op"],
+                float(match["limit"]),
+                excepted,
+                match["limit"],
+            )
         )
     return out
 
@@ -297,7 +313,8 @@ def _evaluate_one(threshold: Threshold, summary: dict[str, Any]) -> list[Check]:
         return [Check(threshold.text, threshold.text, None, "skip", _absent(left, summary))]
     checks = []
     for result in matched:
-        name = str(left.bound_to(result))
+        # Every row, skipped or not, reads as its line: two rows never look alike.
+        name = threshold.row(result)
         value = METRICS[left.metric](result, summary)
         if value is None:
             # A wildcard sweeping over endpoints that have no such metric (no work on /noop).
@@ -310,7 +327,6 @@ def _evaluate_one(threshold: Threshold, summary: dict[str, Any]) -> list[Check]:
             continue
         if threshold.right is not None:
             right = threshold.right.bound_to(result)
-            name = f"{name} / {right}"
             other = next((r for r in results if right.matches(r)), None)
             denominator = METRICS[right.metric](other, summary) if other else None
             if other is None or denominator is None:
@@ -325,14 +341,7 @@ def _evaluate_one(threshold: Threshold, summary: dict[str, Any]) -> list[Check]:
                 checks.append(Check(name, threshold.text, None, "skip", "0 / 0"))
                 continue
         ok = OPERATORS[threshold.op](value, threshold.limit)
-        checks.append(
-            Check(
-                f"{name} {threshold.op} {threshold.limit:g}",
-                threshold.text,
-                value,
-                "pass" if ok else "fail",
-            )
-        )
+        checks.append(Check(name, threshold.text, value, "pass" if ok else "fail"))
     if not checks:
         checks.append(Check(threshold.text, threshold.text, None, "skip", "not measured"))
     return checks

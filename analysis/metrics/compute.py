@@ -13,7 +13,12 @@ from analysis.metrics.floor import bounded_by_harness, floor_table
 from analysis.metrics.load import Run
 from analysis.metrics.stats import bootstrap_ratio_ci, safe_ratio
 from analysis.metrics.system import process_table, queue_table
-from analysis.metrics.tickets import order_table, stall_table, ticket_table
+from analysis.metrics.tickets import (
+    order_table,
+    stall_table,
+    ticket_table,
+    ticket_table_by_repeat,
+)
 from analysis.metrics.timing import (
     in_windows,
     is_success,
@@ -43,6 +48,7 @@ class Metrics:
     floor: pd.DataFrame
     orders: pd.DataFrame  # each paid order's seats, payment -> tickets time and fate
     tickets: pd.DataFrame  # the ticket job's lesson per scenario x variant
+    tickets_by_repeat: pd.DataFrame  # the same per repeat: their spread is the machine's timing
     stalls: pd.DataFrame  # per run: stalled seconds and their spans
 
 
@@ -70,6 +76,7 @@ def compute_metrics(run: Run, settings: AnalysisSettings) -> Metrics:
         floor=floor,
         orders=orders,
         tickets=ticket_table(orders, run.jobs, stalls),
+        tickets_by_repeat=ticket_table_by_repeat(orders, run.jobs, stalls),
         stalls=stalls,
     )
 

@@ -68,6 +68,9 @@ def load_run(path: Path) -> Run:
     every = normalize_requests(on_runner_clock(requests_csv, offsets, REQUEST_TIMES))
     is_floor = (every["scenario"].astype("str") == FLOOR_SCENARIO).to_numpy()
     requests = every[~is_floor].reset_index(drop=True)
+    if requests.empty:
+        why = meta.get("incomplete_reason") or "no scenario recorded a request"
+        raise RunError(f"{path} is incomplete: it holds no scenario's requests ({why})")
     requests["scenario"] = requests["scenario"].cat.remove_unused_categories()
     return Run(
         path=path,

@@ -14,7 +14,13 @@ from analysis.metrics.compute import Metrics, compute_metrics, scenario_order
 from analysis.metrics.load import Run, RunError, load_run
 from analysis.metrics.reliability import reliability_rows
 from analysis.metrics.stats import PERCENTILES, clean, supported
-from analysis.metrics.tickets import TICKET_COLUMNS, design_of, ticket_verdict
+from analysis.metrics.tickets import (
+    SPREAD,
+    TICKET_COLUMNS,
+    design_of,
+    spread_sentence,
+    ticket_verdict,
+)
 from analysis.metrics.timing import BOUNDED
 from analysis.metrics.work import COMPLETION, COMPLETION_BOUNDED
 from analysis.names import COMPARED, WORK_COUNTS, AnalysisSettings, settings_for
@@ -53,7 +59,7 @@ def build_summary(run: Run, metrics: Metrics, settings: AnalysisSettings) -> dic
             "by_scenario": _records(metrics.enumeration),
             "verdicts": enumeration_verdicts(metrics.enumeration),
         },
-        "tickets": ticket_verdicts(metrics.tickets, design_of(meta)),
+        "tickets": ticket_verdicts(metrics.tickets, design_of(meta), metrics.tickets_by_repeat),
     }
 
 
@@ -150,19 +156,30 @@ def _result(row: dict[str, Any], metrics: Metrics) -> dict[str, Any]:
     return out
 
 
-def ticket_verdicts(tickets: pd.DataFrame, designs: dict[str, str]) -> list[dict[str, Any]]:
-    """Each scenario x variant with orders, its job design and the lesson in words."""
+def ticket_verdicts(
+    tickets: pd.DataFrame, designs: dict[str, str], by_repeat: pd.DataFrame | None = None
+) -> list[dict[str, Any]]:
+    """Each scenario x variant with orders, its job design and the lesson in words; with
+    repeats, each repeat's figures and their spread."""
     rows = sorted(_rows(tickets), key=lambda r: (scenario_order(r["scenario"]), r["variant"]))
+    repeats = _records(by_repeat) if by_repeat is not None else []
     out = []
     for row in rows:
         design = designs.get(row["scenario"], FAN_OUT)
-        verdict = ticket_verdict(row, design)
+        mine = [
+            r for r in repeats if (r["scenario"], r["variant"]) == (row["scenario"], row["variant"])
+        ]
+        spread = spread_sentence(mine)
+        verdict = ticket_verdict(row, design) + (f"; {spread}" if spread else "")
         out.append(
             {
                 "scenario": row["scenario"],
                 "variant": row["variant"],
                 "design": design,
                 "verdict": verdict,
+                "per_repeat": [
+                    {k: r.get(k) for k in ("repeat", "orders_sold", *SPREAD)} for r in mine
+                ],
             }
         )
     return out

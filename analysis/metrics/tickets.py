@@ -149,6 +149,46 @@ def ticket_table(orders: pd.DataFrame, jobs: pd.DataFrame, stalls: pd.DataFrame)
     return out.reset_index()[[*PAIR, *TICKET_COLUMNS]]
 
 
+def ticket_table_by_repeat(
+    orders: pd.DataFrame, jobs: pd.DataFrame, stalls: pd.DataFrame
+) -> pd.DataFrame:
+    """ticket_table of each repeat on its own, with its `repeat`: the draws of a seed are the
+    same in every repeat, so their spread is the machine's timing against the job timeouts."""
+    parts = [
+        ticket_table(*(f[f["repeat"].to_numpy() == r] for f in (orders, jobs, stalls))).assign(
+            repeat=int(r)
+        )
+        for r in sorted(set(orders["repeat"].tolist()))
+    ]
+    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=[*PAIR, "repeat"])
+
+
+SPREAD: Final = {  # per-repeat figures a reader quotes, and how each is written
+    "orders_completed": "orders completed {}",
+    "timeouts": "jobs timed out {}",
+    "tickets_wasted": "tickets thrown away {}",
+    "work_ratio": "work {}x",
+}
+
+
+def spread_sentence(repeats: list[dict[str, Any]]) -> str:
+    """E.g. "per repeat (3): orders completed 16-52 of 56, ...": empty for a single repeat."""
+    if len(repeats) < 2:
+        return ""
+    parts = []
+    for column, text in SPREAD.items():
+        values = [v for v in (_finite(r.get(column)) for r in repeats) if v is not None]
+        if not values:
+            continue
+        shown = [f"{v:.2f}" if column == "work_ratio" else f"{v:,.0f}" for v in values]
+        low, high = shown[values.index(min(values))], shown[values.index(max(values))]
+        part = text.format(low if low == high else f"{low}-{high}")
+        if column == "orders_completed":
+            part += f" of {int(repeats[0]['orders_sold'])}"
+        parts.append(part)
+    return f"per repeat ({len(repeats)}): {', '.join(parts)}"
+
+
 def ticket_verdict(row: dict[str, Any], design: str) -> str:
     """One row of ticket_table in plain words, e.g. "monolithic: 7 of 15 orders never
     completed (the smallest 9 seats); 0.62x the ticket work, 40 thrown away; 7 jobs timed out"."""

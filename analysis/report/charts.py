@@ -10,6 +10,7 @@ import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from matplotlib.patches import Patch
 from matplotlib.ticker import FixedLocator, FuncFormatter, LogLocator, NullLocator
 
 from analysis.metrics.compute import variant_order as _variant_order
@@ -92,6 +93,9 @@ def _log_ticks(axis: Any) -> None:
 def plot_latency_over_time(
     seconds: pd.DataFrame, windows: pd.DataFrame, warmup_s: float, title: str
 ) -> Figure:
+    # A slot planned a moment before the run's t0 is no second of the run; seconds in which
+    # requests only ended (n = 0) have no latency to draw.
+    seconds = seconds[(seconds["second"] >= 0) & (seconds["n"] > 0)]
     variants = sorted(seconds["variant"].unique(), key=_variant_order)
     fig, axes = new_figure(len(variants), 1, height=3.0)
     for ax, variant in zip(axes, variants, strict=True):
@@ -111,6 +115,9 @@ def plot_latency_over_time(
         _ms_axis(ax)
         ax.set_title(variant, loc="left", fontsize=10)
         ax.legend(loc="upper right", fontsize=8)
+    if len(seconds):
+        # The axis spans the data, not the warm-up or fault windows past a short run's end.
+        axes[-1].set_xlim(0, float(seconds["second"].max()) + 1)
     axes[-1].set_xlabel("time since run start (s)")
     fig.suptitle(title)
     return fig
@@ -141,15 +148,15 @@ def plot_spectrum(spectrum: pd.DataFrame, title: str) -> Figure:
             ls="--",
             label=f"{variant}, from intended start",
         )
-        # The last point is the maximum: a sample of n says nothing beyond 1 - 1/n.
-        ax.plot(x[-1:], mine["latency_ms"].to_numpy()[-1:], "o", color=color(variant), ms=5)
-        ax.annotate(
-            f"max of {int(mine['n'].iloc[-1]):,}",
-            (x[-1], float(mine["latency_ms"].iloc[-1])),
-            textcoords="offset points",
-            xytext=(4, 4),
-            fontsize=8,
+        # The last point is the maximum: a sample of n says nothing beyond 1 - 1/n. Its n goes
+        # in the legend: labels beside the points printed over each other when the n were alike.
+        ax.plot(
+            x[-1:],
+            mine["latency_ms"].to_numpy()[-1:],
+            "o",
             color=color(variant),
+            ms=5,
+            label=f"{variant}: max of {int(mine['n'].iloc[-1]):,}",
         )
     ax.set_xscale("log")
     ax.xaxis.set_major_locator(FixedLocator([1.0 / (1.0 - q) for q in SPECTRUM_TICKS]))
@@ -273,11 +280,11 @@ def plot_summary(table: pd.DataFrame, title: str) -> Figure:
     ]
     scenarios: Sequence[str] = list(dict.fromkeys(table["scenario"]))
     variants = sorted(table["variant"].unique(), key=_variant_order)
-    height = 1.2 + 0.22 * len(scenarios) * max(len(variants), 2)
+    height = 1.5 + 0.22 * len(scenarios) * max(len(variants), 2)
     fig = Figure(figsize=(12, height), dpi=100)
     FigureCanvasAgg(fig)
     fig.subplots_adjust(
-        left=0.21, right=0.98, top=1 - 0.7 / height, bottom=0.9 / height, wspace=0.12
+        left=0.21, right=0.98, top=1 - 1.0 / height, bottom=0.9 / height, wspace=0.12
     )
     axes = fig.subplots(1, len(panels), sharey=True)
     width = 0.8 / max(len(variants), 1)
@@ -301,15 +308,35 @@ def plot_summary(table: pd.DataFrame, title: str) -> Figure:
                 if hatch:
                     bar.set_hatch("///")
                     bar.set_edgecolor("white")
+        shown = table[column].to_numpy(dtype=float)
+        shown = shown[np.isfinite(shown) & (shown > 0)]
         if log:
             ax.set_xscale("log")
             _log_ticks(ax.xaxis)
-            ax.xaxis.set_major_locator(LogLocator(base=10, numticks=8))  # 1, 10, 100...: room
+            # Enough ticks to read, few enough not to print over each other: 1, 10, 100 across
+            # decades; 1, 2, 3, 5, 7 within one (else a panel of 300-900 ms got one tick).
+            span = shown.max() / shown.min() if len(shown) else 1.0
+            subs = (1.0,) if span >= 100 else (1.0, 2.0, 5.0) if span >= 10 else (1, 2, 3, 5, 7)
+            ax.xaxis.set_major_locator(LogLocator(base=10, subs=subs, numticks=8))
+        elif not len(shown):
+            # Nothing lost anywhere: say so, rather than draw no bars on an axis around 0.
+            ax.set_xlim(0, 1)
+            ax.set_xticks([])
+            ax.text(0.5, 0.5, "0 lost", transform=ax.transAxes, ha="center", va="center")
         ax.set_xlabel(label)
         ax.grid(True, axis="x", alpha=0.3)
     axes[0].set_yticks(y, [f"{s} ({e})" for s, e in _scenario_labels(table, scenarios)])
     axes[0].invert_yaxis()  # the first scenario on top, as in the tables
-    axes[0].legend(fontsize=8, loc="lower right")
+    # Above the panels, where it covers no bar; plain swatches, since a first bar may be hatched.
+    fig.legend(
+        [Patch(color=color(v)) for v in variants],
+        variants,
+        loc="upper center",
+        bbox_to_anchor=(0.5, 1 - 0.45 / height),
+        ncol=len(variants),
+        fontsize=8,
+        frameon=False,
+    )
     fig.suptitle(f"{title} (hatched: the max of fewer than 100 values, not a p99)")
     return fig
 

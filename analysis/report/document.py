@@ -34,7 +34,7 @@ class Table:
 class Section:
     scenario: str
     endpoint: str
-    verdict: str
+    verdict: list[str]  # a line per variant, then what the reliability notes add
     table: Table
     others: Table | None
     charts: list[Chart] = field(default_factory=list)
@@ -82,7 +82,7 @@ def build_document(summary: dict[str, Any], charts: list[Chart]) -> Document:
             Section(
                 scenario=scenario,
                 endpoint=endpoint,
-                verdict=" ".join([scenario_verdict(by_variant), *said.get(scenario, [])]),
+                verdict=[*scenario_verdict(by_variant), *said.get(scenario, [])],
                 table=scenario_table(by_variant, floor, ratios),
                 others=other_endpoints_table(others) if others else None,
                 charts=[c for c in charts if c.scenario == scenario],
@@ -194,61 +194,42 @@ def overview_table(primaries: list[dict[str, Result]], floor: dict[str, Any]) ->
     return Table(header, rows, frozenset(bad))
 
 
-def scenario_verdict(by_variant: dict[str, Result]) -> str:
+def scenario_verdict(by_variant: dict[str, Result]) -> list[str]:
+    """One line per variant: its p99 (against the base's), errors, its work and the email's p99."""
     base = by_variant.get(BASE_VARIANT)
-    others = [r for v, r in by_variant.items() if v != BASE_VARIANT]
-    if base is None or not others:
-        only = ", ".join(
-            f"{v} p99 {latency(r, 'latency_ms', 'p99')}" for v, r in by_variant.items()
-        )
-        return f"Only {', '.join(by_variant)} ran: {only}."
-    sentences = [_speed(base, other) for other in others]
-    sentences.append(_errors(list(by_variant.values())))
-    sentences += [s for s in map(_work, by_variant.values()) if s]
-    completion = [
-        f"{r['variant']} {latency(r, 'completion_ms', 'p99')}"
-        for r in by_variant.values()
-        if r["work"] and r["work"]["completion_ms"]["p99"] is not None
-    ]
-    if completion:
-        sentences.append(
-            "Email accepted by the provider, p99 after the request: " + ", ".join(completion) + "."
-        )
-    return " ".join(sentences)
+    lines = []
+    for variant, r in by_variant.items():
+        parts = [f"p99 {latency(r, 'latency_ms', 'p99')}"]
+        if base is not None and r is not base:
+            parts[0] += f", {_speed(base, r)}"
+        rate = r["error_rate"] or 0.0
+        parts.append(f"errors {pct(rate)}" if rate else "no errors")
+        work = _work(r)
+        if work:
+            parts.append(work)
+        if r["work"] and r["work"]["completion_ms"]["p99"] is not None:
+            parts.append(f"email accepted p99 {latency(r, 'completion_ms', 'p99')}")
+        lines.append(f"{variant}: {'; '.join(parts)}.")
+    return lines
 
 
 def _speed(base: Result, other: Result) -> str:
+    """How `other`'s p99 compares with the base variant's, in a few words."""
     a, b = base["latency_ms"]["p99"], other["latency_ms"]["p99"]
-    if a is None or b is None:
-        return f"Latency was not measured for both {base['variant']} and {other['variant']}."
-    shown_a, shown_b = latency(base, "latency_ms", "p99"), latency(other, "latency_ms", "p99")
+    if a is None or b is None or min(a, b) <= 0:
+        return f"not comparable with {base['variant']}"
     if max(a, b) <= 1.1 * min(a, b):
-        return (
-            f"{other['variant']} answered about as fast as {base['variant']} "
-            f"(p99 {shown_b} against {shown_a})."
-        )
-    fast, slow = (other, base) if b < a else (base, other)
-    f, s = min(a, b), max(a, b)
-    times = f"{s / f:,.0f}" if s / f >= 10 else f"{s / f:.1f}"
-    return (
-        f"{fast['variant']} answered faster than {slow['variant']}: p99 "
-        f"{latency(fast, 'latency_ms', 'p99')} against {latency(slow, 'latency_ms', 'p99')} "
-        f"({times}x)."
-    )
-
-
-def _errors(results: list[Result]) -> str:
-    rates = [(r["variant"], r["error_rate"] or 0.0) for r in results]
-    if all(rate == 0 for _, rate in rates):
-        return "No errors."
-    return "Errors: " + ", ".join(f"{v} {pct(rate)}" for v, rate in rates) + "."
+        return f"about as fast as {base['variant']}"
+    ratio = max(a, b) / min(a, b)
+    times = f"{ratio:,.0f}" if ratio >= 10 else f"{ratio:.1f}"
+    return f"{times}x {'faster' if b < a else 'slower'} than {base['variant']}"
 
 
 def _work(r: Result) -> str:
     work = r["work"]
     if not work:
         return ""
-    parts = [f"{r['variant']} delivered {work['delivered']:,} of {work['expected']:,} promised"]
+    parts = [f"delivered {work['delivered']:,} of {work['expected']:,} promised"]
     if work.get("pending"):
         parts.append(f"{work['pending']:,} still queued when the run stopped waiting")
     if work["lost"]:
@@ -259,7 +240,7 @@ def _work(r: Result) -> str:
         parts.append(f"sent {work['duplicates']:,} duplicates")
     if not work["lost"]:
         parts.append("lost none")
-    return ", ".join(parts) + "."
+    return ", ".join(parts)
 
 
 def enumeration_sentence(verdicts: dict[str, dict[str, Any]]) -> str:

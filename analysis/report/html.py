@@ -46,7 +46,7 @@ dt { font-weight: 600; } dd { margin: 0; font-family: ui-monospace, monospace; }
 <ul class="verdict">
 {% for s in doc.sections %}
 <li><a href="#{{ s.anchor }}"><strong>{{ s.scenario }}</strong></a> ({{ s.endpoint }}):
-{{ s.verdict }}</li>
+<ul>{% for line in s.verdict %}<li>{{ line }}</li>{% endfor %}</ul></li>
 {% endfor %}<li><strong>enumeration</strong>: {{ doc.enumeration_verdict }}</li>
 </ul>
 {% for s in doc.sections %}

@@ -23,7 +23,8 @@ def render_markdown(doc: Document) -> str:
     toc = [f"[{s.scenario}](#{s.anchor})" for s in doc.sections]
     lines += ["Scenarios: " + " · ".join(toc), ""]
     lines += ["## Verdict", ""]
-    lines += [f"- **{s.scenario}** ({s.endpoint}): {s.verdict}" for s in doc.sections]
+    for s in doc.sections:
+        lines += [f"- **{s.scenario}** ({s.endpoint}):", *(f"  - {line}" for line in s.verdict)]
     lines += [f"- **enumeration**: {doc.enumeration_verdict}", ""]
     for section in doc.sections:
         lines += [f'<a id="{section.anchor}"></a>', ""]

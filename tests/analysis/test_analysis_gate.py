@@ -125,6 +125,24 @@ def test_except_leaves_names_out_of_the_wildcards() -> None:
     assert [c.status for c in checks] == ["skip"]
 
 
+def test_every_row_reads_as_its_line_skipped_or_not() -> None:
+    # From 40 values a p99 is their maximum: both ratio rows are skipped, and once they both
+    # printed as `sync.outage.login.p99_ms`, with neither operator nor right side.
+    thin = {**result("sync", "outage", "login", 5000.0, 0), "latency_requests": 40}
+    summary = {**SUMMARY, "results": [thin, *SUMMARY["results"][1:]]}
+    text = """
+    sync.outage.login.p99_ms / delegated.outage.login.p99_ms > 10
+    sync.outage.login.p99_ms / delegated.outage.login.p99_ms >= 3.0
+    sync.outage.login.p99_ms < 1e4
+    """
+    checks = evaluate(parse_thresholds(text, NAMES), summary)
+    assert [(c.name, c.status) for c in checks] == [
+        ("sync.outage.login.p99_ms / delegated.outage.login.p99_ms > 10", "skip"),
+        ("sync.outage.login.p99_ms / delegated.outage.login.p99_ms >= 3.0", "skip"),
+        ("sync.outage.login.p99_ms < 1e4", "skip"),
+    ]
+
+
 def test_thresholds_on_scenarios_absent_from_a_quick_run_are_skipped() -> None:
     checks = evaluate(parse_thresholds("delegated.steady.login.p99_ms < 10", NAMES), SUMMARY)
     assert [(c.status, c.detail) for c in checks] == [("skip", "scenario steady not in this run")]

@@ -70,6 +70,10 @@ def test_markdown_has_a_verdict_a_table_per_scenario_and_every_chart(report_dir:
     assert text.count("| metric | sync | delegated | sync ÷ delegated |") == len(FIXTURE_SCENARIOS)
     assert text.index("| work still queued (pending) |") < text.index("| work LOST |")
     assert "still queued when the run stopped waiting" in text  # the spike's verdict
+    # A line per variant under each scenario, not one paragraph for all of them.
+    verdict = text[text.index("## Verdict") : text.index("- **enumeration**")]
+    for variant in ("sync", "delegated"):
+        assert verdict.count(f"\n  - {variant}: p99 ") == len(FIXTURE_SCENARIOS)
     linked = set(re.findall(r"\]\((charts/[^)]+\.png)\)", text))
     assert linked == {f"charts/{p.name}" for p in (report_dir / "charts").glob("*.png")}
     assert len(text.encode()) < 1024 * 1024  # GitHub's job summary limit

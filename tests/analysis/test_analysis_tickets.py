@@ -10,7 +10,14 @@ import pandas as pd
 
 from analysis.metrics.compute import compute_metrics
 from analysis.metrics.load import empty_frame, load_run, raw_dtypes
-from analysis.metrics.tickets import STALL_MIN_S, order_table, stall_table, ticket_table
+from analysis.metrics.summary_json import ticket_verdicts
+from analysis.metrics.tickets import (
+    STALL_MIN_S,
+    order_table,
+    stall_table,
+    ticket_table,
+    ticket_table_by_repeat,
+)
 from analysis.names import AnalysisSettings
 from benchmarks.synthetic import write_synthetic_run
 from core.contracts import PROVIDER_CLOCK, order_work_id
@@ -107,3 +114,42 @@ def test_completion_times_are_corrected_for_the_providers_clock(tmp_path: Path) 
     columns = ["completion_p50_ms", "completion_max_ms"]
     both = [r.set_index(["scenario", "variant", "endpoint"])[columns] for r in results]
     assert np.allclose(both[0].dropna().to_numpy(), both[1].dropna().to_numpy(), atol=0.01)
+
+
+def test_repeats_keep_their_own_figures_and_say_their_spread() -> None:
+    # The same two orders each repeat (one seed, the same draws); in repeat 1 the machine was
+    # slower and order 2's try ran into the job timeout: a summed table would hide that.
+    def repeat(r: int, timed_out: bool) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+        at = {"repeat": r}
+        sent_2 = np.nan if timed_out else 15.0
+        orders = frame(
+            "orders",
+            [
+                {**at, "order_id": 1, "seats": 3, "paid_at": 10.0, "tickets_sent_at": 14.0},
+                {**at, "order_id": 2, "seats": 10, "paid_at": 11.0, "tickets_sent_at": sent_2},
+            ],
+        )
+        fates = ledger(
+            [{**at, "work_id": order_work_id(i), "dead": i == 2 and timed_out} for i in (1, 2)]
+        )
+        tries = [
+            job(10.0, "ok", 3),
+            job(11.0, "timeout" if timed_out else "ok", 6 if timed_out else 10),
+        ]
+        jobs = frame("jobs", [{**at, **t} for t in tries])
+        samples = frame(
+            "queue_samples",
+            [{**at, "t": t, "ready": 0.0, "in_progress": 1.0} for t in (10.0, 11.0)],
+        )
+        return order_table(orders, fates), jobs, stall_table(jobs, samples)
+
+    parts = [repeat(0, False), repeat(1, True)]
+    orders, jobs, stalls = (pd.concat([p[i] for p in parts], ignore_index=True) for i in range(3))
+    by_repeat = ticket_table_by_repeat(orders, jobs, stalls)
+    assert by_repeat["orders_completed"].tolist() == [2, 1]
+    assert by_repeat["timeouts"].tolist() == [0, 1]
+    (entry,) = ticket_verdicts(ticket_table(orders, jobs, stalls), {}, by_repeat)
+    assert "per repeat (2): orders completed 1-2 of 2, jobs timed out 0-1" in entry["verdict"]
+    assert [r["orders_completed"] for r in entry["per_repeat"]] == [2, 1]
+    (single,) = ticket_verdicts(ticket_table(*parts[0]), {}, ticket_table_by_repeat(*parts[0]))
+    assert "per repeat" not in single["verdict"]

@@ -9,6 +9,7 @@ import httpx
 import pytest
 
 from core import signatures
+from core.contracts import VARIANT_NAMES
 from fuzzing.harness import PROVIDER_KEY, VALID_MAIL, Stack
 
 
@@ -26,7 +27,7 @@ def assert_json_refusal(response: httpx.Response) -> None:
     response.json()
 
 
-@pytest.fixture(params=["sync", "delegated"])
+@pytest.fixture(params=VARIANT_NAMES)
 def target(request: pytest.FixtureRequest, stack: Stack) -> Iterator[httpx.Client]:
     with httpx.Client(base_url=stack.urls[request.param], timeout=10) as client:
         yield client

@@ -6,6 +6,7 @@ import json
 
 import pytest
 
+from core.contracts import VARIANT_NAMES
 from fuzzing.harness import Answer, Stack
 from fuzzing.plans import PLANS, capture_problem, run_plan
 from fuzzing.strategies import RawRequest
@@ -25,6 +26,12 @@ def test_no_server_errors_and_every_refusal_is_json(plan: str, stack: Stack) -> 
         for found, example in tally.findings.items()
     ]
     assert not problems, "\n".join(problems)
+
+
+def test_every_variant_is_fuzzed(stack: Stack) -> None:
+    fuzzed = {plan.partition(":")[0] for plan in PLANS}
+    assert set(VARIANT_NAMES) <= fuzzed
+    assert set(VARIANT_NAMES) <= set(stack.urls)  # each one's own target, serving
 
 
 MAIL = RawRequest(

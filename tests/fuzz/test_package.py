@@ -43,3 +43,19 @@ def test_python_m_fuzzing_refuses_an_unknown_plan_in_one_line() -> None:
     assert done.returncode == 2
     assert "unknown plan(s) nope" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_json_into_a_missing_folder_is_refused_before_fuzzing(tmp_path: Path) -> None:
+    # `make reliability RUN=results/does-not-exist` once fuzzed for 31 s, then raised.
+    target = tmp_path / "does-not-exist" / "fuzz.json"
+    done = subprocess.run(
+        [sys.executable, "-m", "fuzzing", "--json", str(target)],
+        cwd=PACKAGE.parent,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 2, done.stderr
+    assert "Traceback" not in done.stderr
+    (line,) = done.stderr.strip().splitlines()
+    assert f"no folder {target.parent}" in line

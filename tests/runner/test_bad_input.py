@@ -48,3 +48,30 @@ def test_bad_options_are_one_line_and_exit_2(
     (line,) = done.stderr.strip().splitlines()
     assert line.startswith(message), line
     assert not results.exists()  # nothing started, nothing written
+
+
+def test_a_redis_url_that_is_not_one_is_one_line(
+    tmp_path: Path, runner_env: dict[str, str]
+) -> None:
+    # It once waited out the 5 s health deadline and said "not healthy".
+    results = tmp_path / "results"
+    argv = runner_argv("bench", "--results-dir", str(results))
+    env = {**runner_env, "REDIS_URL": "notaurl"}
+    done = subprocess.run(argv, env=env, cwd=CWD, capture_output=True, text=True, timeout=30)
+    assert done.returncode == 2, done.stderr
+    (line,) = done.stderr.strip().splitlines()
+    assert line.startswith("error: environment variable REDIS_URL:") and "not a Redis URL" in line
+    assert not results.exists()
+
+
+def test_the_help_says_what_the_defaults_do(runner_env: dict[str, str]) -> None:
+    def help_of(*command: str) -> str:
+        argv = runner_argv(*command, "--help")
+        done = subprocess.run(argv, env=runner_env, cwd=CWD, capture_output=True, text=True)
+        assert done.returncode == 0, done.stderr
+        return " ".join(done.stdout.split())
+
+    assert "both variants" not in help_of() + help_of("bench")
+    bench = help_of("bench")
+    assert "default: all but those run only when named: hung-ticket-monolithic," in bench
+    assert "worker processes per queue variant" in bench and "arq worker" not in bench

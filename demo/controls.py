@@ -7,6 +7,7 @@ import threading
 
 import httpx
 
+from core.scenarios import DEPLOY_GRACE_S
 from demo.faults import FAULT_NAMES, FAULTS
 from demo.feed import Feed
 from demo.load import Load
@@ -71,6 +72,28 @@ class Controls:
             pid = victim.pid
             replacement = self.stack.replace_worker(victim)
         return f"{victim.name} (pid {pid}) killed with SIGKILL; {replacement.name} started"
+
+    def deploy(self) -> str:
+        """Every target restarted as a deploy does it: SIGTERM, a replacement on its port at
+        once, and the old process SIGKILLed if it is still busy after the grace period."""
+        with self.lock:
+            restarted = [self.stack.restart_target(name, "term") for name in self.load.variants]
+            for _, healthy in restarted:
+                healthy()
+        old = [child for child, _ in restarted]
+
+        def end_grace() -> None:
+            for child in old:
+                if child.alive():
+                    child.kill()
+
+        timer = threading.Timer(DEPLOY_GRACE_S, end_grace)
+        timer.daemon = True
+        timer.start()
+        return (
+            f"{len(old)} targets deployed: SIGTERMed and replaced; any still busy in"
+            f" {DEPLOY_GRACE_S:g} s is SIGKILLed"
+        )
 
     def restart_redis(self) -> str:
         if self.stack.redis_launch is None:

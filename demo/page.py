@@ -54,6 +54,10 @@ def create_app(controls: Controls, feed: Feed, tour: Tour) -> FastAPI:
     def kill_worker() -> Json:
         return attempt(controls.kill_worker)
 
+    @app.post("/api/targets/deploy")
+    def deploy() -> Json:
+        return attempt(controls.deploy)
+
     @app.post("/api/redis/restart")
     def restart_redis() -> Json:
         return attempt(controls.restart_redis)
@@ -113,6 +117,7 @@ class Page:
                     f"outline data-testid=fault-{name}"
                 )
             ui.button("kill a worker", on_click=lambda: self.act(controls.kill_worker))
+            ui.button("deploy the targets", on_click=lambda: self.act(controls.deploy))
             ui.button("restart Redis", on_click=lambda: self.act(controls.restart_redis))
             ui.button("guided tour", on_click=self.toggle_tour).props("color=green")
         self.message = ui.label("").props("data-testid=message")

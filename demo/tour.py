@@ -38,6 +38,16 @@ STEPS = (
         " delivered falls behind promised.",
     ),
     Step(
+        "Deploy during the outage",
+        20,
+        ("deploy",),
+        "Still in the outage, the targets are deployed: SIGTERM, a replacement at once, and"
+        " whatever is still busy 5 s later is SIGKILLed. Delegated's jobs wait in Redis and"
+        " survive it. Work held in the web process for its next retry does not: run the demo"
+        " with VARIANTS=sync,delegated,background to watch background's delivered line stop"
+        " short of promised for good.",
+    ),
+    Step(
         "Recovery",
         30,
         ("set_fault", "healthy"),

@@ -248,6 +248,13 @@ def test_the_guided_tour_plays_end_to_end_and_its_captions_match_the_charts(
     assert gap_in_outage > 0, "delegated's delivered fell behind promised"
     tour.go_on()
 
+    # A deploy in the outage: the targets are replaced; delegated's queued jobs wait in Redis.
+    tour.reach("Deploy during the outage")
+    for _ in range(3):
+        wait_for_points(page, 1)
+        assert cell(page, "lost", "delegated") == 0
+    tour.go_on()
+
     # Recovery: the deferred jobs come due; delivered catches up with promised, none lost.
     tour.reach("Recovery")
     wait_for(lambda: badge.inner_text() == "provider: healthy", 10, "the provider healthy again")
@@ -268,6 +275,23 @@ def test_the_guided_tour_plays_end_to_end_and_its_captions_match_the_charts(
         assert last(series(page, "answers")["data"][3]) == 0, "delegated clients saw no error"
     tour.go_on(points=0)
     wait_for(lambda: tour.caption.inner_text().startswith("Done"), TOUR_STEP_S + 20, "the end")
+
+
+def test_a_deploy_replaces_every_target_and_the_load_goes_on(demo: Demo) -> None:
+    with httpx.Client(base_url=demo.url, timeout=60) as client:
+        before = client.get("/api/state").json()["latest"]["variants"]
+        answer = client.post("/api/targets/deploy")
+        assert answer.status_code == 200, answer.text
+        assert answer.json()["message"].startswith("2 targets deployed")
+
+        def answered_since() -> bool:
+            now = client.get("/api/state").json()["latest"]["variants"]
+            return all(
+                now[v]["requests"] - now[v]["errors"] > before[v]["requests"] - before[v]["errors"]
+                for v in before
+            )
+
+        wait_for(answered_since, 30, "answers from the replaced targets")
 
 
 def test_ctrl_c_stops_everything(demo: Demo) -> None:

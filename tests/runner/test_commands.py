@@ -84,7 +84,7 @@ def test_scenarios_are_chosen_by_name_in_table_order() -> None:
     names = [s.name for s in choose("outage, steady", quick=False)]
     assert names == ["steady", "outage"]
     everyday = [s for s in SCENARIOS if not s.named_only]
-    assert len(choose("", quick=False)) == len(everyday) == len(SCENARIO_NAMES) - 5
+    assert len(choose("", quick=False)) == len(everyday) == len(SCENARIO_NAMES) - 6
     with pytest.raises(UnknownScenario, match="unknown scenario nope: choose from steady"):
         choose("steady,nope", quick=False)
 

@@ -21,10 +21,11 @@ def test_quick_runs_the_marked_scenarios_and_any_named_one_shortened() -> None:
     assert set(FAULTS) <= set(BY_NAME)
     quick = [s.name for s in choose("", quick=True)]
     assert quick == [s.name for s in SCENARIOS if s.quick != QUICK_NONE]
-    # The issue's five for every variant, plus the duplicates' and the webhook's checks.
-    must = {"steady", "outage", "worker-crash", "redis-restart", "target-restart"}
+    # Every variant meets a good day, an outage, a worker crash, a deploy during an outage and
+    # a Redis outage; the default two, duplicates, the webhook, a Redis backlog and a stall.
+    must = {"steady", "outage", "worker-crash", "deploy-during-outage", "redis-outage"}
     assert must <= {s.name for s in SCENARIOS if s.quick == QUICK_ALL}
-    assert {"lost-response", "webhook-burst"} <= set(quick)
+    assert {"lost-response", "webhook-burst", "redis-restart", "redis-stall"} <= set(quick)
     named = choose(",".join(FAULTS), quick=True)  # named, any runs
     assert [s.name for s in named] == list(FAULTS)
     assert all(s.duration_s <= 8 for s in named)  # a few seconds of load each

@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 RUN ?= results/latest
 
-.PHONY: install lock test lint bench bench-tickets bench-quick multihost serve demo docs-charts report check reliability perf calibrate gate-proof fuzz clean
+.PHONY: install lock test lint bench bench-tickets bench-quick multihost serve demo docs-charts report check reliability perf calibrate gate-proof capacity fuzz clean
 
 install: $(STAMP)
 
@@ -71,6 +71,10 @@ perf: install
 
 calibrate: install
 	$(BIN)/python -m benchmarks.calibrate $(CALIBRATE_ARGS)
+
+# Each variant's client and work capacity: ramp, then bisect, below the harness's own limit.
+capacity: install
+	$(BIN)/python -m runner.capacity $(if $(VARIANTS),--variants $(VARIANTS)) $(if $(SCENARIO),--scenario $(SCENARIO)) $(if $(SLO_P99_MS),--slo-p99-ms $(SLO_P99_MS)) $(if $(WORK_SLO_S),--work-slo-s $(WORK_SLO_S)) $(CAPACITY_ARGS)
 
 # Two identical quick benches and a degraded one: the baseline gate must tell them apart.
 gate-proof: install

@@ -1,0 +1,67 @@
+"""`python -m runner.capacity` as a user runs it: a real stack, a real queue, real Locust."""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+from pathlib import Path
+
+from tests.runner.helpers import CWD, runner_argv
+
+SLOTS = 2  # WORKER_MAX_JOBS: one worker with two job slots
+
+
+def capacity_argv(results: Path, *args: str) -> list[str]:
+    return [*runner_argv()[:-1], "runner.capacity", "--results-dir", str(results), *args]
+
+
+def test_the_work_knee_is_found_from_a_queue_whose_workers_are_limited(
+    tmp_path: Path, runner_env: dict[str, str]
+) -> None:
+    env = {**runner_env, "WORKER_MAX_JOBS": str(SLOTS)}
+    done = subprocess.run(
+        capacity_argv(
+            tmp_path,
+            *("--variants", "delegated", "--start-rps", "4", "--max-rps", "32"),
+            *("--step-s", "5", "--harness-stage-s", "2", "--max-bisections", "2"),
+        ),
+        cwd=CWD,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=400,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    (run_dir,) = [p for p in tmp_path.iterdir() if p.is_dir()]
+    summary = json.loads((run_dir / "summary.json").read_text())
+    meta = json.loads((run_dir / "meta.json").read_text())
+    found = summary["capacity"]["delegated"]
+    work, client = found["work"], found["client"]
+    # Two slots, each email ~170 ms on average (the provider's lognormal, median 150 ms):
+    # about 12 emails/s, the rate past which the queue must grow.
+    latency = meta["scenarios"][0]["faults"]["latency"]
+    mean_s = latency["median_ms"] / 1000 * math.exp(latency["sigma"] ** 2 / 2)
+    slots_rps = SLOTS / mean_s
+    assert work["bound"] == "measured", found
+    assert work["low"] <= slots_rps * 1.3 and work["high"] >= slots_rps * 0.6, found
+    assert summary["results"][0]["capacity"]["work_rps"] == work["low"]
+    # What the search saw above the knee: a queue that grew.
+    above = [s for s in found["steps"] if s["rate"] >= work["high"]]
+    assert above and all(s["slope_per_s"] > 0 for s in above if not s["work_ok"]), found
+    # The client does not wait for the work: it keeps up well past the workers' rate.
+    assert client["bound"] == "lower" or client["low"] > work["high"], found
+    assert (run_dir / "charts" / "capacity.png").stat().st_size > 0
+    assert "| delegated |" in (run_dir / "capacity.md").read_text()
+
+
+def test_an_unknown_scenario_is_one_line_and_exit_2(tmp_path: Path) -> None:
+    done = subprocess.run(
+        capacity_argv(tmp_path, "--scenario", "nope"),
+        cwd=CWD,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 2
+    assert done.stderr.startswith("error: unknown scenario nope") and done.stderr.count("\n") == 1

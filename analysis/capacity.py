@@ -98,8 +98,8 @@ def work_ok(step: Step, slos: Slos) -> bool:
 class Knee:
     """A capacity: the highest rate that passed, bracketed by the lowest that failed.
 
-    bound "measured": passed at `low`, failed at `high`; "lower": nothing failed up to `low`
-    (`limit` set when that is the harness's limit); "upper": failed already at `high`.
+    bound "measured": passed at `low`, failed at `high`; "lower": nothing failed up to `low`,
+    and above it the harness could not follow (at `limit`); "upper": failed already at `high`.
     """
 
     low: float | None
@@ -113,8 +113,10 @@ class Knee:
         return self.low if self.bound == "measured" else None
 
     def text(self) -> str:
+        if self.bound == "lower" and self.low is None:
+            return f"not measured: the harness fell behind at {self.limit or 0:,.0f}/s"
         if self.bound == "lower":
-            return f"≥ {self.low:,.0f}/s" + (" (harness limit)" if self.limit else "")
+            return f"≥ {self.low:,.0f}/s (harness limit)"
         if self.bound == "upper":
             return f"< {self.high:,.0f}/s"
         return f"{self.low:,.0f}/s (fails at {self.high:,.0f})"
@@ -134,8 +136,7 @@ def bracket(points: Sequence[tuple[float, bool]]) -> tuple[float | None, float |
 def knee(points: Sequence[tuple[float, bool]], limit: float | None) -> Knee:
     low, high = bracket(points)
     if high is None:
-        at_limit = limit is not None and low is not None and low >= limit * 0.999
-        return Knee(low, None, "lower", limit if at_limit else None)
+        return Knee(low, None, "lower", limit)
     if low is None:
         return Knee(None, high, "upper")
     return Knee(low, high, "measured")
@@ -155,15 +156,28 @@ class Plan:
     start_rps: float = 25.0
     factor: float = 2.0
     limit_rps: float = 400.0  # the harness's limit: no step above it
+    # A step whose generator started more of its requests late than this measured the
+    # harness, not the target: its rate becomes the limit, and its verdicts do not count.
+    late_share: float = 0.02
     precision: float = 0.15  # bisect until the bracket's ends are within 15% of each other
     max_bisections: int = 3  # per knee
 
 
+def span(k: Knee) -> tuple[float, float] | None:
+    """The rates a bisection may still try: a measured knee's bracket, or a lower bound's gap
+    up to a harness limit it stopped short of."""
+    top = k.high if k.bound == "measured" else k.limit if k.bound == "lower" else None
+    if k.low is None or top is None:
+        return None
+    return k.low, top
+
+
 def to_refine(k: Knee, precision: float) -> float:
-    """How wide a measured knee's bracket still is (high ÷ low), 0 when it needs no step."""
-    if k.bound != "measured" or k.low is None or k.high is None:
+    """How wide a knee's span still is (top ÷ low), 0 when it needs no more steps."""
+    gap = span(k)
+    if gap is None:
         return 0.0
-    ratio = k.high / k.low
+    ratio = gap[1] / gap[0]
     return ratio if ratio > 1 + precision else 0.0
 
 
@@ -175,10 +189,16 @@ class Search:
     slos: Slos
     steps: list[Step] = field(default_factory=list)
 
+    def limit(self) -> float:
+        """The harness's limit, lowered to the first rate at which a step fell behind."""
+        behind = [s.rate for s in self.steps if s.late_share > self.plan.late_share]
+        return min([self.plan.limit_rps, *behind])
+
     def knees(self) -> tuple[Knee, Knee]:
-        client = [(s.rate, client_ok(s, self.slos)) for s in self.steps]
-        work = [(s.rate, work_ok(s, self.slos)) for s in self.steps]
-        return knee(client, self.plan.limit_rps), knee(work, self.plan.limit_rps)
+        kept = [s for s in self.steps if s.late_share <= self.plan.late_share]
+        client = [(s.rate, client_ok(s, self.slos)) for s in kept]
+        work = [(s.rate, work_ok(s, self.slos)) for s in kept]
+        return knee(client, self.limit()), knee(work, self.limit())
 
     def next_bisection(self, done: dict[str, int]) -> tuple[str, float] | None:
         """The knee whose bracket is widest and still has bisections left, and its midpoint."""
@@ -192,8 +212,9 @@ class Search:
         if not wide:
             return None
         _, name, k = max(wide, key=lambda w: w[0])
-        assert k.low is not None and k.high is not None
-        return name, round(math.sqrt(k.low * k.high), 1)
+        gap = span(k)
+        assert gap is not None
+        return name, round(math.sqrt(gap[0] * gap[1]), 1)
 
 
 def search(measure: Callable[[float, str], Step], plan: Plan, slos: Slos) -> Search:
@@ -202,7 +223,7 @@ def search(measure: Callable[[float, str], Step], plan: Plan, slos: Slos) -> Sea
     for rate in ramp_rates(plan.start_rps, plan.factor, plan.limit_rps):
         state.steps.append(measure(rate, "ramp"))
         client, work = state.knees()
-        if client.high is not None and work.high is not None:
+        if (client.high is not None and work.high is not None) or state.limit() <= rate:
             break
     done = {"client": 0, "work": 0}
     while (chosen := state.next_bisection(done)) is not None:

@@ -10,7 +10,7 @@ from typing import Any
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from analysis.capacity import ERROR_LIMIT, Knee, Slos, Step, client_ok, knee, work_ok
+from analysis.capacity import ERROR_LIMIT, Knee, Plan, Search, Slos, Step, client_ok, work_ok
 from analysis.capacity_steps import Window, measure_step
 from analysis.metrics.load import Run, load_run
 from analysis.metrics.summary_json import SCHEMA_VERSION, write_summary
@@ -45,8 +45,8 @@ def capacity_of(run: Run) -> tuple[Slos, list[VariantCapacity]]:
                 measured.append(measure_step(run, variant, entry, window))
             except LookupError:  # an interrupted run's last step
                 continue
-        client = knee([(s.rate, client_ok(s, slos)) for s in measured], limit)
-        work = knee([(s.rate, work_ok(s, slos)) for s in measured], limit)
+        plan = Plan(limit_rps=limit, late_share=float(record.get("late_share", 0.02)))
+        client, work = Search(plan, slos, measured).knees()
         out.append(VariantCapacity(variant, measured, client, work, limit))
     return slos, out
 

@@ -12,7 +12,6 @@ import pandas as pd
 from analysis.capacity import Slope, Step, slope
 from analysis.metrics.load import Run
 from analysis.metrics.timing import is_success
-from analysis.metrics.work import work_ledger
 
 STEP_SCENARIO = "capacity"  # the scenario name of every step's rows
 HARNESS_SCENARIO = "harness-limit"  # GET /noop at rising rates, before the search
@@ -73,42 +72,47 @@ def measure_step(
 def backlog_slope(
     run: Run, variant: str, repeat: int, span: tuple[float, float], rows: pd.DataFrame
 ) -> Slope | None:
-    """The queue's depth from the runner's samples; a variant without a queue, the work
-    promised and not yet done (its backlog sits in the target's process)."""
+    """The queue's depth from the runner's samples; a variant without a queue, the work asked
+    for and not yet done (its backlog sits in the target's process, or in its clients)."""
     samples = _of(run.queue_samples, STEP_SCENARIO, variant, repeat)
     samples = samples[(samples["t"] >= span[0]) & (samples["t"] <= span[1])]
     if not samples.empty:
         depth = samples[["ready", "deferred", "in_progress"]].fillna(0).sum(axis=1)
         return slope(samples["t"].to_numpy(), depth.to_numpy())
-    ledger = _ledger(run, variant, repeat, rows)
     grid = np.arange(span[0], span[1], SAMPLE_S)
-    starts = np.sort(ledger["start"].dropna().to_numpy())
-    done = np.sort(ledger["first_at"].dropna().to_numpy())
-    outstanding = np.searchsorted(starts, grid, "right") - np.searchsorted(done, grid, "right")
+    asked = np.sort(_asked(rows)["intended_start"].to_numpy())
+    done = np.sort(_emails(run, variant, repeat)["first_at"].dropna().to_numpy())
+    outstanding = np.searchsorted(asked, grid, "right") - np.searchsorted(done, grid, "right")
     return slope(grid, outstanding.astype(np.float64))
 
 
 def completion_p99_s(
     run: Run, variant: str, repeat: int, span: tuple[float, float], rows: pd.DataFrame
 ) -> float | None:
-    """Request -> email p99 of the work promised in the window; work never done counts as
-    infinitely late, so a backlog the drain did not clear fails the step."""
-    ledger = _ledger(run, variant, repeat, rows)
-    mine = ledger[(ledger["start"] >= span[0]) & (ledger["start"] < span[1])]
-    if mine.empty:
+    """Intended start -> email accepted, p99, of the work asked for in the window. Work never
+    done counts as infinitely late, whether the drain ran out or the client got an error (then
+    nothing was promised, and nothing was done either)."""
+    asked = _asked(rows)
+    asked = asked[(asked["intended_start"] >= span[0]) & (asked["intended_start"] < span[1])]
+    if asked.empty:
         return None
-    seconds = (mine["completion_ms"] / 1000.0).fillna(np.inf).to_numpy()
+    emails = _emails(run, variant, repeat).groupby("work_id")["first_at"].min()
+    done = asked["work_id"].map(emails).astype("float64")
+    seconds = (done - asked["intended_start"]).fillna(np.inf).to_numpy()
     return float(np.quantile(seconds, 0.99, method="inverted_cdf"))
 
 
-def _ledger(run: Run, variant: str, repeat: int, rows: pd.DataFrame) -> pd.DataFrame:
-    ledger = work_ledger(
-        rows,
-        _of(run.deliveries, STEP_SCENARIO, variant, repeat),
-        _of(run.dead_letters, STEP_SCENARIO, variant, repeat),
-        _of(run.pending, STEP_SCENARIO, variant, repeat),
-    )
-    return ledger[ledger["expected"].to_numpy()]
+def _asked(rows: pd.DataFrame) -> pd.DataFrame:
+    """Logins of registered addresses: each asks for an email, answered well or not."""
+    return rows[
+        (rows["endpoint"] == "login").to_numpy()
+        & rows["registered"].eq(True).fillna(False).to_numpy()
+    ]
+
+
+def _emails(run: Run, variant: str, repeat: int) -> pd.DataFrame:
+    emails = _of(run.deliveries, STEP_SCENARIO, variant, repeat)
+    return emails[(emails["endpoint"] == "login").fillna(False).to_numpy()]
 
 
 def harness_points(

@@ -128,12 +128,10 @@ class Capacity:
         run = load_run(self.runner.run_dir)
         stages = [(d, r) for d, r in scenario.stages]
         points = noop_points(run, variant, stages, self.window, LATE_SHARE_FLAG)
-        ok = [p["rate"] for p in points]
         passed = [p["rate"] for p in points if p["ok"]]
         failed = [p["rate"] for p in points if not p["ok"]]
         limit = max((r for r in passed if not failed or r < min(failed)), default=0.0)
         self.record["harness"][variant] = {
-            "rates": ok,
             "stages": points,
             "limit_rps": limit,
             "failed_at_rps": min(failed) if failed else None,
@@ -171,6 +169,7 @@ class Capacity:
             limit_rps=limit,
             precision=self.args.precision,
             max_bisections=self.args.max_bisections,
+            late_share=LATE_SHARE_FLAG,
         )
         slos = Slos(p99_ms=self.args.slo_p99_ms, work_s=self.args.work_slo_s)
         found = search(self.measure(variant), plan, slos)
@@ -235,6 +234,7 @@ def capacity(settings: Settings, args: argparse.Namespace) -> int:
         "slo_p99_ms": args.slo_p99_ms,
         "work_slo_s": args.work_slo_s,
         "step_s": args.step_s,
+        "late_share": LATE_SHARE_FLAG,
         "harness": {},
         "steps": [],
     }

@@ -26,8 +26,11 @@ class SyntheticTarget:
     """Latency flat at 20 ms until `bend_rps`, then rising by `ms_per_rps`; a queue that keeps
     up until `work_rps`, then grows by the excess. Seeded noise on both."""
 
-    def __init__(self, bend_rps: float, ms_per_rps: float, work_rps: float) -> None:
+    def __init__(
+        self, bend_rps: float, ms_per_rps: float, work_rps: float, behind_above: float = 1e9
+    ) -> None:
         self.bend_rps, self.ms_per_rps, self.work_rps = bend_rps, ms_per_rps, work_rps
+        self.behind_above = behind_above  # the generator starts 10% late above this rate
         self.rng = np.random.default_rng(7)
         self.rates: list[float] = []
 
@@ -44,7 +47,7 @@ class SyntheticTarget:
             phase=phase,
             p99_ms=p99 * float(self.rng.uniform(0.97, 1.03)),
             error_rate=0.0,
-            late_share=0.0,
+            late_share=0.1 if rate > self.behind_above else 0.0,
             slope=slope(t, depth),
             completion_p99_s=0.3,
         )
@@ -71,6 +74,19 @@ def test_a_knee_above_the_harness_limit_is_a_lower_bound_not_a_number() -> None:
         assert k.bound == "lower" and k.limit == 300
         assert k.rps is None
         assert k.text() == "≥ 300/s (harness limit)"
+
+
+def test_a_step_the_generator_fell_behind_on_caps_the_claim() -> None:
+    # The target would fail at 900/s, but the generator falls behind above 250/s: that step
+    # measured the harness, so the claim stops below it.
+    target = SyntheticTarget(bend_rps=900, ms_per_rps=2.0, work_rps=2000, behind_above=250)
+    found = search(target, Plan(start_rps=25, limit_rps=1600), SLOS)
+    client, _ = found.knees()
+    assert max(target.rates) == 400  # the ramp stopped at the first step that fell behind
+    assert client.bound == "lower" and client.rps is None
+    assert client.low is not None and client.limit is not None
+    assert client.low <= 250 < client.limit and client.limit / client.low <= 1.15
+    assert client.text() == f"≥ {client.low:,.0f}/s (harness limit)"
 
 
 def test_a_target_failing_at_the_lowest_rate_is_an_upper_bound() -> None:

@@ -15,7 +15,7 @@ Z_ONE_SIDED = 1.645
 # backlog that creeps up by less would take minutes to matter, and one step cannot tell it
 # from the depth's own noise.
 GROWTH_SHARE = 0.02
-MIN_GROWTH_PER_S = 0.5
+MIN_GROWTH_PER_S = 1.0
 ERROR_LIMIT = 0.01  # client capacity: errors stay below 1%
 
 

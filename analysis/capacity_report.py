@@ -13,6 +13,7 @@ from matplotlib.figure import Figure
 from analysis.capacity import ERROR_LIMIT, Knee, Plan, Search, Slos, Step, client_ok, work_ok
 from analysis.capacity_steps import Window, measure_step
 from analysis.metrics.load import Run, load_run
+from analysis.metrics.stats import clean
 from analysis.metrics.summary_json import SCHEMA_VERSION, write_summary
 from analysis.report.charts import color
 from core import contracts
@@ -26,7 +27,8 @@ class VariantCapacity:
     steps: list[Step]
     client: Knee
     work: Knee
-    harness_limit: float
+    harness_limit: float  # /noop's, lowered to the first step whose generator fell behind
+    noop_limit: float
 
 
 def capacity_of(run: Run) -> tuple[Slos, list[VariantCapacity]]:
@@ -46,8 +48,9 @@ def capacity_of(run: Run) -> tuple[Slos, list[VariantCapacity]]:
             except LookupError:  # an interrupted run's last step
                 continue
         plan = Plan(limit_rps=limit, late_share=float(record.get("late_share", 0.02)))
-        client, work = Search(plan, slos, measured).knees()
-        out.append(VariantCapacity(variant, measured, client, work, limit))
+        found = Search(plan, slos, measured)
+        client, work = found.knees()
+        out.append(VariantCapacity(variant, measured, client, work, found.limit(), limit))
     return slos, out
 
 
@@ -79,10 +82,10 @@ def against_model(k: Knee, model_rps: float, note: str = "") -> str:
         )
     assert k.low is not None
     if k.bound == "lower":
-        if k.low < model_rps * (1 - MATCH):
+        if k.low < model_rps:
             return (
-                f"not reached: the harness stops at {k.low:,.0f}/s, below the model's"
-                f" {model_rps:,.0f}/s"
+                f"not reached: the harness could not follow past {k.low:,.0f}/s, below the"
+                f" model's {model_rps:,.0f}/s"
             )
         return f"at least the model's {model_rps:,.0f}/s, as far as the harness could follow"
     high = k.high if k.high is not None else math.inf
@@ -103,6 +106,7 @@ def variant_rows(meta: dict[str, Any], found: VariantCapacity, slos: Slos) -> di
         "client_rps": found.client.rps,
         "work_rps": found.work.rps,
         "harness_limit_rps": found.harness_limit,
+        "noop_limit_rps": found.noop_limit,
     }
     for name, k in (("client", found.client), ("work", found.work)):
         block[name] = {**asdict(k), "text": k.text()}
@@ -121,7 +125,13 @@ def variant_rows(meta: dict[str, Any], found: VariantCapacity, slos: Slos) -> di
         }
     block["steps"] = [
         {
-            **{k: v for k, v in asdict(s).items() if k != "slope"},
+            # clean: a step with work never done has an infinite p99, which JSON cannot hold.
+            **{
+                k: clean(v) if isinstance(v, float) else v
+                for k, v in asdict(s).items()
+                if k != "slope"
+            },
+            "work_never_done": s.completion_p99_s == math.inf,
             "slope_per_s": None if s.slope is None else round(s.slope.per_s, 3),
             "slope_low": None if s.slope is None else round(s.slope.low, 3),
             "client_ok": client_ok(s, slos),
@@ -146,6 +156,7 @@ def capacity_summary(run: Run) -> dict[str, Any]:
         "incomplete_reason": meta.get("incomplete_reason"),
         "flags": meta.get("flags") or [],
         "scenarios": [scenario],
+        "locust_processes": meta.get("locust_processes", 1),
         "slo": {"p99_ms": slos.p99_ms, "error_rate": ERROR_LIMIT, "work_s": slos.work_s},
         "results": [
             {"scenario": scenario, "variant": v, "endpoint": "login", "capacity": b}
@@ -164,14 +175,28 @@ def render_markdown(summary: dict[str, Any], chart: str | None) -> str:
         f" < {slo['error_rate']:.0%}. Work capacity: the highest rate at which the queue (or"
         f" the work outstanding) does not grow and request → email p99 ≤ {slo['work_s']:g} s.",
         "",
-        "| variant | client capacity | work capacity | harness limit | steps |",
+        "| variant | client capacity | work capacity | harness limit (/noop) | steps |",
         "|---|---:|---:|---:|---:|",
     ]
     for variant, b in summary["capacity"].items():
         lines.append(
             f"| {variant} | {b['client']['text']} | {b['work']['text']} |"
-            f" {b['harness_limit_rps']:,.0f}/s | {len(b['steps'])} |"
+            f" {b['harness_limit_rps']:,.0f}/s ({b['noop_limit_rps']:,.0f}/s) | {len(b['steps'])} |"
         )
+    bounded = [
+        v
+        for v, b in summary["capacity"].items()
+        if "lower" in (b["client"]["bound"], b["work"]["bound"])
+    ]
+    if bounded:
+        processes = summary.get("locust_processes", 1)
+        lines += [
+            "",
+            f"≥ N (harness limit): for {', '.join(bounded)} the load generator ({processes}"
+            " Locust process) could not follow further, so no higher figure is claimed; more"
+            " generator processes: `--locust-processes N` (`make capacity"
+            ' CAPACITY_ARGS="--locust-processes 2"`), or a machine of its own.',
+        ]
     lines += ["", "Against the simple models:", ""]
     for variant, b in summary["capacity"].items():
         for name in ("client", "work"):

@@ -57,11 +57,21 @@ def _lag1(residuals: np.ndarray[tuple[int], np.dtype[np.float64]]) -> float:
     return min(max(r, 0.0), 0.95)
 
 
+def tolerance(rate: float) -> float:
+    return max(GROWTH_SHARE * rate, MIN_GROWTH_PER_S)
+
+
 def growing(s: Slope | None, rate: float) -> bool:
     """The backlog grows without bound: its slope is surely above 0, and by enough to matter."""
     if s is None:
         return False
-    return s.low > 0 and s.per_s > max(GROWTH_SHARE * rate, MIN_GROWTH_PER_S)
+    return s.low > 0 and s.per_s > tolerance(rate)
+
+
+def undecided(s: Slope | None, rate: float) -> bool:
+    """Neither surely growing nor surely flat: the slope's interval reaches past the
+    tolerance, so a longer step is needed to tell."""
+    return s is not None and not growing(s, rate) and s.high > tolerance(rate)
 
 
 @dataclass(frozen=True)
@@ -69,7 +79,7 @@ class Step:
     """What one step of load measured; None where it measured nothing."""
 
     rate: float
-    phase: str  # "ramp" or "bisect"
+    phase: str  # "ramp", "bisect", or "longer" (a step run again, twice as long, to decide)
     p99_ms: float | None  # client latency from the intended start
     error_rate: float
     late_share: float  # requests the generator started late
@@ -194,8 +204,14 @@ class Search:
         behind = [s.rate for s in self.steps if s.late_share > self.plan.late_share]
         return min([self.plan.limit_rps, *behind])
 
+    def kept(self) -> list[Step]:
+        """The steps the knees rest on: the generator kept up, and of a rate run twice, the
+        longer (later) run."""
+        latest = {s.rate: s for s in self.steps if s.late_share <= self.plan.late_share}
+        return sorted(latest.values(), key=lambda s: s.rate)
+
     def knees(self) -> tuple[Knee, Knee]:
-        kept = [s for s in self.steps if s.late_share <= self.plan.late_share]
+        kept = self.kept()
         client = [(s.rate, client_ok(s, self.slos)) for s in kept]
         work = [(s.rate, work_ok(s, self.slos)) for s in kept]
         return knee(client, self.limit()), knee(work, self.limit())
@@ -218,10 +234,17 @@ class Search:
 
 
 def search(measure: Callable[[float, str], Step], plan: Plan, slos: Slos) -> Search:
-    """Ramp until both knees have failed (or the limit), then bisect each bracket."""
+    """Ramp until both knees have failed (or the limit), then bisect each bracket; a step
+    whose queue the slope test cannot call is run again, twice as long."""
     state = Search(plan, slos)
+
+    def step(rate: float, phase: str) -> None:
+        state.steps.append(measure(rate, phase))
+        if undecided(state.steps[-1].slope, rate):
+            state.steps.append(measure(rate, "longer"))
+
     for rate in ramp_rates(plan.start_rps, plan.factor, plan.limit_rps):
-        state.steps.append(measure(rate, "ramp"))
+        step(rate, "ramp")
         client, work = state.knees()
         if (client.high is not None and work.high is not None) or state.limit() <= rate:
             break
@@ -229,5 +252,5 @@ def search(measure: Callable[[float, str], Step], plan: Plan, slos: Slos) -> Sea
     while (chosen := state.next_bisection(done)) is not None:
         name, rate = chosen
         done[name] += 1
-        state.steps.append(measure(rate, "bisect"))
+        step(rate, "bisect")
     return state

@@ -11,6 +11,7 @@ import argparse
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from contextlib import ExitStack
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -34,6 +35,7 @@ from loadtests.pacing import OPEN_FILES_WANTED
 from runner.children import StackError, UsageError
 from runner.meta import new_meta, write_meta
 from runner.options import BenchOptions, parse_variants
+from runner.results import new_run_dir
 from runner.run import LATE_SHARE_FLAG, Runner
 from runner.signals import Interrupted, ignoring_signals, raising_on_signals
 from runner.stack import StackOptions, start_stack
@@ -57,6 +59,18 @@ def _above_zero(text: str) -> float:
     return value
 
 
+def _count(text: str) -> int:
+    if not text.isdigit():
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of at least 0")
+    return int(text)
+
+
+def _at_least_one(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of at least 1")
+    return int(text)
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = _Parser(prog="python -m runner.capacity", description=__doc__)
     p.add_argument(
@@ -70,10 +84,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--factor", type=_above_zero, default=2.0, help="the ramp's growth per step")
     p.add_argument("--max-rps", type=_above_zero, default=HARNESS_RATES[-1], help="no step above")
     p.add_argument("--precision", type=_above_zero, default=0.15, help="bisect to this bracket")
-    p.add_argument("--max-bisections", type=int, default=3, help="per knee")
+    p.add_argument("--max-bisections", type=_count, default=3, help="per knee")
     p.add_argument("--harness-stage-s", type=_above_zero, default=HARNESS_STAGE_S)
-    p.add_argument("--locust-processes", type=int, default=1, metavar="N")
-    p.add_argument("--workers", type=int, default=1, help="worker processes per queue variant")
+    p.add_argument("--locust-processes", type=_at_least_one, default=1, metavar="N")
+    p.add_argument("--workers", type=_at_least_one, default=1, help="per queue variant")
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--label", default="capacity")
     p.add_argument("--results-dir", type=Path, default=PROJECT_ROOT / "results")
@@ -140,16 +154,16 @@ class Capacity:
         self.show(f"harness limit against {variant}'s /noop: {limit:g}/s ({points})")
         return limit
 
-    def measure(self, variant: str) -> Any:
+    def measure(self, variant: str) -> Callable[[float, str], Step]:
         base = BY_NAME[self.args.scenario]
 
         def step(rate: float, phase: str) -> Step:
             repeat = self.repeats[variant] = self.repeats.get(variant, -1) + 1
             entry = {"variant": variant, "repeat": repeat, "rate": rate, "phase": phase}
             self.record["steps"].append(entry)
-            self.runner.run(
-                step_scenario(base, rate, self.args.step_s), variant, repeat, lambda t: None
-            )
+            # A step the slope test could not call runs again, twice as long.
+            length_s = self.args.step_s * (2 if phase == "longer" else 1)
+            self.runner.run(step_scenario(base, rate, length_s), variant, repeat, lambda t: None)
             write_meta(self.runner.run_dir, self.runner.meta)
             measured = measure_step(load_run(self.runner.run_dir), variant, entry, self.window)
             self.show(
@@ -196,7 +210,7 @@ def capacity(settings: Settings, args: argparse.Namespace) -> int:
     }
     settings = settings.model_copy(update=private)
     try:
-        run_dir = _new_run_dir(args.results_dir, args.label)
+        run_dir = new_run_dir(args.results_dir, args.label)
     except OSError as exc:
         raise UsageError(f"cannot create a results folder in {args.results_dir} ({exc})") from None
     stack_options = StackOptions(
@@ -278,12 +292,6 @@ def capacity(settings: Settings, args: argparse.Namespace) -> int:
     sys.stdout.write(table)
     console.print(f"finished in {meta['wall_s']}s: {run_dir}/capacity.md", markup=False)
     return 0
-
-
-def _new_run_dir(results_dir: Path, label: str) -> Path:
-    from runner.results import new_run_dir
-
-    return new_run_dir(results_dir, label)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -89,6 +89,24 @@ def test_a_step_the_generator_fell_behind_on_caps_the_claim() -> None:
     assert client.text() == f"≥ {client.low:,.0f}/s (harness limit)"
 
 
+def test_a_step_the_slope_test_cannot_call_is_run_again_longer() -> None:
+    # A wide slope interval (+0.5 ± 5 jobs/s) at 200/s: neither growing nor surely flat. Run
+    # twice as long, it shows a queue growing by 6 jobs/s.
+    phases: list[tuple[float, str]] = []
+
+    def measure(rate: float, phase: str) -> Step:
+        phases.append((rate, phase))
+        wide = rate >= 200 and phase != "longer"
+        s = Slope(0.5, -4.5, 5.5, 16) if wide else Slope(6.0, 5.0, 7.0, 32)
+        s = s if rate >= 200 else Slope(0.0, -0.5, 0.5, 16)
+        return Step(rate, phase, 10.0, 0.0, 0.0, s, 0.5)
+
+    found = search(measure, Plan(start_rps=100, limit_rps=200, max_bisections=0), SLOS)
+    assert phases == [(100, "ramp"), (200, "ramp"), (200, "longer")]
+    _, work = found.knees()
+    assert (work.bound, work.low, work.high) == ("measured", 100, 200)
+
+
 def test_a_target_failing_at_the_lowest_rate_is_an_upper_bound() -> None:
     k = knee([(25.0, False), (50.0, False)], 400)
     assert (k.bound, k.rps, k.text()) == ("upper", None, "< 25/s")

@@ -29,6 +29,7 @@ class VariantCapacity:
     work: Knee
     harness_limit: float  # /noop's, lowered to the first step whose generator fell behind
     noop_limit: float
+    counted: list[Step]  # the steps the knees rest on
 
 
 def capacity_of(run: Run) -> tuple[Slos, list[VariantCapacity]]:
@@ -50,7 +51,9 @@ def capacity_of(run: Run) -> tuple[Slos, list[VariantCapacity]]:
         plan = Plan(limit_rps=limit, late_share=float(record.get("late_share", 0.02)))
         found = Search(plan, slos, measured)
         client, work = found.knees()
-        out.append(VariantCapacity(variant, measured, client, work, found.limit(), limit))
+        out.append(
+            VariantCapacity(variant, measured, client, work, found.limit(), limit, found.kept())
+        )
     return slos, out
 
 
@@ -208,22 +211,32 @@ def render_markdown(summary: dict[str, Any], chart: str | None) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _p99(s: Step) -> float:
+    return s.p99_ms or math.nan
+
+
+def _slope(s: Step) -> float:
+    return s.slope.per_s if s.slope else math.nan
+
+
 def plot_capacity(found: list[VariantCapacity], slos: Slos) -> Figure:
     """Per variant: client p99 and the backlog's slope against the rate, both knees marked."""
     fig = Figure(figsize=(11, 3.4 * len(found)), dpi=100)
     FigureCanvasAgg(fig)
     axes = fig.subplots(len(found), 2, squeeze=False)
     for row, f in zip(axes, found, strict=True):
-        steps = sorted(f.steps, key=lambda s: s.rate)
-        rates = [s.rate for s in steps]
         colour = color(f.variant)
-        row[0].plot(rates, [s.p99_ms or math.nan for s in steps], "o-", color=colour)
+        counted = set(map(id, f.counted))
+        left_out = [s for s in f.steps if id(s) not in counted]
+        for ax, value in ((row[0], _p99), (row[1], _slope)):
+            ax.plot([s.rate for s in f.counted], [value(s) for s in f.counted], "o-", color=colour)
+            if left_out:
+                label = "left out (generator behind, or rerun longer)"
+                xs, ys = [s.rate for s in left_out], [value(s) for s in left_out]
+                ax.plot(xs, ys, "x", color="grey", label=label)
         row[0].axhline(slos.p99_ms, color="grey", ls=":", label=f"SLO {slos.p99_ms:g} ms")
         row[0].set_yscale("log")
         row[0].set_ylabel("client p99 (ms)")
-        row[1].plot(
-            rates, [s.slope.per_s if s.slope else math.nan for s in steps], "o-", color=colour
-        )
         row[1].axhline(0, color="grey", ls=":")
         row[1].set_ylabel("backlog slope (jobs/s)")
         for ax, k, name in ((row[0], f.client, "client"), (row[1], f.work, "work")):

@@ -51,6 +51,8 @@ def test_the_work_knee_is_found_from_a_queue_whose_workers_are_limited(
     assert above and all(s["slope_per_s"] > 0 for s in above if not s["work_ok"]), found
     # The client does not wait for the work: it keeps up well past the workers' rate.
     assert client["bound"] == "lower" or client["low"] > work["high"], found
+    if client["bound"] == "lower":  # as far as the harness went: a bound, never a number
+        assert found["client_rps"] is None and client["text"] == "≥ 32/s (harness limit)"
     assert (run_dir / "charts" / "capacity.png").stat().st_size > 0
     assert "| delegated |" in (run_dir / "capacity.md").read_text()
 

@@ -11,7 +11,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from analysis.capacity import ERROR_LIMIT, Knee, Plan, Search, Slos, Step, client_ok, work_ok
-from analysis.capacity_steps import Window, measure_step
+from analysis.capacity_steps import STEP_SCENARIO, Window, measure_step
 from analysis.metrics.load import Run, load_run
 from analysis.metrics.stats import clean
 from analysis.metrics.summary_json import SCHEMA_VERSION, write_summary
@@ -30,6 +30,7 @@ class VariantCapacity:
     harness_limit: float  # /noop's, lowered to the first step whose generator fell behind
     noop_limit: float
     counted: list[Step]  # the steps the knees rest on
+    registered: float  # share of the steps' logins for a registered address
 
 
 def capacity_of(run: Run) -> tuple[Slos, list[VariantCapacity]]:
@@ -50,29 +51,48 @@ def capacity_of(run: Run) -> tuple[Slos, list[VariantCapacity]]:
                 continue
         plan = Plan(limit_rps=limit, late_share=float(record.get("late_share", 0.02)))
         found = Search(plan, slos, measured)
+        share = registered_share(run, variant)
         client, work = found.knees()
         out.append(
-            VariantCapacity(variant, measured, client, work, found.limit(), limit, found.kept())
+            VariantCapacity(
+                variant, measured, client, work, found.limit(), limit, found.kept(), share
+            )
         )
     return slos, out
 
 
-def models(meta: dict[str, Any], variant: str) -> dict[str, tuple[float, str]]:
-    """The simple models' rates, by knee: threads (or job slots) ÷ the provider's median."""
+def registered_share(run: Run, variant: str) -> float:
+    rows = run.requests
+    mine = (rows["scenario"].astype("str") == STEP_SCENARIO) & (
+        rows["variant"].astype("str") == variant
+    )
+    flags = rows.loc[mine.to_numpy(), "registered"]
+    return float(flags.eq(True).mean()) if len(flags) else 1.0
+
+
+def models(
+    meta: dict[str, Any], variant: str, registered: float = 1.0
+) -> dict[str, tuple[float, str]]:
+    """The simple models' rates, by knee: threads (or job slots) ÷ the provider's median.
+
+    Only a registered address's login calls the provider (an unknown one ends at the lookup),
+    so the slots are shared by the `registered` share of the logins.
+    """
     settings = meta.get("settings") or {}
     scenarios = meta.get("scenarios") or [{}]
     latency = (scenarios[0].get("faults") or {}).get("latency") or {}
     median_s = float(latency.get("median_ms", latency.get("ms", 0))) / 1000.0
-    if median_s <= 0:
+    if median_s <= 0 or registered <= 0:
         return {}
+    per_login = f"({registered:.0%} registered x {median_s * 1000:.0f} ms)"
     if variant == "sync":
         threads = int(settings.get("sync_threads", 40))
-        model = (threads / median_s, f"SYNC_THREADS {threads} ÷ {median_s * 1000:.0f} ms")
+        model = (threads / (registered * median_s), f"SYNC_THREADS {threads} ÷ {per_login}")
         return {"client": model, "work": model}
     if contracts.variant(variant).worker is not None:
         workers, jobs = int(meta.get("workers") or 1), int(settings.get("worker_max_jobs", 40))
         slots = f"{workers} worker x WORKER_MAX_JOBS {jobs}"
-        return {"work": (workers * jobs / median_s, f"{slots} ÷ {median_s * 1000:.0f} ms")}
+        return {"work": (workers * jobs / (registered * median_s), f"{slots} ÷ {per_login}")}
     return {}
 
 
@@ -113,7 +133,7 @@ def variant_rows(meta: dict[str, Any], found: VariantCapacity, slos: Slos) -> di
     }
     for name, k in (("client", found.client), ("work", found.work)):
         block[name] = {**asdict(k), "text": k.text()}
-    for name, (rate, formula) in models(meta, found.variant).items():
+    for name, (rate, formula) in models(meta, found.variant, found.registered).items():
         k = found.client if name == "client" else found.work
         note = ""
         if name == "client" and lowest is not None and (lowest.p99_ms or 0) > slos.p99_ms:

@@ -239,8 +239,10 @@ def search(measure: Callable[[float, str], Step], plan: Plan, slos: Slos) -> Sea
     state = Search(plan, slos)
 
     def step(rate: float, phase: str) -> None:
-        state.steps.append(measure(rate, phase))
-        if undecided(state.steps[-1].slope, rate):
+        measured = measure(rate, phase)
+        state.steps.append(measured)
+        # A step the generator fell behind on tells nothing of the target, however long.
+        if measured.late_share <= plan.late_share and undecided(measured.slope, rate):
             state.steps.append(measure(rate, "longer"))
 
     for rate in ramp_rates(plan.start_rps, plan.factor, plan.limit_rps):

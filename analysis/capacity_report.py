@@ -11,7 +11,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from analysis.capacity import ERROR_LIMIT, Knee, Plan, Search, Slos, Step, client_ok, work_ok
-from analysis.capacity_steps import STEP_SCENARIO, Window, measure_step
+from analysis.capacity_steps import STEP_SCENARIO, Window, measure_step, step_cpu
 from analysis.metrics.load import Run, load_run
 from analysis.metrics.stats import clean
 from analysis.metrics.summary_json import SCHEMA_VERSION, write_summary
@@ -31,6 +31,7 @@ class VariantCapacity:
     noop_limit: float
     counted: list[Step]  # the steps the knees rest on
     registered: float  # share of the steps' logins for a registered address
+    cpu: dict[int, dict[str, float]]  # by step (repeat): each kind of process's CPU
 
 
 def capacity_of(run: Run) -> tuple[Slos, list[VariantCapacity]]:
@@ -55,7 +56,15 @@ def capacity_of(run: Run) -> tuple[Slos, list[VariantCapacity]]:
         client, work = found.knees()
         out.append(
             VariantCapacity(
-                variant, measured, client, work, found.limit(), limit, found.kept(), share
+                variant,
+                measured,
+                client,
+                work,
+                found.limit(),
+                limit,
+                found.kept(),
+                share,
+                {s.repeat: step_cpu(run, variant, s.repeat) for s in measured},
             )
         )
     return slos, out
@@ -96,7 +105,11 @@ def models(
     return {}
 
 
-def against_model(k: Knee, model_rps: float, note: str = "") -> str:
+def cpu_text(cpu: dict[str, float]) -> str:
+    return ", ".join(f"{kind} {percent:.0f}%" for kind, percent in sorted(cpu.items()))
+
+
+def against_model(k: Knee, model_rps: float, note: str = "", cpu: str = "") -> str:
     """Whether a knee matches its model, and if not, why, in words."""
     if k.bound == "upper":
         return (
@@ -115,10 +128,11 @@ def against_model(k: Knee, model_rps: float, note: str = "") -> str:
     if k.low <= model_rps * (1 + MATCH) and high >= model_rps * (1 - MATCH):
         return f"matches the model's {model_rps:,.0f}/s"
     if high < model_rps * (1 - MATCH):
+        where = f" (at {high:,.0f}/s, median CPU of a core: {cpu})" if cpu else ""
         return (
-            f"below the model's {model_rps:,.0f}/s: something else ran out first (on a shared"
-            " machine, the cores the target, workers, provider and generator share), or the"
-            " mean service time (above the median for a long tail) sets the rate"
+            f"below the model's {model_rps:,.0f}/s: the slots were not what ran out, but the"
+            f" CPU the target, workers, provider and generator share{where}, or the time a job"
+            " spends beyond the provider call (pickup, lookup, bookkeeping)"
         )
     return f"above the model's {model_rps:,.0f}/s: the slots were not the limit it assumes"
 
@@ -141,10 +155,12 @@ def variant_rows(meta: dict[str, Any], found: VariantCapacity, slos: Slos) -> di
                 f": p99 {lowest.p99_ms:,.0f} ms at {lowest.rate:g}/s, above the"
                 f" {slos.p99_ms:g} ms SLO, as every answer waits for the provider"
             )
+        failed = next((s for s in found.counted if s.rate == k.high), None)
+        cpu = cpu_text(found.cpu.get(failed.repeat, {})) if failed else ""
         block[name]["model"] = {
             "rps": round(rate, 1),
             "formula": formula,
-            "verdict": against_model(k, rate, note),
+            "verdict": against_model(k, rate, note, cpu),
         }
     block["steps"] = [
         {
@@ -157,6 +173,7 @@ def variant_rows(meta: dict[str, Any], found: VariantCapacity, slos: Slos) -> di
             "work_never_done": s.completion_p99_s == math.inf,
             "slope_per_s": None if s.slope is None else round(s.slope.per_s, 3),
             "slope_low": None if s.slope is None else round(s.slope.low, 3),
+            "cpu_percent": found.cpu.get(s.repeat, {}),
             "client_ok": client_ok(s, slos),
             "work_ok": work_ok(s, slos),
         }

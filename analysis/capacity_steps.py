@@ -115,6 +115,19 @@ def _emails(run: Run, variant: str, repeat: int) -> pd.DataFrame:
     return emails[(emails["endpoint"] == "login").fillna(False).to_numpy()]
 
 
+def step_cpu(run: Run, variant: str, repeat: int) -> dict[str, float]:
+    """Median CPU (% of one core) of each kind of process during a step's load: target,
+    worker (its processes added up), locust, provider, redis."""
+    t0, end = load_times(run, STEP_SCENARIO, variant, repeat)
+    samples = _of(run.process_samples, STEP_SCENARIO, variant, repeat)
+    samples = samples[(samples["t"] >= t0) & (samples["t"] <= end)]
+    if samples.empty:
+        return {}
+    medians = samples.groupby(samples["process"].astype("str"))["cpu_percent"].median()
+    kinds = medians.groupby(lambda name: str(name).split("-")[0]).sum()
+    return {str(k): round(float(v)) for k, v in kinds.items()}
+
+
 def harness_points(
     run: Run, variant: str, stages: list[tuple[float, float]], window: Window, late_share: float
 ) -> list[dict[str, Any]]:

@@ -7,6 +7,8 @@ import json
 import subprocess
 from pathlib import Path
 
+import pytest
+
 from tests.runner.helpers import CWD, runner_argv
 
 SLOTS = 2  # WORKER_MAX_JOBS: one worker with two job slots
@@ -16,6 +18,7 @@ def capacity_argv(results: Path, *args: str) -> list[str]:
     return [*runner_argv()[:-1], "runner.capacity", "--results-dir", str(results), *args]
 
 
+@pytest.mark.timeout(360)  # ~60 s of steps; a busy machine takes its time
 def test_the_work_knee_is_found_from_a_queue_whose_workers_are_limited(
     tmp_path: Path, runner_env: dict[str, str]
 ) -> None:
@@ -30,7 +33,7 @@ def test_the_work_knee_is_found_from_a_queue_whose_workers_are_limited(
         env=env,
         capture_output=True,
         text=True,
-        timeout=400,
+        timeout=330,
     )
     assert done.returncode == 0, done.stderr[-3000:]
     (run_dir,) = [p for p in tmp_path.iterdir() if p.is_dir()]

@@ -152,6 +152,12 @@ def knee(points: Sequence[tuple[float, bool]], limit: float | None) -> Knee:
     return Knee(low, high, "measured")
 
 
+def behind(late_share: float, requests: int, share: float, count: int) -> bool:
+    """The generator fell behind: more starts late than `share` of them, and than `count`."""
+    late = late_share * requests
+    return late > max(count, share * requests)
+
+
 def ramp_rates(start: float, factor: float, limit: float) -> list[float]:
     """start, start x factor, ... below the limit, then the limit itself."""
     rates, rate = [], start
@@ -166,9 +172,15 @@ class Plan:
     start_rps: float = 25.0
     factor: float = 2.0
     limit_rps: float = 400.0  # the harness's limit: no step above it
-    # A step whose generator started more of its requests late than this measured the
-    # harness, not the target: its rate becomes the limit, and its verdicts do not count.
+    # A step whose generator started more of its requests late than this share (and a
+    # handful) measured the harness, not the target: its rate becomes the limit, and its
+    # verdicts do not count.
     late_share: float = 0.02
+    late_count: int = 5
+
+    def behind(self, step: Step) -> bool:
+        return behind(step.late_share, step.requests, self.late_share, self.late_count)
+
     precision: float = 0.15  # bisect until the bracket's ends are within 15% of each other
     max_bisections: int = 3  # per knee
 
@@ -201,13 +213,13 @@ class Search:
 
     def limit(self) -> float:
         """The harness's limit, lowered to the first rate at which a step fell behind."""
-        behind = [s.rate for s in self.steps if s.late_share > self.plan.late_share]
-        return min([self.plan.limit_rps, *behind])
+        fell_behind = [s.rate for s in self.steps if self.plan.behind(s)]
+        return min([self.plan.limit_rps, *fell_behind])
 
     def kept(self) -> list[Step]:
         """The steps the knees rest on: the generator kept up, and of a rate run twice, the
         longer (later) run."""
-        latest = {s.rate: s for s in self.steps if s.late_share <= self.plan.late_share}
+        latest = {s.rate: s for s in self.steps if not self.plan.behind(s)}
         return sorted(latest.values(), key=lambda s: s.rate)
 
     def knees(self) -> tuple[Knee, Knee]:
@@ -242,7 +254,7 @@ def search(measure: Callable[[float, str], Step], plan: Plan, slos: Slos) -> Sea
         measured = measure(rate, phase)
         state.steps.append(measured)
         # A step the generator fell behind on tells nothing of the target, however long.
-        if measured.late_share <= plan.late_share and undecided(measured.slope, rate):
+        if not plan.behind(measured) and undecided(measured.slope, rate):
             state.steps.append(measure(rate, "longer"))
 
     for rate in ramp_rates(plan.start_rps, plan.factor, plan.limit_rps):

@@ -50,7 +50,11 @@ def capacity_of(run: Run) -> tuple[Slos, list[VariantCapacity]]:
                 measured.append(measure_step(run, variant, entry, window))
             except LookupError:  # an interrupted run's last step
                 continue
-        plan = Plan(limit_rps=limit, late_share=float(record.get("late_share", 0.02)))
+        plan = Plan(
+            limit_rps=limit,
+            late_share=float(record.get("late_share", 0.02)),
+            late_count=int(record.get("late_count", 5)),
+        )
         found = Search(plan, slos, measured)
         share = registered_share(run, variant)
         client, work = found.knees()

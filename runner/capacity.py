@@ -36,7 +36,7 @@ from runner.children import StackError, UsageError
 from runner.meta import new_meta, write_meta
 from runner.options import BenchOptions, parse_variants
 from runner.results import new_run_dir
-from runner.run import LATE_SHARE_FLAG, Runner
+from runner.run import LATE_COUNT_FLAG, LATE_SHARE_FLAG, Runner
 from runner.signals import Interrupted, ignoring_signals, raising_on_signals
 from runner.stack import StackOptions, start_stack
 
@@ -141,7 +141,7 @@ class Capacity:
         write_meta(self.runner.run_dir, self.runner.meta)
         run = load_run(self.runner.run_dir)
         stages = [(d, r) for d, r in scenario.stages]
-        points = noop_points(run, variant, stages, self.window, LATE_SHARE_FLAG)
+        points = noop_points(run, variant, stages, self.window, (LATE_SHARE_FLAG, LATE_COUNT_FLAG))
         passed = [p["rate"] for p in points if p["ok"]]
         failed = [p["rate"] for p in points if not p["ok"]]
         limit = max((r for r in passed if not failed or r < min(failed)), default=0.0)
@@ -184,6 +184,7 @@ class Capacity:
             precision=self.args.precision,
             max_bisections=self.args.max_bisections,
             late_share=LATE_SHARE_FLAG,
+            late_count=LATE_COUNT_FLAG,
         )
         slos = Slos(p99_ms=self.args.slo_p99_ms, work_s=self.args.work_slo_s)
         found = search(self.measure(variant), plan, slos)
@@ -249,6 +250,7 @@ def capacity(settings: Settings, args: argparse.Namespace) -> int:
         "work_slo_s": args.work_slo_s,
         "step_s": args.step_s,
         "late_share": LATE_SHARE_FLAG,
+        "late_count": LATE_COUNT_FLAG,
         "harness": {},
         "steps": [],
     }

@@ -237,9 +237,9 @@ def render_markdown(summary: dict[str, Any], chart: str | None) -> str:
         lines += [
             "",
             f"≥ N (harness limit): for {', '.join(bounded)} the load generator ({processes}"
-            " Locust process) could not follow further, so no higher figure is claimed; more"
-            " generator processes: `--locust-processes N` (`make capacity"
-            ' CAPACITY_ARGS="--locust-processes 2"`), or a machine of its own.',
+            " Locust process) could not follow further (or `--max-rps` stopped the ramp), so"
+            " no higher figure is claimed; more generator processes: `--locust-processes N`"
+            ' (`make capacity CAPACITY_ARGS="--locust-processes 2"`), or a machine of its own.',
         ]
     lines += ["", "Against the simple models:", ""]
     for variant, b in summary["capacity"].items():

@@ -1,4 +1,4 @@
-"""A capacity step read from raw rows: the work of a variant without a queue (sync) judged."""
+"""A capacity step read from raw rows (sync's work judged), and `analysis capacity` on other runs."""
 
 from __future__ import annotations
 
@@ -6,10 +6,13 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from analysis.capacity import Slos, work_ok
 from analysis.capacity_steps import STEP_SCENARIO, measure_step
+from analysis.cli import main
 from analysis.metrics.load import Run, empty_frame, raw_dtypes
+from benchmarks.synthetic import write_synthetic_run
 from core.contracts import login_work_id
 
 T0, RATE, SECONDS = 1000.0, 20.0, 10.0
@@ -75,3 +78,12 @@ def test_sync_work_asked_for_and_never_done_fails_the_step() -> None:
     assert step.slope is not None and step.slope.per_s > 10  # asked for, not done, piling up
     assert step.error_rate > 0.3
     assert not work_ok(step, Slos())
+
+
+def test_capacity_of_a_run_that_is_no_capacity_run_is_one_line_and_exit_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    run = write_synthetic_run(tmp_path / "run", requests_per_run=50, scenarios=("steady",))
+    assert main(["capacity", str(run)]) == 2
+    err = capsys.readouterr().err
+    assert "is not a capacity run" in err and err.count("\n") == 1

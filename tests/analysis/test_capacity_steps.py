@@ -1,4 +1,4 @@
-"""A capacity step read from raw rows (sync's work judged), and `analysis capacity` on other runs."""
+"""A capacity step read from raw rows (sync's work judged); `analysis capacity` elsewhere."""
 
 from __future__ import annotations
 

@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 RUN ?= results/latest
 
-.PHONY: help install lock test lint bench bench-tickets bench-quick multihost serve demo docs-charts report check export trend docs reliability perf calibrate gate-proof fuzz clean
+.PHONY: help install lock test lint bench bench-tickets bench-quick multihost serve demo docs-charts report check export trend docs reliability perf calibrate gate-proof capacity fuzz clean
 
 install: $(STAMP) ## create .venv and install the project and its dev tools, pinned by requirements.lock
 
@@ -81,6 +81,9 @@ perf: install ## the harness's own speed: each queue's login beside /noop and a 
 
 calibrate: install ## the harness and a paced wrk at the same rate on the same endpoints, side by side
 	$(BIN)/python -m benchmarks.calibrate $(CALIBRATE_ARGS)
+
+capacity: install ## each variant's client and work capacity: ramp, then bisect, below the harness's limit
+	$(BIN)/python -m runner.capacity $(if $(VARIANTS),--variants $(VARIANTS)) $(if $(SCENARIO),--scenario $(SCENARIO)) $(if $(SLO_P99_MS),--slo-p99-ms $(SLO_P99_MS)) $(if $(WORK_SLO_S),--work-slo-s $(WORK_SLO_S)) $(CAPACITY_ARGS)
 
 # Two identical quick benches and a degraded one: the baseline gate must tell them apart.
 gate-proof: install ## two identical quick runs and a degraded one: only the degraded one may fail the gate

@@ -1,4 +1,4 @@
-"""Command line: `python -m analysis report|check|reliability|export [RUN_DIR]` and
+"""Command line: `python -m analysis report|check|reliability|export|capacity [RUN_DIR]` and
 `python -m analysis trend RESULTS`; the only module that prints."""
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from typing import NoReturn
 from rich.console import Console
 from rich.table import Table
 
+from analysis.capacity_report import write_report
 from analysis.export import FORMATS, export
 from analysis.gate.baseline import compare
 from analysis.gate.junit import write_junit
@@ -55,6 +56,10 @@ def parser() -> argparse.ArgumentParser:
         "--late-ms", type=float, help="a start later than this is late (default 10)"
     )
     report.add_argument("--processes", type=int, default=2, help="chart rendering processes")
+    capacity = commands.add_parser(
+        "capacity", help="rebuild a capacity run's summary.json, capacity.md and chart"
+    )
+    capacity.add_argument("run_dir", type=Path)
     check = commands.add_parser("check", help="gate a run against thresholds and a baseline")
     check.add_argument("run_dir", nargs="?", type=Path, default=DEFAULT_RUN)
     check.add_argument("--thresholds", type=Path, default=Path("thresholds.txt"))
@@ -119,6 +124,8 @@ def main(argv: list[str] | None = None) -> int:
             return _export(args, console)
         if args.command == "trend":
             return _trend(args, console)
+        if args.command == "capacity":
+            return _capacity(args)
         return _check(args, console)
     except (UsageError, RunError, GateError) as exc:
         errors.print(f"analysis: error: {exc}", markup=False, soft_wrap=True)
@@ -131,13 +138,23 @@ def _report(args: argparse.Namespace, console: Console) -> int:
     run_dir = resolve_run_dir(args.run_dir)
     if not run_dir.is_dir():
         raise RunError(f"no results folder at {run_dir}")
-    settings = settings_for(
-        read_meta(run_dir), warmup_s=args.warmup_s, late_threshold_ms=args.late_ms
-    )
+    meta = read_meta(run_dir)
+    if "capacity" in meta:  # a capacity run's steps are no scenarios: its own report
+        sys.stdout.write(write_report(run_dir))
+        return EXIT_OK
+    settings = settings_for(meta, warmup_s=args.warmup_s, late_threshold_ms=args.late_ms)
     summary = build_report(run_dir, settings, processes=args.processes)
     console.print(f"wrote {run_dir}/summary.json, report.md, report.html and charts/", markup=False)
     for variant, v in summary["enumeration"]["verdicts"].items():
         console.print(f"enumeration, {variant}: {v['verdict']}", markup=False)
+    return EXIT_OK
+
+
+def _capacity(args: argparse.Namespace) -> int:
+    run_dir = resolve_run_dir(args.run_dir)
+    if "capacity" not in read_meta(run_dir):
+        raise RunError(f"{run_dir} is not a capacity run (`make capacity` makes one)")
+    sys.stdout.write(write_report(run_dir))
     return EXIT_OK
 
 

@@ -97,6 +97,9 @@ METRICS: dict[str, Getter] = {
     "queue.mean_depth": _at("queue", "mean_depth"),
     "queue.drain_s": _at("queue", "drain_s"),
     **{f"tickets.{k}": _at("tickets", k) for k in TICKET_COLUMNS},
+    # A capacity run's knees (analysis/capacity_report.py); null when only a bound was found.
+    "capacity.client_rps": _at("capacity", "client_rps"),
+    "capacity.work_rps": _at("capacity", "work_rps"),
     "enumeration_auc": _enumeration("auc"),
     "enumeration_gap": _enumeration("gap"),
 }

@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 from typing import Any
 
-import redis
 from arq import Retry, func
 from arq.connections import ArqRedis, RedisSettings, create_pool
 from arq.constants import (
@@ -30,8 +29,8 @@ from jobs.registry import FUNCTIONS
 from queues.base import (
     Depth,
     JobQueue,
+    OnRedis,
     PendingJob,
-    Queue,
     QueueUnavailable,
     redis_url_of,
     work_id_or_blank,
@@ -90,7 +89,7 @@ class ArqJobs:
             await self.redis.aclose()
 
 
-class Arq(Queue):
+class Arq(OnRedis):
     name = "arq"
     packages = ("arq",)
     worker = ("arq", "queues.arq.WorkerSettings")
@@ -98,24 +97,11 @@ class Arq(Queue):
     def __init__(self, settings: Settings) -> None:
         super().__init__(settings)
         self.queue_name = settings.queue_name
-        self._client: redis.Redis | None = None
-
-    def check(self) -> None:
-        redis_url_of(self.settings)
 
     async def connect(self, store: Store | None = None) -> JobQueue:
         url = redis_url_of(self.settings)
         pool = await create_pool(RedisSettings.from_dsn(url), default_queue_name=self.queue_name)
         return ArqJobs(pool, self.queue_name)
-
-    @property
-    def client(self) -> redis.Redis:
-        if self._client is None:
-            url, wait_s = redis_url_of(self.settings), self.settings.queue_timeout_s
-            self._client = redis.Redis.from_url(
-                url, socket_timeout=wait_s, socket_connect_timeout=wait_s
-            )
-        return self._client
 
     def depth(self) -> Depth:
         """Ready jobs are due (score <= now), deferred ones wait for a retry or a delay.
@@ -169,11 +155,6 @@ class Arq(Queue):
         for prefix in prefixes:
             stale += self.client.scan_iter(match=f"{prefix}*", count=1000)
         self.client.delete(*stale)
-
-    def close(self) -> None:
-        if self._client is not None:
-            self._client.close()
-            self._client = None
 
 
 # The worker: `arq queues.arq.WorkerSettings`.

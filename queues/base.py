@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol, TypedDict
 
+import redis
+
 from core.contracts import work_id_of_job
 from core.settings import Settings
 
@@ -104,6 +106,32 @@ class Queue:
 
     def close(self) -> None:
         """Close what the watching side opened."""
+
+
+class OnRedis(Queue):
+    """A queue whose jobs live in Redis: it needs REDIS_URL, and the runner watches it with one
+    client whose every wait is bounded by QUEUE_TIMEOUT_S."""
+
+    def __init__(self, settings: Settings) -> None:
+        super().__init__(settings)
+        self._client: redis.Redis | None = None
+
+    def check(self) -> None:
+        redis_url_of(self.settings)
+
+    @property
+    def client(self) -> redis.Redis:
+        if self._client is None:
+            url, wait_s = redis_url_of(self.settings), self.settings.queue_timeout_s
+            self._client = redis.Redis.from_url(
+                url, socket_timeout=wait_s, socket_connect_timeout=wait_s
+            )
+        return self._client
+
+    def close(self) -> None:
+        if self._client is not None:
+            self._client.close()
+            self._client = None
 
 
 def redis_url_of(settings: Settings) -> str:

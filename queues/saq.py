@@ -11,7 +11,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import orjson
-import redis
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 from saq.job import ABORT_ID_PREFIX, TERMINAL_STATUSES, Status
@@ -29,8 +28,8 @@ from jobs.registry import FUNCTIONS
 from queues.base import (
     Depth,
     JobQueue,
+    OnRedis,
     PendingJob,
-    Queue,
     QueueUnavailable,
     redis_url_of,
     work_id_or_blank,
@@ -151,7 +150,7 @@ class SaqJobs:
             await self.queue.disconnect()
 
 
-class Saq(Queue):
+class Saq(OnRedis):
     name = "saq"
     packages = ("saq",)
     worker = ("saq", "queues.saq.settings", "--quiet")  # --quiet: our JSON logging, not saq's
@@ -159,10 +158,6 @@ class Saq(Queue):
     def __init__(self, settings: Settings) -> None:
         super().__init__(settings)
         self.queue_name = settings.saq_queue_name
-        self._client: redis.Redis | None = None
-
-    def check(self) -> None:
-        redis_url_of(self.settings)
 
     async def connect(self, store: Store | None = None) -> JobQueue:
         queue = RedisQueue.from_url(redis_url_of(self.settings), name=self.queue_name)
@@ -173,15 +168,6 @@ class Saq(Queue):
             raise QueueUnavailable(str(exc)) from exc
         await queue.connect()
         return SaqJobs(queue, SaqLimits.of(self.settings))
-
-    @property
-    def client(self) -> redis.Redis:
-        if self._client is None:
-            url, wait_s = redis_url_of(self.settings), self.settings.queue_timeout_s
-            self._client = redis.Redis.from_url(
-                url, socket_timeout=wait_s, socket_connect_timeout=wait_s
-            )
-        return self._client
 
     def key(self, kind: str) -> str:
         return saq_key(self.queue_name, kind)
@@ -237,11 +223,6 @@ class Saq(Queue):
         stale = [k for m in matches for k in self.client.scan_iter(match=m, count=1000)]
         if stale:
             self.client.delete(*stale)
-
-    def close(self) -> None:
-        if self._client is not None:
-            self._client.close()
-            self._client = None
 
 
 # The worker: `saq queues.saq.settings`.

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, NoReturn
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from pydantic import ValidationError
@@ -16,6 +16,7 @@ from core.processes import raise_open_files
 from core.scenarios import SCENARIOS
 from core.settings import PROJECT_ROOT, Settings
 from loadtests.pacing import OPEN_FILES_WANTED
+from runner.arguments import Parser, above_zero, count, positive
 from runner.children import StackError
 from runner.signals import Interrupted, raising_on_signals
 from runner.stack import StackOptions, serve_port
@@ -24,41 +25,11 @@ if TYPE_CHECKING:
     from runner.options import BenchOptions
 
 
-def _count(text: str) -> int:
-    value = int(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"{text} is below 0")
-    return value
-
-
-def _positive(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{text} is not at least 1")
-    return value
-
-
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> NoReturn:
-        """One line, not argparse's usage block: the message says what to fix."""
-        self.exit(2, f"error: {self.prog}: {message} (see --help)\n")
-
-
-def _seconds(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"{text} is not above 0")
-    return value
-
-
 def _add_stack_arguments(parser: argparse.ArgumentParser, settings: Settings, fixed: bool) -> None:
     provider_port = (urlsplit(settings.provider_url).port or 8025) if fixed else 0
     parser.add_argument("--host", default=settings.host, help="interface every server binds")
     parser.add_argument(
-        "--workers", type=_count, default=1, help="worker processes per queue variant (default 1)"
+        "--workers", type=count, default=1, help="worker processes per queue variant (default 1)"
     )
     parser.add_argument(
         "--variants",
@@ -70,7 +41,7 @@ def _add_stack_arguments(parser: argparse.ArgumentParser, settings: Settings, fi
         default = port if fixed else 0
         parser.add_argument(
             f"--{name}-port",
-            type=_count,
+            type=count,
             default=default,
             metavar="PORT",
             help=f"port of the {name} server; 0 picks a free one (default {default})",
@@ -79,8 +50,8 @@ def _add_stack_arguments(parser: argparse.ArgumentParser, settings: Settings, fi
 
 
 def build_parser(settings: Settings) -> argparse.ArgumentParser:
-    parser = _Parser(prog="python -m runner", description=__doc__)
-    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    parser = Parser(prog="python -m runner", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
 
     serve = sub.add_parser("serve", help="run the whole stack in the foreground until Ctrl-C")
     _add_stack_arguments(serve, settings, fixed=True)
@@ -101,27 +72,27 @@ def build_parser(settings: Settings) -> argparse.ArgumentParser:
         help="comma-separated names (default: all but those run only when named: "
         f"{', '.join(s.name for s in SCENARIOS if s.named_only)})",
     )
-    bench.add_argument("--repeat", type=_positive, default=1, help="repetitions of each run")
+    bench.add_argument("--repeat", type=positive, default=1, help="repetitions of each run")
     bench.add_argument("--seed", type=int, default=settings.seed, help="seeds every run alike")
     bench.add_argument("--quick", action="store_true", help="every scenario shortened to ~5 s")
     bench.add_argument(
         "--duration-s",
-        type=_seconds,
+        type=above_zero,
         default=None,
         metavar="S",
         help="squeeze every scenario's load into S seconds (quick: 5)",
     )
-    bench.add_argument("--locust-processes", type=_positive, default=1, metavar="N")
+    bench.add_argument("--locust-processes", type=positive, default=1, metavar="N")
     bench.add_argument(
         "--expect-workers",
-        type=_count,
+        type=count,
         default=0,
         metavar="N",
         help="start Locust's master only and wait for N workers started elsewhere",
     )
-    bench.add_argument("--expect-workers-wait-s", type=_seconds, default=60.0, metavar="S")
+    bench.add_argument("--expect-workers-wait-s", type=above_zero, default=60.0, metavar="S")
     bench.add_argument("--master-bind-host", default="127.0.0.1", help="where workers connect")
-    bench.add_argument("--master-bind-port", type=_count, default=5557, metavar="PORT")
+    bench.add_argument("--master-bind-port", type=count, default=5557, metavar="PORT")
     bench.add_argument("--provider-url", default=None, help="use a provider running elsewhere")
     for name in VARIANT_NAMES:
         bench.add_argument(

@@ -16,7 +16,7 @@ from contextlib import ExitStack
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 
 import httpx
 import redis
@@ -32,6 +32,7 @@ from core.processes import raise_open_files
 from core.scenarios import BY_NAME, Scenario
 from core.settings import PROJECT_ROOT, Settings
 from loadtests.pacing import OPEN_FILES_WANTED
+from runner.arguments import Parser, above_zero, count, positive
 from runner.children import StackError, UsageError
 from runner.generator import LATE_COUNT_FLAG, LATE_SHARE_FLAG
 from runner.meta import new_meta, write_meta
@@ -45,50 +46,23 @@ HARNESS_RATES = (50.0, 100.0, 200.0, 400.0, 800.0, 1600.0)
 HARNESS_STAGE_S = 3.0
 
 
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> NoReturn:
-        self.exit(2, f"error: {self.prog}: {message} (see --help)\n")
-
-
-def _above_zero(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"{text} is not above 0")
-    return value
-
-
-def _count(text: str) -> int:
-    if not text.isdigit():
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of at least 0")
-    return int(text)
-
-
-def _at_least_one(text: str) -> int:
-    if not text.isdigit() or int(text) < 1:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of at least 1")
-    return int(text)
-
-
 def build_parser() -> argparse.ArgumentParser:
-    p = _Parser(prog="python -m runner.capacity", description=__doc__)
+    p = Parser(prog="python -m runner.capacity", description=__doc__)
     p.add_argument(
         "--variants", default="", help="comma-separated, or all (default: sync,delegated)"
     )
     p.add_argument("--scenario", default="steady", help="whose provider and load (default steady)")
-    p.add_argument("--slo-p99-ms", type=_above_zero, default=100.0, help="client p99 SLO")
-    p.add_argument("--work-slo-s", type=_above_zero, default=10.0, help="request -> email p99 SLO")
-    p.add_argument("--step-s", type=_above_zero, default=10.0, help="seconds of load per step")
-    p.add_argument("--start-rps", type=_above_zero, default=25.0, help="the ramp's first rate")
-    p.add_argument("--factor", type=_above_zero, default=2.0, help="the ramp's growth per step")
-    p.add_argument("--max-rps", type=_above_zero, default=HARNESS_RATES[-1], help="no step above")
-    p.add_argument("--precision", type=_above_zero, default=0.15, help="bisect to this bracket")
-    p.add_argument("--max-bisections", type=_count, default=3, help="per knee")
-    p.add_argument("--harness-stage-s", type=_above_zero, default=HARNESS_STAGE_S)
-    p.add_argument("--locust-processes", type=_at_least_one, default=1, metavar="N")
-    p.add_argument("--workers", type=_at_least_one, default=1, help="per queue variant")
+    p.add_argument("--slo-p99-ms", type=above_zero, default=100.0, help="client p99 SLO")
+    p.add_argument("--work-slo-s", type=above_zero, default=10.0, help="request -> email p99 SLO")
+    p.add_argument("--step-s", type=above_zero, default=10.0, help="seconds of load per step")
+    p.add_argument("--start-rps", type=above_zero, default=25.0, help="the ramp's first rate")
+    p.add_argument("--factor", type=above_zero, default=2.0, help="the ramp's growth per step")
+    p.add_argument("--max-rps", type=above_zero, default=HARNESS_RATES[-1], help="no step above")
+    p.add_argument("--precision", type=above_zero, default=0.15, help="bisect to this bracket")
+    p.add_argument("--max-bisections", type=count, default=3, help="per knee")
+    p.add_argument("--harness-stage-s", type=above_zero, default=HARNESS_STAGE_S)
+    p.add_argument("--locust-processes", type=positive, default=1, metavar="N")
+    p.add_argument("--workers", type=positive, default=1, help="per queue variant")
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--label", default="capacity")
     p.add_argument("--results-dir", type=Path, default=PROJECT_ROOT / "results")

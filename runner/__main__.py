@@ -8,15 +8,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
-from pydantic import ValidationError
-
 from core.contracts import DEFAULT_VARIANTS, VARIANT_NAMES
 from core.db import DatabaseError
 from core.processes import raise_open_files
 from core.scenarios import SCENARIOS
 from core.settings import PROJECT_ROOT, Settings
 from loadtests.pacing import OPEN_FILES_WANTED
-from runner.arguments import Parser, above_zero, count, positive
+from runner.arguments import Parser, above_zero, count, positive, settings_from_env
 from runner.children import StackError
 from runner.signals import Interrupted, raising_on_signals
 from runner.stack import StackOptions, serve_port
@@ -147,13 +145,7 @@ def bench_options(args: argparse.Namespace) -> BenchOptions:
 
 
 def main(argv: list[str] | None = None) -> int:
-    try:
-        settings = Settings()
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"]).upper()
-        print(f"error: environment variable {where}: {first['msg']}", file=sys.stderr)
-        return 2
+    settings = settings_from_env()
     args = build_parser(settings).parse_args(argv)
     # The targets inherit it: a slow one may hold a connection for each of thousands of users.
     raise_open_files(OPEN_FILES_WANTED)

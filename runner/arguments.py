@@ -3,7 +3,23 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from typing import NoReturn
+
+from pydantic import ValidationError
+
+from core.settings import Settings
+
+
+def settings_from_env() -> Settings:
+    """The settings, or exit 2 with one line naming the environment variable that is wrong."""
+    try:
+        return Settings()
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"]).upper()
+        print(f"error: environment variable {where}: {first['msg']}", file=sys.stderr)
+        raise SystemExit(2) from None
 
 
 class Parser(argparse.ArgumentParser):

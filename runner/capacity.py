@@ -20,7 +20,6 @@ from typing import Any
 
 import httpx
 import redis
-from pydantic import ValidationError
 from rich.console import Console
 
 from analysis.capacity import Plan, Search, Slos, Step, search
@@ -32,7 +31,7 @@ from core.processes import raise_open_files
 from core.scenarios import BY_NAME, Scenario
 from core.settings import PROJECT_ROOT, Settings
 from loadtests.pacing import OPEN_FILES_WANTED
-from runner.arguments import Parser, above_zero, count, positive
+from runner.arguments import Parser, above_zero, count, positive, settings_from_env
 from runner.children import StackError, UsageError
 from runner.generator import LATE_COUNT_FLAG, LATE_SHARE_FLAG
 from runner.meta import new_meta, write_meta
@@ -270,13 +269,7 @@ def capacity(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    try:
-        settings = Settings()
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"]).upper()
-        print(f"error: environment variable {where}: {first['msg']}", file=sys.stderr)
-        return 2
+    settings = settings_from_env()
     args = build_parser().parse_args(argv)
     raise_open_files(OPEN_FILES_WANTED)
     try:

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from analysis.report.document import Document, Table
+from analysis.report.document import Document
+from analysis.report.tables import Table
 
 BAD = "⚠️"  # marks a bad figure in a table (the HTML report colours it instead)
 

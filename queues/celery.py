@@ -13,6 +13,7 @@ import json
 import time
 from datetime import datetime
 from typing import Any, ClassVar
+from urllib.parse import urlsplit
 
 import redis
 from celery import Celery as CeleryApp
@@ -49,9 +50,8 @@ def eta_of(headers: dict[str, Any]) -> float:
     return datetime.fromisoformat(eta).timestamp() if eta else 0.0
 
 
-def pending_of_message(raw: bytes | str) -> tuple[PendingJob, float]:
+def pending_of_message(message: dict[str, Any]) -> tuple[PendingJob, float]:
     """A task message as kombu's Redis transport stores it: the job, and when it is due."""
-    message = json.loads(raw)
     headers = message.get("headers", {})
     function, work_id = headers.get("task", ""), ""
     try:
@@ -183,6 +183,20 @@ class Celery(Queue):
             "worker_hijack_root_logger": False,
         }
 
+    def describe(self) -> dict[str, object]:
+        broker = urlsplit(self.broker_url)
+        return {
+            "broker": broker.scheme,
+            "broker_host": f"{broker.hostname}:{broker.port}",
+            "embedded_redis": self.settings.celery_broker_url is None,
+            "acks_late": self.acks_late,
+            "reject_on_worker_lost": self.acks_late,
+            "prefetch_multiplier": self.prefetch_multiplier,
+            "visibility_timeout_s": self.visibility_timeout_s() if self.on_redis else None,
+            "pool": "threads",
+            "concurrency": self.settings.worker_max_jobs,
+        }
+
     def app(self) -> CeleryApp:
         app = CeleryApp(self.name, set_as_current=False)
         app.conf.update(self.config())
@@ -234,37 +248,40 @@ class Celery(Queue):
         ready: set[str] = set()
         try:
             if self.on_redis:
-                for raw in self.client.lrange(self.key(self.queue_name), 0, -1):  # type: ignore[union-attr]
-                    job, due = pending_of_message(raw)
+                queued: list[bytes] = self.client.lrange(self.key(self.queue_name), 0, -1)  # type: ignore[assignment]
+                for raw in queued:
+                    job, due = pending_of_message(json.loads(raw))
                     found[job["job_id"]] = (job, due)
                     ready.add(job["job_id"])
                 unacked: dict[bytes, bytes] = self.client.hgetall(self.key("unacked"))  # type: ignore[assignment]
                 for entry in unacked.values():
-                    job, due = pending_of_message(json.dumps(json.loads(entry)[0]))
+                    job, due = pending_of_message(json.loads(entry)[0])  # [message, exchange, key]
                     found.setdefault(job["job_id"], (job, due))
             for key in self.scan(HELD):
-                held: dict[bytes, bytes] = self.client.hgetall(key)  # type: ignore[assignment]
-                for job_id, entry in held.items():
-                    row = json.loads(entry)
-                    job = {"job_id": job_id.decode(), "function": row["function"]}
-                    found.setdefault(
-                        job_id.decode(),
-                        ({**job, "work_id": row["work_id"]}, row["eta"]),  # type: ignore[arg-type]
-                    )
+                held: dict[bytes, bytes] = self.client.hgetall(key.decode())  # type: ignore[assignment]
+                for raw_id, entry in held.items():
+                    row, job_id = json.loads(entry), raw_id.decode()
+                    taken: PendingJob = {
+                        "job_id": job_id,
+                        "function": row["function"],
+                        "work_id": row["work_id"],
+                    }
+                    found.setdefault(job_id, (taken, float(row["eta"])))
         except (RedisError, OSError) as exc:
             raise QueueUnavailable(str(exc)) from exc
         return list(found.values()), ready
 
     def depth(self) -> Depth:
-        jobs, ready = self.jobs()
+        """Due tasks in the queue, tasks waiting for their countdown (in the queue or held by a
+        worker), and those a worker holds (running, or prefetched and waiting for a slot)."""
+        jobs, queued = self.jobs()
         now = time.time()
-        deferred = sum(1 for job, due in jobs if job["job_id"] not in ready and due > now)
-        queued = len(ready) if self.on_redis else self.broker_ready()
-        return {
-            "ready": queued,
-            "deferred": deferred,
-            "in_progress": len(jobs) - len(ready) - deferred,
-        }
+        deferred = sum(1 for _, due in jobs if due > now)
+        ready = sum(1 for job, due in jobs if job["job_id"] in queued and due <= now)
+        if not self.on_redis:
+            ready = self.broker_ready()  # RabbitMQ: only a count, countdowns included
+        held = sum(1 for job, due in jobs if job["job_id"] not in queued and due <= now)
+        return {"ready": ready, "deferred": deferred, "in_progress": held}
 
     def broker_ready(self) -> int:
         """RabbitMQ's count of ready messages (it lists none without consuming them)."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import os
 import socket
 import threading
@@ -31,6 +32,7 @@ from jobs.registry import FUNCTIONS
 from queues.base import redis_url_of, work_id_or_blank
 from queues.celery import ALIVE, DONE, HELD, Celery, CeleryAcksLate, CeleryJobs, eta_of
 
+log = logging.getLogger("queues.celery")
 T = TypeVar("T")
 BEAT_S = 1.0  # a live worker refreshes its sign of life and its held tasks this often
 GONE_S = 3  # ... which outlive a killed worker by this long
@@ -78,14 +80,22 @@ class Runtime:
         pipe = self.client.pipeline()
         pipe.hset(self.held, job_id, json.dumps(row))
         pipe.expire(self.held, GONE_S)  # lapses with the worker, even one killed at once
-        pipe.execute()
+        self.execute(pipe)
 
     def finished(self, job_id: str, final: bool) -> None:
         pipe = self.client.pipeline()
         pipe.hdel(self.held, job_id)
         if final:
             pipe.set(self.adapter.key(DONE + job_id), 1, ex=self.settings.keep_result_s)
-        pipe.execute()
+        self.execute(pipe)
+
+    def execute(self, pipe: Any) -> None:
+        # The harness's Redis down (redis-restart, a broker elsewhere): the task still runs;
+        # only the watching side's view of what this worker holds is the poorer.
+        try:
+            pipe.execute()
+        except (redis.RedisError, OSError) as exc:
+            log.warning("could not record a held task: %s", exc)
 
 
 def on_celery(runtime_of: Any, name: str, function: JobFunction) -> Any:

@@ -184,15 +184,19 @@ class Celery(Queue):
         }
 
     def describe(self) -> dict[str, object]:
-        broker = urlsplit(self.broker_url)
+        # Unset, the harness's Redis: the runner may not have started it yet.
+        url = self.settings.celery_broker_url or self.settings.redis_url or "redis://"
+        broker = urlsplit(url)
         return {
             "broker": broker.scheme,
-            "broker_host": f"{broker.hostname}:{broker.port}",
-            "embedded_redis": self.settings.celery_broker_url is None,
+            "broker_host": f"{broker.hostname}:{broker.port}" if broker.hostname else None,
+            "harness_redis": self.settings.celery_broker_url is None,
             "acks_late": self.acks_late,
             "reject_on_worker_lost": self.acks_late,
             "prefetch_multiplier": self.prefetch_multiplier,
-            "visibility_timeout_s": self.visibility_timeout_s() if self.on_redis else None,
+            "visibility_timeout_s": None
+            if broker.scheme == "amqp"
+            else self.visibility_timeout_s(),
             "pool": "threads",
             "concurrency": self.settings.worker_max_jobs,
         }

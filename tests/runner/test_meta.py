@@ -61,7 +61,7 @@ def test_the_embedded_database_is_recorded_as_sqlite(tmp_path: Path) -> None:
 
 def test_meta_records_which_broker_each_celery_variant_ran_on_without_its_password() -> None:
     def queues(broker_url: str | None) -> dict[str, Any]:
-        settings = Settings(redis_url="redis://127.0.0.1:6390/0", celery_broker_url=broker_url)
+        settings = Settings(redis_url=None, celery_broker_url=broker_url)  # before Redis starts
         meta = new_meta(
             label="t",
             settings=settings,
@@ -81,7 +81,7 @@ def test_meta_records_which_broker_each_celery_variant_ran_on_without_its_passwo
 
     embedded = queues(None)
     assert set(embedded) == {"celery", "celery-acks-late"}  # sync hands nothing to a queue
-    assert embedded["celery"]["broker"] == "redis" and embedded["celery"]["embedded_redis"]
+    assert embedded["celery"]["broker"] == "redis" and embedded["celery"]["harness_redis"]
     assert (embedded["celery"]["acks_late"], embedded["celery-acks-late"]["acks_late"]) == (
         False,
         True,
@@ -89,4 +89,4 @@ def test_meta_records_which_broker_each_celery_variant_ran_on_without_its_passwo
     assert embedded["celery"]["visibility_timeout_s"] == 3600  # kombu's default, left alone
     rabbit = queues("amqp://bench:s3cret@127.0.0.1:5672//")["celery-acks-late"]
     assert (rabbit["broker"], rabbit["broker_host"]) == ("amqp", "127.0.0.1:5672")
-    assert not rabbit["embedded_redis"]
+    assert not rabbit["harness_redis"]

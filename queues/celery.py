@@ -181,6 +181,7 @@ class Celery(Queue):
             "worker_pool": "threads",
             "worker_enable_remote_control": False,
             "worker_hijack_root_logger": False,
+            "worker_redirect_stdouts": False,  # the jobs' JSON log lines go to stderr as they are
         }
 
     def describe(self) -> dict[str, object]:

@@ -83,10 +83,13 @@ class Runtime:
         self.execute(pipe)
 
     def finished(self, job_id: str, final: bool) -> None:
+        if not final:
+            # Its retry, under the same id, may already have been received and recorded here
+            # (a short countdown): deleting now would hide it from the drain while it waits.
+            return
         pipe = self.client.pipeline()
         pipe.hdel(self.held, job_id)
-        if final:
-            pipe.set(self.adapter.key(DONE + job_id), 1, ex=self.settings.keep_result_s)
+        pipe.set(self.adapter.key(DONE + job_id), 1, ex=self.settings.keep_result_s)
         self.execute(pipe)
 
     def execute(self, pipe: Any) -> None:

@@ -48,6 +48,7 @@ class Runtime:
         self.client = redis.Redis.from_url(redis_url_of(settings), socket_timeout=2)
         self.me = f"{socket.gethostname()}:{os.getpid()}"
         self.held = adapter.key(HELD + self.me)
+        self.stopped = threading.Event()
         self.loop = asyncio.new_event_loop()
         threading.Thread(target=self.loop.run_forever, name="jobs", daemon=True).start()
         self.clients = self.run(self.connect(app))
@@ -65,7 +66,7 @@ class Runtime:
 
     def beat(self) -> None:
         alive = self.adapter.key(ALIVE + self.me)
-        while True:
+        while not self.stopped.is_set():
             try:
                 pipe = self.client.pipeline()
                 pipe.set(alive, 1, ex=GONE_S)
@@ -73,7 +74,12 @@ class Runtime:
                 pipe.execute()
             except (redis.RedisError, OSError):
                 pass  # Redis is down: the worker shows no sign of life until it is back
-            threading.Event().wait(BEAT_S)
+            self.stopped.wait(BEAT_S)
+
+    def close(self) -> None:
+        self.stopped.set()
+        self.run(self.clients.mailer.aclose())
+        self.loop.call_soon_threadsafe(self.loop.stop)
 
     def took(self, job_id: str, function: str, args: Any, eta: float) -> None:
         row = {"function": function, "work_id": work_id_or_blank(function, args), "eta": eta}
@@ -155,8 +161,13 @@ def worker_app(adapter: Celery) -> CeleryApp:
     def ready(**_: Any) -> None:
         runtime()
 
+    def shutdown(**_: Any) -> None:
+        if made:
+            made[0].close()
+
     signals.task_received.connect(received, weak=False)
     signals.worker_ready.connect(ready, weak=False)
+    signals.worker_shutdown.connect(shutdown, weak=False)
     return app
 
 

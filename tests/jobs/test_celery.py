@@ -26,6 +26,7 @@ from core.db import Store
 from core.settings import Settings
 from queues import adapter
 from queues.celery import Celery, CeleryJobs
+from queues.celery_worker import Runtime
 from tests.support import job_events, messages, worker_env, workers
 
 DEADLINE_S = 60.0  # generous: the machine is shared; every wait ends as soon as it can
@@ -302,3 +303,26 @@ async def test_the_watching_side_sees_a_queued_and_a_deferred_task_and_reset_emp
     assert [p["work_id"] for p in pending] == [login_work_id("r-later"), login_work_id("r-now")]
     assert emptied == {"ready": 0, "deferred": 0, "in_progress": 0}
     assert again
+
+
+async def test_a_retry_received_before_its_try_ends_stays_in_the_workers_held_list(
+    settings: Settings, store: Store
+) -> None:
+    """A short countdown's retry can reach the worker before the try that asked for it ends; the
+    ending try must not take the retry, which has its id, off the list the drain reads."""
+    queue = adapter("celery")(settings)
+    assert isinstance(queue, Celery)
+    runtime = Runtime(queue, queue.app())
+    job_id = login_job_id("r-race")
+    try:
+        runtime.took(job_id, SEND_MAGIC_LINK, ("r-race", "a@b.co", "http://t"), time.time() + 1)
+        runtime.finished(job_id, final=False)  # the try that asked for the retry ends
+        waiting = queue.pending()
+        runtime.finished(job_id, final=True)  # the retry ends the job
+        ended = queue.pending()
+    finally:
+        runtime.close()
+        queue.close()
+
+    assert [p["work_id"] for p in waiting] == [login_work_id("r-race")]
+    assert ended == []

@@ -36,7 +36,10 @@ from queues import has_workers
 QUEUES = tuple(v for v in VARIANT_NAMES if has_workers(v))
 CEILING_APP = "benchmarks.perf_app:create_app"
 LOGIN_OF_RPUSH_GOAL = 0.90
-PICKUP_GOAL_MS = {"delegated": 60.0, "saq": 15.0}
+# Issue 21's goals for Celery: its hand-off claims the id in Redis, then publishes (a second
+# round trip) from a thread, as Celery's publish blocks.
+LOGIN_OF_RPUSH_GOALS = {"celery": 0.80, "celery-acks-late": 0.80}
+PICKUP_GOAL_MS = {"delegated": 60.0, "saq": 15.0, "celery": 60.0, "celery-acks-late": 60.0}
 PROVIDER_MEDIAN_MS = float(HEALTHY["latency"]["median_ms"])
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -173,11 +176,12 @@ def main(argv: list[str] | None = None) -> int:
             share = statistics.median(r[name] / r["noop"] for r in rounds)
             print(f"    {label:<36} {rate:>9.0f} req/s  {share:6.1%} of /noop")
         ratio, low, high = median_interval([r["login"] / r["ceiling"] for r in rounds])
-        met = ratio >= LOGIN_OF_RPUSH_GOAL
+        goal = LOGIN_OF_RPUSH_GOALS.get(queue, LOGIN_OF_RPUSH_GOAL)
+        met = ratio >= goal
         ok &= met
         print(
             f"    login is {ratio:.1%} of the one-RPUSH ceiling (95% interval {low:.0%} to"
-            f" {high:.0%}): {holds(met)} the goal of {LOGIN_OF_RPUSH_GOAL:.0%}"
+            f" {high:.0%}): {holds(met)} the goal of {goal:.0%}"
         )
 
     print("\nPickup overhead at steady: median (email accepted - request start) - provider's")
@@ -188,7 +192,7 @@ def main(argv: list[str] | None = None) -> int:
         met = got is not None and got <= goal_ms
         ok &= met
         shown = "no emails" if got is None else f"{got:6.1f} ms"
-        print(f"  {queue:<10} {shown}: {holds(met)} the goal of <= {goal_ms:.0f} ms")
+        print(f"  {queue:<16} {shown}: {holds(met)} the goal of <= {goal_ms:.0f} ms")
 
     print("\nThe load generator on one core (Locust, loadtests/noop.py) against a bare /noop:")
     generator = loadgen_perf.main(["--rounds", "2", "--duration-s", "5"])

@@ -152,6 +152,18 @@ VARIANTS: Final = (
         "saq",
         "the queue in Redis (with its append-only file, a Redis crash too)",
     ),
+    Variant(
+        "celery",
+        "targets.queued:celery",
+        "celery",
+        "the tasks not yet started, in the broker; a task is acknowledged as it starts",
+    ),
+    Variant(
+        "celery-acks-late",
+        "targets.queued:celery-acks-late",
+        "celery-acks-late",
+        "the broker's queue: a task is acknowledged when it ends, redelivered if its worker dies",
+    ),
 )
 VARIANT_NAMES: Final = tuple(v.name for v in VARIANTS)
 DEFAULT_VARIANTS: Final = ("sync", "delegated")

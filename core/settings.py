@@ -114,6 +114,12 @@ class Settings(BaseSettings):
     # worker's job) this often; saq's default, 60 s, would leave such work waiting a minute.
     saq_queue_name: str = "bench"
     saq_sweep_s: int = Field(default=5, ge=1)
+    # The celery variants' broker: unset, the harness's Redis; amqp://guest:guest@127.0.0.1:5672//
+    # for RabbitMQ. The id claims and job records stay in REDIS_URL either way.
+    celery_broker_url: str | None = None
+    # celery-acks-late on Redis: how long a task waits with its worker before it is handed
+    # out again. Unset: the longest job timeout or retry backoff cap, plus 10 s.
+    celery_visibility_timeout_s: float | None = Field(default=None, gt=0)
 
     # Randomness is always seeded.
     seed: int = 1

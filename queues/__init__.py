@@ -16,6 +16,8 @@ ADAPTERS: Final = {
     "arq": "queues.arq:Arq",
     "saq": "queues.saq:Saq",
     "inprocess": "queues.inprocess:InProcess",
+    "celery": "queues.celery:Celery",
+    "celery-acks-late": "queues.celery:CeleryAcksLate",
 }
 
 

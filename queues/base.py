@@ -75,6 +75,10 @@ class Queue:
     def check(self) -> None:
         """Exit with one line saying what to set, when a setting the queue needs is missing."""
 
+    def describe(self) -> dict[str, object]:
+        """What a run's meta.json records of the queue beyond its settings (no secrets)."""
+        return {}
+
     async def connect(self, store: Store | None = None) -> JobQueue:
         """The target's connection; `store` is the target's, for a queue that keeps its jobs
         beside the target's data."""

@@ -105,15 +105,20 @@ def build_parser(settings: Settings) -> argparse.ArgumentParser:
     return parser
 
 
+def option_dest(variant: str, what: str) -> str:
+    """Where argparse keeps `--<variant>-<what>` (a dash in a variant's name becomes _)."""
+    return f"{variant}_{what}".replace("-", "_")
+
+
 def stack_options(args: argparse.Namespace, log_dir: Path) -> StackOptions:
     from runner.options import parse_variants
 
-    urls = {v: getattr(args, f"{v}_url", None) for v in VARIANT_NAMES}
+    urls = {v: getattr(args, option_dest(v, "url"), None) for v in VARIANT_NAMES}
     return StackOptions(
         variants=parse_variants(args.variants),
         host=args.host,
         provider_port=args.provider_port,
-        ports={v: getattr(args, f"{v}_port") for v in VARIANT_NAMES},
+        ports={v: getattr(args, option_dest(v, "port")) for v in VARIANT_NAMES},
         workers=args.workers,
         urls={v: url for v, url in urls.items() if url is not None},
         provider_url=getattr(args, "provider_url", None),

@@ -19,14 +19,20 @@ import psutil
 from core.contracts import DEFAULT_VARIANTS
 from core.db import describe_database
 from core.settings import PROJECT_ROOT, Settings
-from queues import has_workers
+from queues import has_workers, queue_of
 from queues import packages as queue_packages
 from runner.stack import StackOptions
 
 SCHEMA_VERSION = 1
 LOCK_FILE = "requirements.lock"  # the pinned environment a run was made in
 # database_url may carry a password; meta.json keeps its masked form under "database".
-SECRET_FIELDS = ("provider_api_key", "webhook_secret", "provider_control_token", "database_url")
+SECRET_FIELDS = (
+    "provider_api_key",
+    "webhook_secret",
+    "provider_control_token",
+    "database_url",
+    "celery_broker_url",
+)
 # With each queue adapter's own (queues.packages()).
 PACKAGES = (
     "delegate-bench",
@@ -111,6 +117,11 @@ def masked_settings(settings: Settings) -> dict[str, Any]:
     return values
 
 
+def queue_descriptions(variants: tuple[str, ...], settings: Settings) -> dict[str, Any]:
+    found = {name: queue_of(name, settings) for name in variants}
+    return {name: queue.describe() for name, queue in found.items() if queue is not None}
+
+
 def not_sampled(settings: Settings, stack: StackOptions, expect_workers: int) -> dict[str, str]:
     """Processes the runner did not start, so it has no CPU or memory samples of them: why."""
     missing: dict[str, str] = {}
@@ -156,6 +167,8 @@ def new_meta(
         # The analysis trims this much of each run's start from latency figures.
         "settings": {**masked_settings(settings), "warmup_s": warmup_s},
         "database": describe_database(settings),
+        # Each queue's own account of itself (a broker, its acknowledgement settings).
+        "queues": queue_descriptions(variants, settings),
         "seed": seed,
         "repeat": repeat,
         "quick": quick,

@@ -18,7 +18,8 @@ CASES = {
     ),
     "unknown variant": (
         ["--variants", "sync,nope"],
-        "error: unknown variant nope: choose from sync, delegated, background, saq, or all",
+        "error: unknown variant nope: choose from sync, delegated, background, saq, celery,"
+        " celery-acks-late, or all",
     ),
     "zero duration": (
         ["--duration-s", "0"],

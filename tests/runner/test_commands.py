@@ -149,3 +149,15 @@ def test_a_group_name_stands_for_its_scenarios_and_named_only_rows_run_only_when
     assert designs == list(GROUPS["ticket-designs"])
     assert "big-orders-monolithic" in designs
     assert "big-orders-monolithic" not in [s.name for s in choose("", quick=False)]
+
+
+def test_every_variants_port_and_url_options_reach_the_stack_a_dash_in_its_name_too(
+    tmp_path: Path,
+) -> None:
+    from runner.__main__ import build_parser, stack_options
+
+    argv = ["bench", "--celery-acks-late-port", "9123", "--celery-acks-late-url", "http://h:1"]
+    args = build_parser(Settings()).parse_args(argv)
+    options = stack_options(args, tmp_path)
+    assert options.ports["celery-acks-late"] == 9123
+    assert options.urls["celery-acks-late"] == "http://h:1"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 from pathlib import Path
+from typing import Any
 
 from core.settings import Settings
 from runner.meta import LOCK_FILE, lock, masked_settings, new_meta
@@ -56,3 +57,36 @@ def test_the_embedded_database_is_recorded_as_sqlite(tmp_path: Path) -> None:
     )
     assert meta["database"]["kind"] == "sqlite"
     assert meta["not_sampled"] == {}
+
+
+def test_meta_records_which_broker_each_celery_variant_ran_on_without_its_password() -> None:
+    def queues(broker_url: str | None) -> dict[str, Any]:
+        settings = Settings(redis_url=None, celery_broker_url=broker_url)  # before Redis starts
+        meta = new_meta(
+            label="t",
+            settings=settings,
+            warmup_s=0.0,
+            seed=1,
+            repeat=1,
+            quick=True,
+            stack=StackOptions(),
+            locust_processes=1,
+            scenarios=[],
+            skipped=[],
+            variants=("sync", "celery", "celery-acks-late"),
+        )
+        assert "s3cret" not in json.dumps(meta)
+        found: dict[str, Any] = meta["queues"]
+        return found
+
+    embedded = queues(None)
+    assert set(embedded) == {"celery", "celery-acks-late"}  # sync hands nothing to a queue
+    assert embedded["celery"]["broker"] == "redis" and embedded["celery"]["harness_redis"]
+    assert (embedded["celery"]["acks_late"], embedded["celery-acks-late"]["acks_late"]) == (
+        False,
+        True,
+    )
+    assert embedded["celery"]["visibility_timeout_s"] == 3600  # kombu's default, left alone
+    rabbit = queues("amqp://bench:s3cret@127.0.0.1:5672//")["celery-acks-late"]
+    assert (rabbit["broker"], rabbit["broker_host"]) == ("amqp", "127.0.0.1:5672")
+    assert not rabbit["harness_redis"]

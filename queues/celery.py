@@ -1,0 +1,345 @@
+"""Celery: its defaults, and the documented at-least-once settings, on Redis or RabbitMQ.
+
+Two adapters, one per configuration: `celery` (acknowledged on receipt, prefetch 4) and
+`celery-acks-late` (acknowledged after the task, redelivered when its worker dies, prefetch 1).
+Their workers run `celery -A queues.celery_worker:<adapter> worker` (`queues/celery_worker.py`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import time
+from datetime import datetime
+from typing import Any, ClassVar
+from urllib.parse import urlsplit
+
+import redis
+from celery import Celery as CeleryApp
+from kombu import Connection
+from kombu import Queue as KombuQueue
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+
+from core.contracts import JOB_FUNCTIONS
+from core.db import Store
+from core.settings import Settings
+from queues.base import (
+    Depth,
+    JobQueue,
+    PendingJob,
+    Queue,
+    QueueUnavailable,
+    redis_url_of,
+    work_id_or_blank,
+)
+
+# Celery does not refuse a second task with the same id: the hand-off claims the id first, in
+# the harness's Redis, for as long as a finished job is kept (as arq and saq refuse it).
+CLAIM = "claim:"
+HELD = "held:"  # a live worker's hash of the tasks it holds (received, waiting or running)
+ALIVE = "worker:"  # a live worker's sign of life, refreshed every second
+DONE = "done:"
+BROKER_WAIT_S = 2.0  # every wait on the broker is bounded (connect, read, publish)
+
+
+def eta_of(headers: dict[str, Any]) -> float:
+    """A task message's due time in unix seconds, 0 when it is due at once."""
+    eta = headers.get("eta")
+    return datetime.fromisoformat(eta).timestamp() if eta else 0.0
+
+
+def pending_of_message(message: dict[str, Any]) -> tuple[PendingJob, float]:
+    """A task message as kombu's Redis transport stores it: the job, and when it is due."""
+    headers = message.get("headers", {})
+    function, work_id = headers.get("task", ""), ""
+    try:
+        args = json.loads(base64.b64decode(message["body"]))[0]
+        work_id = work_id_or_blank(function, args)
+    except (ValueError, KeyError, TypeError, IndexError):
+        pass  # not ours or unreadable: listed, but owed to no known work
+    return {"job_id": headers.get("id", ""), "function": function, "work_id": work_id}, eta_of(
+        headers
+    )
+
+
+class CeleryJobs:
+    """The target's and the jobs' connection: claim the id, then Celery's own `send_task`."""
+
+    def __init__(self, adapter: Celery, app: CeleryApp, records: Redis) -> None:
+        self.adapter = adapter
+        self.app = app
+        self.records = records
+        self.keep_s = adapter.settings.keep_result_s
+
+    def send(
+        self, function: str, args: tuple[Any, ...], job_id: str, defer_s: float | None
+    ) -> None:
+        self.app.send_task(
+            function,
+            args=args,
+            task_id=job_id,
+            countdown=defer_s or None,
+            headers={"enqueued_at": time.time()},
+            # The default exchange routes by queue name: kombu's Redis transport then skips
+            # looking the exchange's bindings up on every publish.
+            exchange="",
+            routing_key=self.adapter.queue_name,
+            retry_policy={"max_retries": 1, "interval_start": 0, "interval_max": 0.2},
+        )
+
+    async def enqueue(
+        self,
+        function: str,
+        *args: Any,
+        job_id: str,
+        defer_s: float | None = None,
+        background: Any = None,
+    ) -> bool:
+        claim = self.adapter.key(CLAIM + job_id)
+        try:
+            if not await self.records.set(claim, 1, nx=True, ex=self.keep_s):
+                return False
+        except (RedisError, OSError) as exc:
+            raise QueueUnavailable(str(exc)) from exc
+        try:
+            # Celery's publish blocks: in a thread, the web server's loop keeps answering.
+            await asyncio.to_thread(self.send, function, args, job_id, defer_s)
+        except Exception as exc:  # kombu raises the transport's own errors
+            await self.records.delete(claim)
+            raise QueueUnavailable(f"{type(exc).__name__}: {exc}") from exc
+        return True
+
+    async def wait(self, job_id: str, timeout_s: float) -> None:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            try:
+                if await self.records.exists(self.adapter.key(DONE + job_id)):
+                    return
+            except (RedisError, OSError):
+                return
+            await asyncio.sleep(0.05)
+
+    async def close(self) -> None:
+        await self.records.aclose()
+
+
+class Celery(Queue):
+    """Celery's defaults: a task is acknowledged as its worker starts it."""
+
+    name = "celery"
+    packages = ("celery", "kombu")
+    worker = (
+        "celery",
+        "-A",
+        "queues.celery_worker:celery",
+        "worker",
+        "--loglevel=WARNING",
+        "--without-gossip",
+        "--without-mingle",
+    )
+    acks_late: ClassVar[bool] = False
+    prefetch_multiplier: ClassVar[int] = 4  # Celery's default
+
+    def __init__(self, settings: Settings) -> None:
+        super().__init__(settings)
+        self.queue_name = self.name
+        self._client: redis.Redis | None = None
+
+    @property
+    def broker_url(self) -> str:
+        return self.settings.celery_broker_url or redis_url_of(self.settings)
+
+    @property
+    def on_redis(self) -> bool:
+        return self.broker_url.startswith(("redis://", "rediss://", "unix://"))
+
+    def visibility_timeout_s(self) -> float:
+        """How long kombu's Redis transport leaves an unacknowledged task with its worker."""
+        return 3600.0  # kombu's default, as a team that sets nothing runs it
+
+    def config(self) -> dict[str, Any]:
+        options: dict[str, Any] = {"visibility_timeout": self.visibility_timeout_s()}
+        if self.on_redis:
+            options |= {
+                "global_keyprefix": self.key(""),
+                "socket_timeout": BROKER_WAIT_S,
+                "socket_connect_timeout": BROKER_WAIT_S,
+            }
+        return {
+            "broker_url": self.broker_url,
+            "broker_transport_options": options,
+            "broker_connection_timeout": BROKER_WAIT_S,
+            "broker_connection_retry_on_startup": True,
+            "task_default_queue": self.queue_name,
+            "task_ignore_result": True,
+            "task_acks_late": self.acks_late,
+            "task_reject_on_worker_lost": self.acks_late,
+            "worker_prefetch_multiplier": self.prefetch_multiplier,
+            "worker_concurrency": self.settings.worker_max_jobs,
+            "worker_pool": "threads",
+            "worker_enable_remote_control": False,
+            "worker_hijack_root_logger": False,
+            "worker_redirect_stdouts": False,  # the jobs' JSON log lines go to stderr as they are
+        }
+
+    def describe(self) -> dict[str, object]:
+        # Unset, the harness's Redis: the runner may not have started it yet.
+        url = self.settings.celery_broker_url or self.settings.redis_url or "redis://"
+        broker = urlsplit(url)
+        return {
+            "broker": broker.scheme,
+            "broker_host": f"{broker.hostname}:{broker.port}" if broker.hostname else None,
+            "harness_redis": self.settings.celery_broker_url is None,
+            "acks_late": self.acks_late,
+            "reject_on_worker_lost": self.acks_late,
+            "prefetch_multiplier": self.prefetch_multiplier,
+            "visibility_timeout_s": None
+            if broker.scheme == "amqp"
+            else self.visibility_timeout_s(),
+            "pool": "threads",
+            "concurrency": self.settings.worker_max_jobs,
+        }
+
+    def app(self) -> CeleryApp:
+        app = CeleryApp(self.name, set_as_current=False)
+        app.conf.update(self.config())
+        return app
+
+    def key(self, suffix: str) -> str:
+        return f"{self.name}:{suffix}"
+
+    def check(self) -> None:
+        redis_url_of(self.settings)  # the claims and the records live there on any broker
+        if not self.broker_url.startswith(("redis://", "rediss://", "unix://", "amqp://")):
+            raise SystemExit("CELERY_BROKER_URL must be redis://... or amqp://...")
+
+    async def connect(self, store: Store | None = None) -> JobQueue:
+        records = Redis.from_url(redis_url_of(self.settings), socket_timeout=BROKER_WAIT_S)
+        app = self.app()
+        try:
+            await records.ping()
+            await asyncio.to_thread(self.declare, app)
+        except Exception as exc:
+            await records.aclose()
+            raise QueueUnavailable(f"{type(exc).__name__}: {exc}") from exc
+        return CeleryJobs(self, app, records)
+
+    def declare(self, app: CeleryApp) -> None:
+        # A message sent to RabbitMQ's default exchange before its queue exists is dropped.
+        with app.connection_for_write() as conn:
+            KombuQueue(self.queue_name, channel=conn.default_channel).declare()
+
+    @property
+    def client(self) -> redis.Redis:
+        if self._client is None:
+            url = redis_url_of(self.settings)
+            self._client = redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
+        return self._client
+
+    def scan(self, kind: str) -> list[bytes]:
+        return list(self.client.scan_iter(match=self.key(kind + "*"), count=1000))
+
+    def jobs(self) -> tuple[list[tuple[PendingJob, float]], set[str]]:
+        """Every unfinished job with its due time, and the ids still in the queue itself.
+
+        The broker holds what is queued and, on Redis, every unacknowledged task (with acks
+        late, also a dead worker's, until its visibility timeout); the live workers' hashes
+        hold what they took, acknowledged or not. A task acknowledged by a worker that then
+        died is in neither: it is lost, and nothing here lists it.
+        """
+        found: dict[str, tuple[PendingJob, float]] = {}
+        ready: set[str] = set()
+        try:
+            if self.on_redis:
+                queued: list[bytes] = self.client.lrange(self.key(self.queue_name), 0, -1)  # type: ignore[assignment]
+                for raw in queued:
+                    job, due = pending_of_message(json.loads(raw))
+                    found[job["job_id"]] = (job, due)
+                    ready.add(job["job_id"])
+                unacked: dict[bytes, bytes] = self.client.hgetall(self.key("unacked"))  # type: ignore[assignment]
+                for entry in unacked.values():
+                    job, due = pending_of_message(json.loads(entry)[0])  # [message, exchange, key]
+                    found.setdefault(job["job_id"], (job, due))
+            for key in self.scan(HELD):
+                held: dict[bytes, bytes] = self.client.hgetall(key.decode())  # type: ignore[assignment]
+                for raw_id, entry in held.items():
+                    row, job_id = json.loads(entry), raw_id.decode()
+                    taken: PendingJob = {
+                        "job_id": job_id,
+                        "function": row["function"],
+                        "work_id": row["work_id"],
+                    }
+                    found.setdefault(job_id, (taken, float(row["eta"])))
+        except (RedisError, OSError) as exc:
+            raise QueueUnavailable(str(exc)) from exc
+        return list(found.values()), ready
+
+    def depth(self) -> Depth:
+        """Due tasks in the queue, tasks waiting for their countdown (in the queue or held by a
+        worker), and those a worker holds (running, or prefetched and waiting for a slot)."""
+        jobs, queued = self.jobs()
+        now = time.time()
+        deferred = sum(1 for _, due in jobs if due > now)
+        ready = sum(1 for job, due in jobs if job["job_id"] in queued and due <= now)
+        if not self.on_redis:
+            ready = self.broker_ready()  # RabbitMQ: only a count, countdowns included
+        held = sum(1 for job, due in jobs if job["job_id"] not in queued and due <= now)
+        return {"ready": ready, "deferred": deferred, "in_progress": held}
+
+    def broker_ready(self) -> int:
+        """RabbitMQ's count of ready messages (it lists none without consuming them)."""
+        try:
+            with Connection(self.broker_url, connect_timeout=BROKER_WAIT_S) as conn:
+                declared = KombuQueue(self.queue_name, channel=conn.default_channel)
+                _, count, _ = declared.queue_declare(passive=True)
+                return int(count)
+        except Exception as exc:
+            raise QueueUnavailable(f"{type(exc).__name__}: {exc}") from exc
+
+    def pending(self) -> list[PendingJob]:
+        jobs, _ = self.jobs()
+        return sorted((job for job, _ in jobs), key=lambda job: job["job_id"])
+
+    def worker_alive(self) -> bool:
+        return bool(self.scan(ALIVE))
+
+    def forget_workers(self) -> None:
+        stale = self.scan(ALIVE)
+        if stale:
+            self.client.delete(*stale)
+
+    def reset(self) -> None:
+        stale = self.scan("")
+        if stale:
+            self.client.delete(*stale)
+        if not self.on_redis:
+            with Connection(self.broker_url, connect_timeout=BROKER_WAIT_S) as conn:
+                declared = KombuQueue(self.queue_name, channel=conn.default_channel)
+                declared.declare()
+                declared.purge()
+
+    def close(self) -> None:
+        if self._client is not None:
+            self._client.close()
+            self._client = None
+
+
+class CeleryAcksLate(Celery):
+    """The documented at-least-once settings: acknowledged when the task ends, redelivered
+    when its worker is lost, one task prefetched per slot."""
+
+    name = "celery-acks-late"
+    worker = (Celery.worker[0], "-A", "queues.celery_worker:celery_acks_late", *Celery.worker[3:])
+    acks_late = True
+    prefetch_multiplier = 1
+
+    def visibility_timeout_s(self) -> float:
+        # Longer than the longest job and the longest retry's countdown: a task a live worker
+        # still holds past it is handed to another worker as well (run twice).
+        s = self.settings
+        if s.celery_visibility_timeout_s is not None:
+            return s.celery_visibility_timeout_s
+        longest = max((s.job_timeout_s(f) or 0.0) for f in JOB_FUNCTIONS)
+        return max(longest, s.retry_cap_s) + 10.0

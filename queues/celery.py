@@ -15,7 +15,6 @@ from datetime import datetime
 from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
-import redis
 from celery import Celery as CeleryApp
 from kombu import Connection
 from kombu import Queue as KombuQueue
@@ -28,8 +27,8 @@ from core.settings import Settings
 from queues.base import (
     Depth,
     JobQueue,
+    OnRedis,
     PendingJob,
-    Queue,
     QueueUnavailable,
     redis_url_of,
     work_id_or_blank,
@@ -125,7 +124,7 @@ class CeleryJobs:
         await self.records.aclose()
 
 
-class Celery(Queue):
+class Celery(OnRedis):
     """Celery's defaults: a task is acknowledged as its worker starts it."""
 
     name = "celery"
@@ -145,7 +144,6 @@ class Celery(Queue):
     def __init__(self, settings: Settings) -> None:
         super().__init__(settings)
         self.queue_name = self.name
-        self._client: redis.Redis | None = None
 
     @property
     def broker_url(self) -> str:
@@ -211,7 +209,7 @@ class Celery(Queue):
         return f"{self.name}:{suffix}"
 
     def check(self) -> None:
-        redis_url_of(self.settings)  # the claims and the records live there on any broker
+        super().check()  # the claims and the records live in Redis on any broker
         if not self.broker_url.startswith(("redis://", "rediss://", "unix://", "amqp://")):
             raise SystemExit("CELERY_BROKER_URL must be redis://... or amqp://...")
 
@@ -230,13 +228,6 @@ class Celery(Queue):
         # A message sent to RabbitMQ's default exchange before its queue exists is dropped.
         with app.connection_for_write() as conn:
             KombuQueue(self.queue_name, channel=conn.default_channel).declare()
-
-    @property
-    def client(self) -> redis.Redis:
-        if self._client is None:
-            url = redis_url_of(self.settings)
-            self._client = redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
-        return self._client
 
     def scan(self, kind: str) -> list[bytes]:
         return list(self.client.scan_iter(match=self.key(kind + "*"), count=1000))
@@ -319,11 +310,6 @@ class Celery(Queue):
                 declared = KombuQueue(self.queue_name, channel=conn.default_channel)
                 declared.declare()
                 declared.purge()
-
-    def close(self) -> None:
-        if self._client is not None:
-            self._client.close()
-            self._client = None
 
 
 class CeleryAcksLate(Celery):

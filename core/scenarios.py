@@ -46,6 +46,7 @@ DEPLOY_GRACE_S = 5.0
 QUICK_DURATION_S = 4.0
 QUICK_DRAIN_S = 20.0
 QUICK_ALL, QUICK_DEFAULT, QUICK_NONE = "all", "default", "none"
+QUICK_QUEUES = "queues"  # the default two and every variant whose work runs in queue workers
 DRAIN_S = 60.0
 
 
@@ -102,7 +103,7 @@ class Scenario:
     users: int = 200  # Locust users: above rate x worst latency, or starts run late
     quick_duration_s: float = QUICK_DURATION_S  # some faults need a little more room
     # What a quick run (`make bench-quick`, CI) runs of the scenario when not given names:
-    # QUICK_ALL variants, the DEFAULT two, or none, to stay within about five minutes.
+    # QUICK_ALL variants, the DEFAULT two, QUICK_QUEUES, or none, to stay within five minutes.
     quick: str = QUICK_NONE
     # Runs only when named (`make bench-tickets`), so `make bench` keeps its time budget.
     named_only: bool = False
@@ -325,7 +326,7 @@ SCENARIOS: tuple[Scenario, ...] = (
         worker_faults=(WorkerFault(5), WorkerFault(10), WorkerFault(15)),
         work_env=CRASH_ENV,
         quick_env=QUICK_CRASH_ENV,
-        quick=QUICK_ALL,
+        quick=QUICK_QUEUES,  # a worker crash means nothing to a variant without workers
         about="a worker SIGKILLed at 25%, 50% and 75% of the load, replaced each time",
     ),
     Scenario(

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from core.contracts import DEFAULT_VARIANTS, FAN_OUT, VARIANT_NAMES
-from core.scenarios import QUICK_ALL, Scenario
+from core.scenarios import QUICK_ALL, QUICK_QUEUES, Scenario
 from core.settings import PROJECT_ROOT
 from queues import has_workers
 from runner.children import UsageError
@@ -74,17 +74,22 @@ def run_order(
 ) -> Iterator[tuple[str, str, int]]:
     """Every scenario x variant, the variants' order flipped on each repetition.
 
-    Quick runs keep the variants beyond the default two to the scenarios marked QUICK_ALL; a
-    job design's rows go only to the variants that follow the design (bench.design_blind).
+    Quick runs keep the variants beyond the default two to the scenarios marked QUICK_ALL (or
+    QUICK_QUEUES, for those with queue workers); a job design's rows go only to the variants
+    that follow the design (bench.design_blind).
     """
     for r in range(repeat):
         order = list(variants) if r % 2 == 0 else list(variants)[::-1]
         for scenario in scenarios:
             name = scenario if isinstance(scenario, str) else scenario.name
-            every = isinstance(scenario, str) or scenario.quick == QUICK_ALL or not quick
+            mark = QUICK_ALL if isinstance(scenario, str) or not quick else scenario.quick
             fan_out = isinstance(scenario, str) or scenario.job_design == FAN_OUT
             for variant in order:
                 if not (fan_out or has_workers(variant)):
                     continue
-                if every or variant in DEFAULT_VARIANTS:
+                if (
+                    mark == QUICK_ALL
+                    or (mark == QUICK_QUEUES and has_workers(variant))
+                    or variant in DEFAULT_VARIANTS
+                ):
                     yield name, variant, r

@@ -134,6 +134,11 @@ def test_quick_runs_keep_extra_variants_to_the_marked_scenarios() -> None:
     ]
     full = list(run_order([steady, spike], 1, ("sync", "saq")))
     assert [v for _, v, _ in full] == ["sync", "saq", "sync", "saq"]
+    # A worker crash, quick: the default two, and every other variant that has workers.
+    (crash,) = choose("worker-crash", quick=True)
+    variants = ("sync", "delegated", "background", "saq")
+    quick_crash = [v for _, v, _ in run_order([crash], 1, variants, quick=True)]
+    assert quick_crash == ["sync", "delegated", "saq"]
 
 
 def test_variants_are_chosen_by_name_or_all() -> None:

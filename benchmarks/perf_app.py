@@ -12,13 +12,13 @@ from redis.asyncio import Redis
 
 from core.db import Store
 from core.settings import Settings
-from queues.base import JobQueue, Queue, redis_url_of
+from queues.base import JobQueue, JobQueueBase, Queue, redis_url_of
 from targets import queued
 
 CEILING_LIST = "perf:rpush"
 
 
-class OneRpushJobs:
+class OneRpushJobs(JobQueueBase):
     """Only appends the job id to a list: no job, no duplicate check, no worker."""
 
     def __init__(self, client: Redis) -> None:

@@ -152,6 +152,12 @@ VARIANTS: Final = (
         "saq",
         "the queue in Redis (with its append-only file, a Redis crash too)",
     ),
+    Variant(
+        "procrastinate",
+        "targets.queued:procrastinate",
+        "procrastinate",
+        "the database: the state change and its job commit together (a database crash too)",
+    ),
 )
 VARIANT_NAMES: Final = tuple(v.name for v in VARIANTS)
 DEFAULT_VARIANTS: Final = ("sync", "delegated")

@@ -109,6 +109,12 @@ class Settings(BaseSettings):
     # worker's job) this often; saq's default, 60 s, would leave such work waiting a minute.
     saq_queue_name: str = "bench"
     saq_sweep_s: int = Field(default=5, ge=1)
+    # The `procrastinate` variant's queue, in the store's PostgreSQL. A handler waits at most
+    # database_queue_timeout_s for its hand-off (then answers 503); a worker that has not
+    # beaten its heart for procrastinate_stalled_s is taken for dead, and its jobs run again.
+    procrastinate_queue_name: str = "bench"
+    database_queue_timeout_s: float = Field(default=1.0, gt=0)
+    procrastinate_stalled_s: int = Field(default=5, ge=2)
 
     # Randomness is always seeded.
     seed: int = 1

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol, TypedDict
 
 from core.contracts import work_id_of_job
@@ -35,11 +37,57 @@ class JobQueue(Protocol):
         """
         ...
 
+    async def commit_with(
+        self,
+        store: Store,
+        change: Callable[[Store], bool],
+        function: str,
+        *args: Any,
+        job_id: str,
+        background: BackgroundTasks | None = None,
+    ) -> bool:
+        """Run the state change `change(store)` and, when it says the job is owed (True), queue
+        the job; return what `change` returned. See `JobQueueBase` and the database queue."""
+        ...
+
     async def wait(self, job_id: str, timeout_s: float) -> None:
         """Wait until the job has finished, however it ended, or the timeout passed."""
         ...
 
     async def close(self) -> None: ...
+
+
+class JobQueueBase:
+    """A queue outside the store: the change commits first, then the job is queued.
+
+    A crash between the two leaves the change without its job, until the sender retries (a
+    webhook's redelivery hands a pending event off again). A queue inside the store's database
+    overrides `commit_with` to commit both in one transaction.
+    """
+
+    async def enqueue(
+        self,
+        function: str,
+        *args: Any,
+        job_id: str,
+        defer_s: float | None = None,
+        background: BackgroundTasks | None = None,
+    ) -> bool:
+        raise NotImplementedError
+
+    async def commit_with(
+        self,
+        store: Store,
+        change: Callable[[Store], bool],
+        function: str,
+        *args: Any,
+        job_id: str,
+        background: BackgroundTasks | None = None,
+    ) -> bool:
+        owed = await asyncio.to_thread(change, store)
+        if owed:
+            await self.enqueue(function, *args, job_id=job_id, background=background)
+        return owed
 
 
 class Depth(TypedDict):
@@ -66,6 +114,9 @@ class Queue:
     # `python -m` arguments of its worker; None for a queue that lives in the web process.
     worker: ClassVar[tuple[str, ...] | None]
     packages: ClassVar[tuple[str, ...]] = ()  # the distributions it runs on (meta.json)
+    # Its jobs live in the store's database: every variant of a run then shares a PostgreSQL
+    # store (the harness's own when DATABASE_URL is unset).
+    needs_database: ClassVar[bool] = False
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings

@@ -29,6 +29,7 @@ from jobs.registry import FUNCTIONS
 from queues.base import (
     Depth,
     JobQueue,
+    JobQueueBase,
     PendingJob,
     Queue,
     QueueUnavailable,
@@ -106,7 +107,7 @@ def saq_job_fields(
     }
 
 
-class SaqJobs:
+class SaqJobs(JobQueueBase):
     """The target's and the jobs' connection: one Lua call per enqueue."""
 
     def __init__(self, queue: RedisQueue, limits: SaqLimits, owned: bool = True) -> None:

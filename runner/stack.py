@@ -18,9 +18,10 @@ import httpx
 import redis
 
 from core.contracts import DEFAULT_VARIANTS, VARIANT_NAMES
+from core.postgres_server import PostgresNotFound, PostgresServer, answers, new_server, remove
 from core.redis_server import RedisNotFound, find_redis_server, free_port, redis_command
 from core.settings import Settings
-from queues import queue_of
+from queues import needs_database, queue_of
 from queues.base import Queue
 from runner import commands
 from runner.children import (
@@ -97,6 +98,7 @@ class Stack:
     workers_expendable: bool = False
     redis_launch: tuple[str, int, Path] | None = None  # binary, port, folder: None when external
     redis_appendonly: bool = False
+    postgres: PostgresServer | None = None  # the embedded PostgreSQL; None: DATABASE_URL's, or none
     _worker_serial: int = 0
     _queues: dict[str, Queue | None] = field(default_factory=dict)
 
@@ -199,6 +201,49 @@ class Stack:
                     raise StackError("Redis did not finish writing its append-only file")
                 time.sleep(0.05)
         self.redis_appendonly = on
+
+    def start_database(self) -> None:
+        """With a variant whose queue lives in the database and no DATABASE_URL, start the
+        harness's own PostgreSQL: every variant's store is then in it, so none is measured on
+        SQLite against another on PostgreSQL."""
+        if self.settings.database_url or not needs_database(self.options.variants):
+            return
+        try:
+            server = new_server(self.options.host)
+        except PostgresNotFound as exc:
+            raise UsageError(str(exc)) from None
+        self.exits.callback(remove, server)  # runs after the server's own stop
+        server.init()
+        self.postgres = server
+        self.settings = self.settings.model_copy(update={"database_url": server.url})
+        self.launch_postgres()
+
+    def launch_postgres(self) -> Child:
+        """Start the embedded PostgreSQL (again) on its port and folder; wait until it answers."""
+        assert self.postgres is not None, "PostgreSQL is not the harness's own"
+        url = self.postgres.url
+        child = self.child("postgres", self.postgres.command(), os.environ)
+        wait_healthy("postgres", lambda: answers(url), self.options.health_deadline_s, [child])
+        return child
+
+    def stop_postgres(self) -> Child:
+        """Stop the embedded PostgreSQL cleanly (its fast shutdown: sessions cut, data kept)."""
+        victim = self.children.pop("postgres")
+        victim.signal_group(signal.SIGCONT)  # a paused server hears nothing
+        if victim.process is not None:
+            victim.process.send_signal(signal.SIGINT)
+        victim.stop()
+        return victim
+
+    def kill_postgres(self) -> Child:
+        """SIGKILL the embedded PostgreSQL and its backends (a crash; recovery on restart)."""
+        victim = self.children.pop("postgres")
+        victim.kill()
+        return victim
+
+    def pause_postgres(self, paused: bool) -> None:
+        """SIGSTOP (or SIGCONT) the server and every backend: connections open, unanswered."""
+        self.children["postgres"].signal_group(signal.SIGSTOP if paused else signal.SIGCONT)
 
     def launch_provider(self) -> Gate:
         if self.options.provider_url is not None:
@@ -352,6 +397,7 @@ def start_stack(exits: ExitStack, settings: Settings, options: StackOptions) -> 
         claim_port(options.host, options.provider_port, "--provider-port")
     stack = Stack(settings, options, exits)
     stack.start_redis()
+    stack.start_database()
     # Each process takes a second or so to import: start them side by side, then gate each.
     provider_ready = stack.launch_provider()
     stack.seed()

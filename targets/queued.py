@@ -1,8 +1,8 @@
 """The queue variants: async handlers validate, hand the work to the variant's queue and answer.
 
 The same routes and bodies as `targets/sync.py`; the jobs (`jobs/tasks.py`) run its `core` steps
-wherever the queue runs them: arq's or saq's workers, or this process after the response
-(`background`). Which queue is the variant's row in `core.contracts.VARIANTS`.
+wherever the queue runs them: its workers, or this process after the response (`background`).
+Which queue is the variant's row in `core.contracts.VARIANTS`.
 """
 
 from __future__ import annotations
@@ -11,11 +11,13 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from functools import partial
 from typing import Any
 
 from fastapi import BackgroundTasks, FastAPI, HTTPException, Request, Response
 from fastapi.responses import JSONResponse
 
+from core import orders
 from core.contracts import (
     PROCESS_PAYMENT,
     SEND_MAGIC_LINK,
@@ -23,7 +25,7 @@ from core.contracts import (
     payment_job_id,
     variant,
 )
-from core.db import EventState, open_store
+from core.db import Store, open_store
 from core.settings import Settings
 from queues import queue_of
 from queues.base import JobQueue, Queue, QueueUnavailable
@@ -46,18 +48,37 @@ log = logging.getLogger("targets.queued")
 
 
 async def hand_off(
-    request: Request, background: BackgroundTasks, function: str, *args: Any, job_id: str
-) -> None:
-    """Give the job to the variant's queue (a duplicate id is a no-op); 503 if it cannot."""
+    request: Request,
+    background: BackgroundTasks,
+    function: str,
+    *args: Any,
+    job_id: str,
+    change: Callable[[Store], bool] | None = None,
+) -> bool:
+    """Give the job to the variant's queue (a duplicate id is a no-op); 503 if it cannot.
+
+    With `change`, the state change that owes the job: the queue commits it with the job
+    (in one transaction where the queue lives in the store), and the job is queued only when
+    `change` returns True; what it returned.
+    """
     queue: JobQueue = request.app.state.queue
     try:
-        await queue.enqueue(function, *args, job_id=job_id, background=background)
+        if change is None:
+            await queue.enqueue(function, *args, job_id=job_id, background=background)
+        else:
+            store = request.app.state.store
+            owed = await queue.commit_with(
+                store, change, function, *args, job_id=job_id, background=background
+            )
+            if not owed:
+                return False
     except QueueUnavailable as exc:
         log.warning("enqueue of %s failed: %s", job_id, exc)
         raise HTTPException(503, "the job queue is unavailable; try again later") from exc
     wait_s = request.app.state.settings.delegated_await_job_s
     if wait_s:
         await queue.wait(job_id, wait_s)
+    return True
 
 
 def create_app(
@@ -106,13 +127,15 @@ def create_app(
         order = await asyncio.to_thread(store.order, event.order_id)
         if order is None:
             raise HTTPException(404, f"unknown order {event.order_id}")
-        state = await asyncio.to_thread(store.record_event, event.id, order.id, now())
-        if state is EventState.PROCESSED:
-            return {"status": "duplicate"}
-        # A pending event is handed off again: the job id makes a second copy a no-op.
+        # The event recorded and the order paid, then the job; a pending event is handed off
+        # again: the job id makes a second copy a no-op.
+        paid = partial(orders.record_payment, event_id=event.id, order_id=order.id, now=now())
         args = (event.id, order.id, request_id)
         job_id = payment_job_id(event.id)
-        await hand_off(request, background, PROCESS_PAYMENT, *args, job_id=job_id)
+        if not await hand_off(
+            request, background, PROCESS_PAYMENT, *args, job_id=job_id, change=paid
+        ):
+            return {"status": "duplicate"}
         return {"status": "queued"}
 
     return app

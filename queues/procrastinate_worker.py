@@ -1,0 +1,113 @@
+"""The database queue's worker: `python -m queues.procrastinate_worker` runs the shared jobs."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime
+import logging
+from typing import Any
+
+from procrastinate import App, JobContext
+from procrastinate import exceptions as pc
+from procrastinate.jobs import Job
+from procrastinate.retry import BaseRetryStrategy, RetryDecision
+from redis.asyncio import Redis
+
+from core import logs
+from core.db import open_store
+from core.email import AsyncEmailClient
+from core.settings import Settings
+from jobs.bookkeeping import Attempt, Clients, JobFunction, RetryLater
+from jobs.registry import FUNCTIONS
+from queues.base import redis_url_of
+from queues.procrastinate import ProcrastinateJobs, connector, ensure_schema
+
+log = logging.getLogger("queues.procrastinate")
+CLIENTS = "clients"  # where the worker keeps its `Clients` in procrastinate's job context
+
+
+class RetryAsAsked(BaseRetryStrategy):
+    """A job that raised RetryLater runs again no sooner than it asked; nothing else is retried
+    (the job itself decides: after its last try it dead-letters instead of raising)."""
+
+    def get_retry_decision(self, *, exception: BaseException, job: Job) -> RetryDecision | None:
+        if isinstance(exception, RetryLater):
+            later = datetime.timedelta(seconds=exception.defer_s)
+            return RetryDecision(retry_at=datetime.datetime.now(datetime.UTC) + later)
+        return None
+
+
+def on_procrastinate(name: str, function: JobFunction, settings: Settings) -> Any:
+    """A job function as procrastinate calls it: its row read into an `Attempt`, with the
+    function's timeout (procrastinate has none of its own)."""
+
+    async def run(context: JobContext, args: list[Any], job_id: str, enqueued_at: float) -> str:
+        clients: Clients = context.additional_context[CLIENTS]
+        # procrastinate counts finished tries; a stalled job's retry counts as one.
+        attempt = Attempt(job_id, context.job.attempts + 1, enqueued_at)
+        async with asyncio.timeout(settings.job_timeout_s(name)):
+            return await function(clients, attempt, *args)
+
+    run.__name__ = run.__qualname__ = name
+    return run
+
+
+def build_app(settings: Settings) -> App:
+    app = App(connector=connector(settings, settings.worker_max_jobs + 2))
+    for name, function in FUNCTIONS.items():
+        task = on_procrastinate(name, function, settings)
+        app.task(name=name, pass_context=True, retry=RetryAsAsked())(task)
+    return app
+
+
+async def retry_stalled(app: App, settings: Settings) -> None:
+    """procrastinate runs a dead worker's job again only when asked: ask, every few seconds.
+
+    A worker beats its heart every second; one silent for `procrastinate_stalled_s` is dead.
+    """
+    while True:
+        await asyncio.sleep(settings.procrastinate_stalled_s / 2)
+        with contextlib.suppress(pc.ConnectorException, OSError):
+            stalled = await app.job_manager.get_stalled_jobs(
+                queue=settings.procrastinate_queue_name,
+                seconds_since_heartbeat=settings.procrastinate_stalled_s,
+            )
+            for job in stalled:
+                # Another worker may have retried it first: the job is no longer "doing".
+                with contextlib.suppress(pc.ConnectorException):
+                    await app.job_manager.retry_job(job)
+                    log.warning("retried job %s of a stalled worker", job.id)
+
+
+async def main(settings: Settings) -> None:
+    logs.configure("worker", settings.log_level)
+    await asyncio.to_thread(ensure_schema, settings.database_url or "")
+    app = build_app(settings)
+    records = Redis.from_url(redis_url_of(settings))
+    mailer = AsyncEmailClient(settings)
+    async with app.open_async():
+        jobs = ProcrastinateJobs(app, settings, owned=False)
+        clients = Clients(settings, open_store(settings), mailer, jobs, records)
+        sweeper = asyncio.create_task(retry_stalled(app, settings))
+        try:
+            await app.run_worker_async(
+                queues=[settings.procrastinate_queue_name],
+                concurrency=settings.worker_max_jobs,
+                listen_notify=True,
+                additional_context={CLIENTS: clients},
+                update_heartbeat_interval=1.0,
+                stalled_worker_timeout=settings.procrastinate_stalled_s,
+            )
+        finally:
+            sweeper.cancel()
+            await mailer.aclose()
+            await records.aclose()
+
+
+if __name__ == "__main__":
+    # Run from the module imported under its own name: procrastinate wants its App made outside
+    # `__main__`, where a job's task could not be found again by its import path.
+    from queues import procrastinate_worker
+
+    asyncio.run(procrastinate_worker.main(Settings()))

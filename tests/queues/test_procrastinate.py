@@ -1,0 +1,201 @@
+"""The database queue with real workers on the embedded PostgreSQL: one transaction, no loss."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from collections.abc import Awaitable, Callable, Iterator
+
+import httpx
+import psycopg
+import pytest
+from redis.asyncio import Redis
+
+from core import dataset, signatures
+from core.contracts import (
+    PROCESS_PAYMENT,
+    SEND_MAGIC_LINK,
+    login_job_id,
+    login_work_id,
+    order_work_id,
+    payment_job_id,
+)
+from core.db import Store, open_store
+from core.settings import Settings
+from queues.procrastinate import Procrastinate, ProcrastinateJobs
+from targets.queued import create_app
+from tests.support import job_events, messages, serve, worker_env, workers
+from tests.targets.test_webhook import event_body
+
+DEADLINE_S = 60.0  # generous: the machine is shared; every wait ends as soon as it can
+OUTAGE = {"errors": [{"status": 503, "probability": 1.0}]}
+
+
+@pytest.fixture
+def pg_settings(settings: Settings, embedded_postgres_url: str) -> Iterator[Settings]:
+    own = settings.model_copy(
+        update={"database_url": embedded_postgres_url, "procrastinate_stalled_s": 2}
+    )
+    queue = Procrastinate(own)
+    queue.reset()
+    yield own
+    queue.close()
+
+
+@pytest.fixture
+def pg_store(pg_settings: Settings) -> Iterator[Store]:
+    store = open_store(pg_settings)
+    s = pg_settings
+    store.seed(s.seed, s.seed_users, s.seed_orders, s.max_seats)
+    yield store
+    store.close()
+
+
+def env_of(settings: Settings, **extra: str) -> dict[str, str]:
+    return worker_env(
+        settings, DATABASE_URL=str(settings.database_url), PROCRASTINATE_STALLED_S="2", **extra
+    )
+
+
+async def until(condition: Callable[[], Awaitable[object]], what: str) -> None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + DEADLINE_S
+    while not await condition():
+        assert loop.time() < deadline, f"gave up waiting for {what}"
+        await asyncio.sleep(0.1)
+
+
+async def connect(settings: Settings, store: Store) -> ProcrastinateJobs:
+    jobs = await Procrastinate(settings).connect(store)
+    assert isinstance(jobs, ProcrastinateJobs)
+    return jobs
+
+
+def jobs_of(settings: Settings, job_id: str) -> list[tuple[str, int]]:
+    with psycopg.connect(str(settings.database_url)) as conn:
+        rows = conn.execute(
+            "SELECT status::text, attempts FROM procrastinate_jobs WHERE args->>'job_id' = %s",
+            (job_id,),
+        ).fetchall()
+    return [(str(status), int(attempts)) for status, attempts in rows]
+
+
+def test_the_webhooks_state_change_and_its_job_commit_together(
+    pg_settings: Settings, pg_store: Store
+) -> None:
+    body = event_body("evt_tx", 3)
+    headers = {
+        "Content-Type": "application/json",
+        signatures.HEADER: signatures.sign(pg_settings.webhook_secret, body),
+    }
+    url = str(pg_settings.database_url)
+    with serve(create_app(pg_settings, "procrastinate")) as target:
+        # A real failure between the state change and the job: the database refuses the job.
+        with psycopg.connect(url, autocommit=True) as conn:
+            conn.execute(
+                "ALTER TABLE procrastinate_jobs ADD CONSTRAINT refuse CHECK (false) NOT VALID"
+            )
+        try:
+            failed = httpx.post(f"{target}/webhooks/payment", content=body, headers=headers)
+        finally:
+            with psycopg.connect(url, autocommit=True) as conn:
+                conn.execute("ALTER TABLE procrastinate_jobs DROP CONSTRAINT refuse")
+        assert failed.status_code == 503, failed.text
+        order = pg_store.order(3)
+        assert order is not None and order.paid_at is None  # the order is not paid,
+        assert pg_store.record_event("evt_probe", 3, 0.0).value == "new"
+        with psycopg.connect(url) as conn:  # the event not recorded, and no job
+            seen = conn.execute("SELECT count(*) FROM webhook_events WHERE id = 'evt_tx'")
+            assert seen.fetchone() == (0,)
+        assert jobs_of(pg_settings, payment_job_id("evt_tx")) == []
+
+        # The processor redelivers: now both commit; a second redelivery adds nothing.
+        done = httpx.post(f"{target}/webhooks/payment", content=body, headers=headers)
+        again = httpx.post(f"{target}/webhooks/payment", content=body, headers=headers)
+    assert (done.status_code, done.json()) == (200, {"status": "queued"})
+    assert again.status_code == 200
+    order = pg_store.order(3)
+    assert order is not None and order.paid_at is not None
+    assert jobs_of(pg_settings, payment_job_id("evt_tx")) == [("todo", 0)]
+
+
+async def test_retries_then_dead_letters_and_fans_in_once_with_real_workers(
+    pg_settings: Settings, pg_store: Store, provider: httpx.Client, redis: Redis
+) -> None:
+    orders = [o for o in (pg_store.order(i) for i in range(1, 21)) if o and o.seats >= 4][:2]
+    assert len(orders) == 2
+    provider.put("/control/faults", json=OUTAGE).raise_for_status()
+    queue = await connect(pg_settings, pg_store)
+    login_id = "dead"
+    try:
+        with workers("procrastinate", env_of(pg_settings, TICKET_WORK_S="0.2"), 2):
+            args = (login_id, dataset.registered_email(1), "http://t")
+            await queue.enqueue(SEND_MAGIC_LINK, *args, job_id=login_job_id(login_id))
+            assert not await queue.enqueue(SEND_MAGIC_LINK, *args, job_id=login_job_id(login_id))
+            await queue.wait(login_job_id(login_id), DEADLINE_S)
+            provider.put("/control/faults", json={}).raise_for_status()
+            for order in orders:
+                event_id = f"evt_{order.id}"
+                event_args = (event_id, order.id, f"r{order.id}")
+                await queue.enqueue(PROCESS_PAYMENT, *event_args, job_id=payment_job_id(event_id))
+
+            async def sent() -> bool:
+                paid = [pg_store.order(order.id) for order in orders]
+                return all(o is not None and o.tickets_sent_at for o in paid)
+
+            await until(sent, "every order's tickets email")
+    finally:
+        await queue.close()
+
+    events = await job_events(redis)
+    tries = [e for e in events if e["job_id"] == login_job_id(login_id)]
+    assert [(e["try"], e["outcome"]) for e in tries] == [
+        (1, "retry"),
+        (2, "retry"),
+        (3, "dead_letter"),
+    ]
+    assert [d["work_id"] for d in pg_store.dead_letters()] == [login_work_id(login_id)]
+    for order in orders:
+        work_id = order_work_id(order.id)
+        sends = [e for e in events if e["function"] == "send_tickets" and e["work_id"] == work_id]
+        assert [e["outcome"] for e in sends if e["outcome"] == "ok"] == ["ok"]
+        (message,) = messages(provider, work_id=work_id)
+        assert message["attempts"] == 1
+    ticket_jobs = [e for e in events if e["function"] == "generate_ticket"]
+    assert len({e["pid"] for e in ticket_jobs}) > 1  # the fan-out really was shared
+
+
+async def test_a_job_whose_worker_is_killed_runs_again_and_is_delivered_once(
+    pg_settings: Settings, pg_store: Store, provider: httpx.Client, redis: Redis
+) -> None:
+    # The provider holds every send until its client goes away: the job is mid-try.
+    provider.put("/control/faults", json={"hang_probability": 1.0}).raise_for_status()
+    env = env_of(pg_settings, PROVIDER_READ_TIMEOUT_S="30", EMAIL_JOB_TIMEOUT_S="30")
+    login_id = "killed"
+    job_id = login_job_id(login_id)
+    queue = await connect(pg_settings, pg_store)
+    try:
+        with workers("procrastinate", env, 1) as (first,):
+            args = (login_id, dataset.registered_email(1), "http://t")
+            await queue.enqueue(SEND_MAGIC_LINK, *args, job_id=job_id)
+
+            async def sending() -> bool:
+                counters = provider.get("/control/counters").raise_for_status().json()
+                return bool(counters["hung"])
+
+            await until(sending, "the job's send to reach the provider")
+            first.send_signal(signal.SIGKILL)
+            first.wait()
+        provider.put("/control/faults", json={}).raise_for_status()
+        assert jobs_of(pg_settings, job_id) == [("doing", 0)]  # the dead worker's, stuck
+        with workers("procrastinate", env, 1):
+            await queue.wait(job_id, DEADLINE_S)
+    finally:
+        await queue.close()
+
+    assert jobs_of(pg_settings, job_id) == [("succeeded", 2)]  # the killed try counts
+    (message,) = messages(provider, work_id=login_work_id(login_id))
+    assert message["kind"] == "magic_link"
+    runs = [e for e in await job_events(redis) if e["job_id"] == job_id]
+    assert [(e["try"], e["outcome"]) for e in runs] == [(2, "ok")]  # the killed try: no record
+    assert runs[0]["pid"] != first.pid

@@ -13,6 +13,7 @@ from procrastinate import exceptions as pc
 from procrastinate.jobs import Job
 from procrastinate.retry import BaseRetryStrategy, RetryDecision
 from redis.asyncio import Redis
+from redis.exceptions import RedisError
 
 from core import logs
 from core.db import open_store
@@ -25,6 +26,24 @@ from queues.procrastinate import ProcrastinateJobs, connector, ensure_schema
 
 log = logging.getLogger("queues.procrastinate")
 CLIENTS = "clients"  # where the worker keeps its `Clients` in procrastinate's job context
+
+
+class KeptRecords:
+    """The records of tries go to the harness's Redis; while it is down or stalled they wait
+    here, so a Redis fault, which this queue does not depend on, fails no job."""
+
+    def __init__(self, redis: Redis) -> None:
+        self.redis = redis
+        self.waiting: list[tuple[str, str]] = []
+
+    async def rpush(self, key: str, value: str, /) -> None:
+        self.waiting.append((key, value))
+        try:
+            while self.waiting:
+                await self.redis.rpush(*self.waiting[0])  # type: ignore[misc]
+                self.waiting.pop(0)
+        except (RedisError, OSError) as exc:
+            log.warning("%d job records wait for Redis: %s", len(self.waiting), exc)
 
 
 class RetryAsAsked(BaseRetryStrategy):
@@ -84,11 +103,12 @@ async def main(settings: Settings) -> None:
     logs.configure("worker", settings.log_level)
     await asyncio.to_thread(ensure_schema, settings.database_url or "")
     app = build_app(settings)
-    records = Redis.from_url(redis_url_of(settings))
+    # Bounded: a paused Redis must not hold a job's end.
+    records = Redis.from_url(redis_url_of(settings), socket_timeout=1, socket_connect_timeout=1)
     mailer = AsyncEmailClient(settings)
     async with app.open_async():
         jobs = ProcrastinateJobs(app, settings, owned=False)
-        clients = Clients(settings, open_store(settings), mailer, jobs, records)
+        clients = Clients(settings, open_store(settings), mailer, jobs, KeptRecords(records))
         sweeper = asyncio.create_task(retry_stalled(app, settings))
         try:
             await app.run_worker_async(

@@ -115,6 +115,9 @@ class Settings(BaseSettings):
     procrastinate_queue_name: str = "bench"
     database_queue_timeout_s: float = Field(default=1.0, gt=0)
     procrastinate_stalled_s: int = Field(default=5, ge=2)
+    # A new job wakes a worker by NOTIFY; a deferred one (a retry's backoff) is found by this
+    # polling, procrastinate's default of 5 s would add up to 5 s to every retry.
+    procrastinate_poll_s: float = Field(default=0.2, gt=0)
 
     # Randomness is always seeded.
     seed: int = 1

@@ -35,15 +35,19 @@ class KeptRecords:
     def __init__(self, redis: Redis) -> None:
         self.redis = redis
         self.waiting: list[tuple[str, str]] = []
+        self.lock = asyncio.Lock()  # one flush at a time: each record is pushed once
 
     async def rpush(self, key: str, value: str, /) -> None:
         self.waiting.append((key, value))
-        try:
-            while self.waiting:
-                await self.redis.rpush(*self.waiting[0])  # type: ignore[misc]
-                self.waiting.pop(0)
-        except (RedisError, OSError) as exc:
-            log.warning("%d job records wait for Redis: %s", len(self.waiting), exc)
+        if self.lock.locked():
+            return  # the flush under way takes this one too, or leaves it for the next
+        async with self.lock:
+            try:
+                while self.waiting:
+                    await self.redis.rpush(*self.waiting[0])  # type: ignore[misc]
+                    self.waiting.pop(0)
+            except (RedisError, OSError) as exc:
+                log.warning("%d job records wait for Redis: %s", len(self.waiting), exc)
 
 
 class RetryAsAsked(BaseRetryStrategy):
@@ -115,6 +119,7 @@ async def main(settings: Settings) -> None:
                 queues=[settings.procrastinate_queue_name],
                 concurrency=settings.worker_max_jobs,
                 listen_notify=True,
+                fetch_job_polling_interval=settings.procrastinate_poll_s,
                 additional_context={CLIENTS: clients},
                 update_heartbeat_interval=1.0,
                 stalled_worker_timeout=settings.procrastinate_stalled_s,

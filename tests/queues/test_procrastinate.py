@@ -23,6 +23,7 @@ from core.contracts import (
 from core.db import Store, open_store
 from core.settings import Settings
 from queues.procrastinate import Procrastinate, ProcrastinateJobs
+from queues.procrastinate_worker import KeptRecords
 from targets.queued import create_app
 from tests.support import job_events, messages, serve, worker_env, workers
 from tests.targets.test_webhook import event_body
@@ -198,3 +199,17 @@ async def test_a_job_whose_worker_is_killed_runs_again_and_is_delivered_once(
     runs = [e for e in await job_events(redis) if e["job_id"] == job_id]
     assert [(e["try"], e["outcome"]) for e in runs] == [(2, "ok")]  # the killed try: no record
     assert runs[0]["pid"] != first.pid
+
+
+async def test_job_records_wait_out_a_redis_that_is_down_and_are_each_pushed_once(
+    redis: Redis,
+) -> None:
+    down = Redis.from_url("redis://127.0.0.1:1/0", socket_connect_timeout=0.2)
+    records = KeptRecords(down)
+    await asyncio.gather(*(records.rpush("records", f"r{i}") for i in range(5)))  # no raise
+    assert len(records.waiting) == 5
+    records.redis = redis  # Redis is back
+    await asyncio.gather(*(records.rpush("records", f"r{i}") for i in range(5, 200)))
+    pushed = [raw.decode() for raw in await redis.lrange("records", 0, -1)]  # type: ignore[misc]
+    assert sorted(pushed) == sorted(f"r{i}" for i in range(200))
+    await down.aclose()

@@ -202,6 +202,7 @@ class Procrastinate(Queue):
             try:
                 if self._conn is None or self._conn.closed:
                     url = database_url_of(self.settings)
+                    ensure_schema(url)  # the runner may look before any target or worker ran
                     self._conn = psycopg.connect(url, autocommit=True, connect_timeout=2)
                 cursor = self._conn.execute(sql, params)
                 answer.put(cursor.fetchall() if cursor.description else [])
@@ -256,7 +257,6 @@ class Procrastinate(Queue):
         ((self._since,),) = self.query("SELECT now()")
 
     def reset(self) -> None:
-        ensure_schema(database_url_of(self.settings))
         self.query(
             "TRUNCATE procrastinate_jobs, procrastinate_events, procrastinate_periodic_defers"
         )

@@ -213,3 +213,26 @@ async def test_job_records_wait_out_a_redis_that_is_down_and_are_each_pushed_onc
     pushed = [raw.decode() for raw in await redis.lrange("records", 0, -1)]  # type: ignore[misc]
     assert sorted(pushed) == sorted(f"r{i}" for i in range(200))
     await down.aclose()
+
+
+async def test_the_runner_sees_ready_deferred_and_pending_jobs_with_their_work(
+    pg_settings: Settings, pg_store: Store
+) -> None:
+    watched = Procrastinate(pg_settings)
+    queue = await connect(pg_settings, pg_store)
+    try:
+        await queue.enqueue(SEND_MAGIC_LINK, "r1", "a@b.net", "http://t", job_id=login_job_id("r1"))
+        await queue.enqueue(
+            PROCESS_PAYMENT, "evt_9", 9, "r9", job_id=payment_job_id("evt_9"), defer_s=60
+        )
+    finally:
+        await queue.close()
+    assert watched.depth() == {"ready": 1, "deferred": 1, "in_progress": 0}
+    assert watched.pending() == [
+        {"job_id": login_job_id("r1"), "function": SEND_MAGIC_LINK, "work_id": "login:r1"},
+        {"job_id": payment_job_id("evt_9"), "function": PROCESS_PAYMENT, "work_id": "order:9"},
+    ]
+    assert not watched.idle()
+    watched.reset()
+    assert watched.idle() and watched.pending() == []
+    watched.close()

@@ -60,7 +60,7 @@ def test_the_report_opens_with_every_scenario_and_variant_then_links(four: Path)
     assert all(f"| {v} |" in glance for v in VARIANT_NAMES)
     assert "⚠️" in glance  # sync's outage p99 and errors, the lost work without persistence
     assert "harness's own floor" in text
-    header = "| metric | sync | delegated | background | saq | sync ÷ delegated | sync ÷ background"
+    header = f"| metric | {' | '.join(VARIANT_NAMES)} | sync ÷ delegated | sync ÷ background"
     assert text.count(header) == len(SCENARIOS)
     assert "| harness floor p50 / p99 (GET /noop) |" in text
     html = (four / "report.html").read_text()

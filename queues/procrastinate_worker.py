@@ -8,15 +8,17 @@ import datetime
 import logging
 from typing import Any
 
+import psycopg
 from procrastinate import App, JobContext
 from procrastinate import exceptions as pc
 from procrastinate.jobs import Job
 from procrastinate.retry import BaseRetryStrategy, RetryDecision
+from psycopg_pool import PoolTimeout
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from core import logs
-from core.db import open_store
+from core.db import DatabaseError, open_store
 from core.email import AsyncEmailClient
 from core.settings import Settings
 from jobs.bookkeeping import Attempt, Clients, JobFunction, RetryLater
@@ -26,6 +28,8 @@ from queues.procrastinate import ProcrastinateJobs, connector, ensure_schema
 
 log = logging.getLogger("queues.procrastinate")
 CLIENTS = "clients"  # where the worker keeps its `Clients` in procrastinate's job context
+RECONNECT_S = 1.0
+LOST = (pc.ConnectorException, psycopg.Error, DatabaseError, PoolTimeout, OSError)
 
 
 class KeptRecords:
@@ -105,29 +109,51 @@ async def retry_stalled(app: App, settings: Settings) -> None:
 
 async def main(settings: Settings) -> None:
     logs.configure("worker", settings.log_level)
-    await asyncio.to_thread(ensure_schema, settings.database_url or "")
-    app = build_app(settings)
     # Bounded: a paused Redis must not hold a job's end.
     records = Redis.from_url(redis_url_of(settings), socket_timeout=1, socket_connect_timeout=1)
     mailer = AsyncEmailClient(settings)
-    async with app.open_async():
-        jobs = ProcrastinateJobs(app, settings, owned=False)
-        clients = Clients(settings, open_store(settings), mailer, jobs, KeptRecords(records))
-        sweeper = asyncio.create_task(retry_stalled(app, settings))
-        try:
-            await app.run_worker_async(
-                queues=[settings.procrastinate_queue_name],
-                concurrency=settings.worker_max_jobs,
-                listen_notify=True,
-                fetch_job_polling_interval=settings.procrastinate_poll_s,
-                additional_context={CLIENTS: clients},
-                update_heartbeat_interval=1.0,
-                stalled_worker_timeout=settings.procrastinate_stalled_s,
-            )
-        finally:
-            sweeper.cancel()
-            await mailer.aclose()
-            await records.aclose()
+    stopped = False
+    try:
+        while not stopped:
+            stopped = await serve(settings, mailer, KeptRecords(records))
+            if not stopped:
+                await asyncio.sleep(RECONNECT_S)
+    finally:
+        await mailer.aclose()
+        await records.aclose()
+
+
+async def serve(settings: Settings, mailer: AsyncEmailClient, records: KeptRecords) -> bool:
+    """Run the worker until it is stopped (True) or loses PostgreSQL (False).
+
+    procrastinate's worker ends with the first database error; this one waits out an outage,
+    and its jobs cut short come back as a dead worker's (`retry_stalled`).
+    """
+    try:
+        await asyncio.to_thread(ensure_schema, settings.database_url or "")
+        app = build_app(settings)
+        async with app.open_async():
+            jobs = ProcrastinateJobs(app, settings, owned=False)
+            store = await asyncio.to_thread(open_store, settings)
+            clients = Clients(settings, store, mailer, jobs, records)
+            sweeper = asyncio.create_task(retry_stalled(app, settings))
+            try:
+                await app.run_worker_async(
+                    queues=[settings.procrastinate_queue_name],
+                    concurrency=settings.worker_max_jobs,
+                    listen_notify=True,
+                    fetch_job_polling_interval=settings.procrastinate_poll_s,
+                    additional_context={CLIENTS: clients},
+                    update_heartbeat_interval=1.0,
+                    stalled_worker_timeout=settings.procrastinate_stalled_s,
+                )
+            finally:
+                sweeper.cancel()
+                store.close()
+    except LOST as exc:
+        log.warning("lost PostgreSQL (%s); connecting again", str(exc).strip() or type(exc))
+        return False
+    return True
 
 
 if __name__ == "__main__":

@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import signal
 from collections.abc import Awaitable, Callable, Iterator
+from contextlib import ExitStack, closing
+from pathlib import Path
 
 import httpx
 import psycopg
@@ -24,6 +26,7 @@ from core.db import Store, open_store
 from core.settings import Settings
 from queues.procrastinate import Procrastinate, ProcrastinateJobs
 from queues.procrastinate_worker import KeptRecords
+from runner.stack import Stack, StackOptions
 from targets.queued import create_app
 from tests.support import job_events, messages, serve, worker_env, workers
 from tests.targets.test_webhook import event_body
@@ -236,3 +239,31 @@ async def test_the_runner_sees_ready_deferred_and_pending_jobs_with_their_work(
     watched.reset()
     assert watched.idle() and watched.pending() == []
     watched.close()
+
+
+async def test_a_worker_waits_out_a_postgresql_restart_and_runs_the_jobs_after_it(
+    settings: Settings, provider: httpx.Client, redis: Redis, tmp_path: Path
+) -> None:
+    with ExitStack() as exits:  # a server of its own: this one is stopped
+        options = StackOptions(variants=("procrastinate",), log_dir=tmp_path / "logs")
+        stack = Stack(settings.model_copy(update={"database_url": None}), options, exits)
+        stack.start_database()
+        own = settings.model_copy(update={"database_url": stack.settings.database_url})
+        store = exits.enter_context(closing(open_store(own)))
+        store.seed(own.seed, own.seed_users, own.seed_orders, own.max_seats)
+        with workers("procrastinate", env_of(own), 1) as (worker,):
+            stack.stop_postgres()
+            await asyncio.sleep(3)  # the outage: the worker's connections fail meanwhile
+            stack.launch_postgres()
+            queue = await connect(own, store)
+            try:
+                args = ("after", dataset.registered_email(2), "http://t")
+                await queue.enqueue(SEND_MAGIC_LINK, *args, job_id=login_job_id("after"))
+                await queue.wait(login_job_id("after"), DEADLINE_S)
+            finally:
+                await queue.close()
+            assert worker.poll() is None
+    (message,) = messages(provider, work_id=login_work_id("after"))
+    assert message["kind"] == "magic_link"
+    runs = [e for e in await job_events(redis) if e["job_id"] == login_job_id("after")]
+    assert [(e["outcome"], e["pid"]) for e in runs] == [("ok", worker.pid)]

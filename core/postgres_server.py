@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import os
 import pwd
@@ -15,6 +16,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+import psutil
 import psycopg
 
 from core.processes import stop
@@ -154,12 +156,33 @@ def remove(server: PostgresServer) -> None:
     shutil.rmtree(server.data_dir, ignore_errors=True)
 
 
-def pause(process: subprocess.Popen[bytes], on: bool) -> None:
-    """SIGSTOP (or SIGCONT) the server and every backend: its connections stay open, unanswered.
-
-    The server leads its own process group, so one signal reaches every backend it forked.
+def signal_server(pid: int, sig: signal.Signals) -> None:
+    """Signal the server and every process it started, the server first (so it starts no new
+    one meanwhile). Each backend calls setsid(): the server's process group is the server alone.
     """
-    os.killpg(process.pid, signal.SIGSTOP if on else signal.SIGCONT)
+    try:
+        server = psutil.Process(pid)
+        processes = [server, *server.children(recursive=True)]
+    except psutil.NoSuchProcess:
+        return
+    for process in processes:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            process.send_signal(sig)
+
+
+def pause(pid: int, paused: bool) -> None:
+    """SIGSTOP (or SIGCONT) the server and its backends: connections stay open, unanswered."""
+    signal_server(pid, signal.SIGSTOP if paused else signal.SIGCONT)
+
+
+def fast_shutdown(pid: int, timeout_s: float = 10.0) -> None:
+    """PostgreSQL's fast shutdown (SIGINT): sessions cut, data flushed; SIGTERM's smart one
+    would wait for every pooled connection to close."""
+    pause(pid, False)  # a stopped server hears nothing
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGINT)
+    with contextlib.suppress(psutil.NoSuchProcess, psutil.TimeoutExpired):
+        psutil.Process(pid).wait(timeout_s)
 
 
 @contextmanager
@@ -178,7 +201,7 @@ def embedded_postgres(host: str = "127.0.0.1") -> Iterator[str]:
             wait_for_server(server.url, 30.0, process)
             yield server.url
         finally:
-            os.killpg(process.pid, signal.SIGCONT)  # a paused server cannot hear its stop
+            fast_shutdown(process.pid)
             stop(process)
     finally:
         remove(server)

@@ -12,7 +12,7 @@ import datetime
 import queue as threads
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import psycopg
@@ -43,6 +43,26 @@ JOB_ID_INDEX = (
     "CREATE UNIQUE INDEX IF NOT EXISTS bench_job_id ON procrastinate_jobs ((args->>'job_id'))"
 )
 UNREACHABLE = (psycopg.Error, pc.ConnectorException, PoolTimeout, OSError, TimeoutError)
+
+
+# Hand-offs given up on: kept referenced until they end, whenever the server lets them.
+ABANDONED: set[asyncio.Future[Any]] = set()
+
+
+async def bounded(call: Awaitable[T], timeout_s: float) -> T:
+    """`call`'s result, or TimeoutError after `timeout_s` without waiting for it to stop.
+
+    asyncio.wait_for would wait for the cancelled call to end, and psycopg's cancel of a query
+    to a paused server waits for the server: a login would hang as long as the stall.
+    """
+    task = asyncio.ensure_future(call)
+    done, _ = await asyncio.wait({task}, timeout=timeout_s)
+    if task in done:
+        return task.result()
+    task.cancel()
+    ABANDONED.add(task)
+    task.add_done_callback(ABANDONED.discard)
+    raise TimeoutError(f"PostgreSQL did not answer within {timeout_s:g}s")
 
 
 def database_url_of(settings: Settings) -> str:
@@ -104,7 +124,7 @@ class ProcrastinateJobs(JobQueueBase):
     ) -> bool:
         job = new_job(self.settings, function, args, job_id, defer_s)
         try:
-            await asyncio.wait_for(self.app.job_manager.defer_job_async(job), self.timeout_s)
+            await bounded(self.app.job_manager.defer_job_async(job), self.timeout_s)
         except pc.UniqueViolation:
             return False
         except UNREACHABLE as exc:
@@ -124,7 +144,7 @@ class ProcrastinateJobs(JobQueueBase):
         job = new_job(self.settings, function, args, job_id, None)
         call = asyncio.to_thread(self.commit, store, change, job)
         try:
-            return await asyncio.wait_for(call, self.timeout_s)
+            return await bounded(call, self.timeout_s)
         except UNREACHABLE as exc:
             raise QueueUnavailable(str(exc) or type(exc).__name__) from exc
 

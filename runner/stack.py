@@ -18,7 +18,16 @@ import httpx
 import redis
 
 from core.contracts import DEFAULT_VARIANTS, VARIANT_NAMES
-from core.postgres_server import PostgresNotFound, PostgresServer, answers, new_server, remove
+from core.postgres_server import (
+    PostgresNotFound,
+    PostgresServer,
+    answers,
+    fast_shutdown,
+    new_server,
+    pause,
+    remove,
+    signal_server,
+)
 from core.redis_server import RedisNotFound, find_redis_server, free_port, redis_command
 from core.settings import Settings
 from queues import needs_database, queue_of
@@ -223,27 +232,27 @@ class Stack:
         assert self.postgres is not None, "PostgreSQL is not the harness's own"
         url = self.postgres.url
         child = self.child("postgres", self.postgres.command(), os.environ)
+        self.exits.callback(fast_shutdown, child.pid)  # before the child's own stop
         wait_healthy("postgres", lambda: answers(url), self.options.health_deadline_s, [child])
         return child
 
     def stop_postgres(self) -> Child:
         """Stop the embedded PostgreSQL cleanly (its fast shutdown: sessions cut, data kept)."""
         victim = self.children.pop("postgres")
-        victim.signal_group(signal.SIGCONT)  # a paused server hears nothing
-        if victim.process is not None:
-            victim.process.send_signal(signal.SIGINT)
+        fast_shutdown(victim.pid)
         victim.stop()
         return victim
 
     def kill_postgres(self) -> Child:
-        """SIGKILL the embedded PostgreSQL and its backends (a crash; recovery on restart)."""
+        """SIGKILL the embedded PostgreSQL and every backend (a crash; recovery on restart)."""
         victim = self.children.pop("postgres")
+        signal_server(victim.pid, signal.SIGKILL)
         victim.kill()
         return victim
 
     def pause_postgres(self, paused: bool) -> None:
         """SIGSTOP (or SIGCONT) the server and every backend: connections open, unanswered."""
-        self.children["postgres"].signal_group(signal.SIGSTOP if paused else signal.SIGCONT)
+        pause(self.children["postgres"].pid, paused)
 
     def launch_provider(self) -> Gate:
         if self.options.provider_url is not None:

@@ -267,3 +267,32 @@ async def test_a_worker_waits_out_a_postgresql_restart_and_runs_the_jobs_after_i
     assert message["kind"] == "magic_link"
     runs = [e for e in await job_events(redis) if e["job_id"] == login_job_id("after")]
     assert [(e["outcome"], e["pid"]) for e in runs] == [("ok", worker.pid)]
+
+
+def test_a_login_answers_503_within_the_bound_while_postgresql_is_paused(
+    settings: Settings, tmp_path: Path
+) -> None:
+    with ExitStack() as exits:  # a server of its own: this one is paused
+        options = StackOptions(variants=("procrastinate",), log_dir=tmp_path / "logs")
+        stack = Stack(settings.model_copy(update={"database_url": None}), options, exits)
+        stack.start_database()
+        own = stack.settings.model_copy(update={"database_queue_timeout_s": 1.0})
+        store = exits.enter_context(closing(open_store(own)))
+        store.seed(own.seed, own.seed_users, own.seed_orders, own.max_seats)
+        url = exits.enter_context(serve(create_app(own, "procrastinate")))
+        client = exits.enter_context(httpx.Client(base_url=url, timeout=60))
+        assert client.post("/login", json={"email": "a@example.com"}).status_code == 202
+        stack.pause_postgres(True)
+        try:
+            answers = []
+            for n in range(3):  # each waits for the paused server, or for a free connection
+                response = client.post("/login", json={"email": f"p{n}@example.com"})
+                answers.append((response.status_code, response.elapsed.total_seconds()))
+        finally:
+            stack.pause_postgres(False)
+        after = client.post("/login", json={"email": "b@example.com"})
+    assert [status for status, _ in answers] == [503, 503, 503]
+    # Bounded by DATABASE_QUEUE_TIMEOUT_S, not by the stall (psycopg's cancel of a query to a
+    # paused server would wait for the server); 3 s of slack for a busy machine.
+    assert max(elapsed for _, elapsed in answers) < own.database_queue_timeout_s + 3
+    assert after.status_code == 202

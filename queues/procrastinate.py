@@ -177,14 +177,14 @@ class ProcrastinateJobs(JobQueueBase):
             await self.app.close_async()
 
 
-def connector(settings: Settings, max_size: int) -> PsycopgConnector:
-    url = database_url_of(settings)
+def connector(settings: Settings, max_size: int, timeout_s: float) -> PsycopgConnector:
+    """A pool whose wait for a free connection, and each connect, give up after `timeout_s`."""
     return PsycopgConnector(
-        conninfo=url,
+        conninfo=database_url_of(settings),
         min_size=1,
         max_size=max_size,
-        timeout=settings.database_queue_timeout_s,  # waiting for a free connection
-        kwargs={"connect_timeout": max(1, round(settings.database_queue_timeout_s))},
+        timeout=timeout_s,
+        kwargs={"connect_timeout": max(1, round(timeout_s))},
     )
 
 
@@ -209,7 +209,8 @@ class Procrastinate(Queue):
         if not isinstance(store, PostgresStore):
             raise SystemExit("the database queue needs the store in PostgreSQL: set DATABASE_URL")
         await asyncio.to_thread(ensure_schema, store.url)
-        app = App(connector=connector(self.settings, 40))
+        # 40: a target's hand-offs at once, as the store's pool (core.db.pool_size)
+        app = App(connector=connector(self.settings, 40, self.settings.database_queue_timeout_s))
         await app.open_async()
         return ProcrastinateJobs(app, self.settings)
 

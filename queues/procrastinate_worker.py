@@ -29,6 +29,8 @@ from queues.procrastinate import ProcrastinateJobs, connector, ensure_schema
 log = logging.getLogger("queues.procrastinate")
 CLIENTS = "clients"  # where the worker keeps its `Clients` in procrastinate's job context
 RECONNECT_S = 1.0
+WORKER_WAIT_S = 30.0
+PROMPT_S = 1.0  # a look at the stalled jobs slower than this: the database itself stalled
 LOST = (pc.ConnectorException, psycopg.Error, DatabaseError, PoolTimeout, OSError)
 
 
@@ -81,7 +83,10 @@ def on_procrastinate(name: str, function: JobFunction, settings: Settings) -> An
 
 
 def build_app(settings: Settings) -> App:
-    app = App(connector=connector(settings, settings.worker_max_jobs + 2))
+    # A worker waits out a stall (procrastinate's own 30 s): one that gave up would start again,
+    # and a starting procrastinate worker forgets every worker whose heartbeat is old, live
+    # ones too, so their running jobs would run twice.
+    app = App(connector=connector(settings, settings.worker_max_jobs + 2, WORKER_WAIT_S))
     for name, function in FUNCTIONS.items():
         task = on_procrastinate(name, function, settings)
         app.task(name=name, pass_context=True, retry=RetryAsAsked())(task)
@@ -92,19 +97,31 @@ async def retry_stalled(app: App, settings: Settings) -> None:
     """procrastinate runs a dead worker's job again only when asked: ask, every few seconds.
 
     A worker beats its heart every second; one silent for `procrastinate_stalled_s` is dead.
+    But a paused database silences every worker: a round that found it slow (or failed) makes
+    the next one only look, so live workers beat again before anyone is judged.
     """
+    period_s = settings.procrastinate_stalled_s / 2
+    trusted = False
+    loop = asyncio.get_running_loop()
     while True:
-        await asyncio.sleep(settings.procrastinate_stalled_s / 2)
-        with contextlib.suppress(pc.ConnectorException, OSError):
+        await asyncio.sleep(period_s)
+        began = loop.time()
+        try:
             stalled = await app.job_manager.get_stalled_jobs(
                 queue=settings.procrastinate_queue_name,
                 seconds_since_heartbeat=settings.procrastinate_stalled_s,
             )
+        except (pc.ConnectorException, OSError):
+            trusted = False
+            continue
+        prompt = loop.time() - began < PROMPT_S
+        if trusted and prompt:
             for job in stalled:
                 # Another worker may have retried it first: the job is no longer "doing".
                 with contextlib.suppress(pc.ConnectorException):
                     await app.job_manager.retry_job(job)
                     log.warning("retried job %s of a stalled worker", job.id)
+        trusted = prompt
 
 
 async def main(settings: Settings) -> None:

@@ -296,3 +296,39 @@ def test_a_login_answers_503_within_the_bound_while_postgresql_is_paused(
     # paused server would wait for the server); 3 s of slack for a busy machine.
     assert max(elapsed for _, elapsed in answers) < own.database_queue_timeout_s + 3
     assert after.status_code == 202
+
+
+async def test_a_paused_database_does_not_make_workers_take_each_other_for_dead(
+    settings: Settings, provider: httpx.Client, tmp_path: Path
+) -> None:
+    # Every heartbeat stops while the server is paused; a live worker's running job must not
+    # be run a second time when it resumes.
+    provider.put("/control/faults", json={"hang_probability": 1.0}).raise_for_status()
+    with ExitStack() as exits:
+        options = StackOptions(variants=("procrastinate",), log_dir=tmp_path / "logs")
+        stack = Stack(settings.model_copy(update={"database_url": None}), options, exits)
+        stack.start_database()
+        own = stack.settings.model_copy(update={"procrastinate_stalled_s": 2})  # as env_of's
+        store = exits.enter_context(closing(open_store(own)))
+        store.seed(own.seed, own.seed_users, own.seed_orders, own.max_seats)
+        env = env_of(own, PROVIDER_READ_TIMEOUT_S="40", EMAIL_JOB_TIMEOUT_S="60")
+        with workers("procrastinate", env, 2):
+            queue = await connect(own, store)
+            try:
+                args = ("held", dataset.registered_email(1), "http://t")
+                await queue.enqueue(SEND_MAGIC_LINK, *args, job_id=login_job_id("held"))
+
+                async def hung() -> int:
+                    counters = provider.get("/control/counters").raise_for_status().json()
+                    return int(counters["hung"])
+
+                await until(hung, "the job's send to reach the provider")
+                stack.pause_postgres(True)
+                await asyncio.sleep(3 * own.procrastinate_stalled_s)  # every heartbeat stale
+                stack.pause_postgres(False)
+                await asyncio.sleep(3 * own.procrastinate_stalled_s)  # sweeps after it
+                assert await hung() == 1
+                assert jobs_of(own, login_job_id("held")) == [("doing", 0)]
+            finally:
+                await queue.close()
+                provider.put("/control/faults", json={}).raise_for_status()

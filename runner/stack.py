@@ -18,19 +18,10 @@ import httpx
 import redis
 
 from core.contracts import DEFAULT_VARIANTS, VARIANT_NAMES
-from core.postgres_server import (
-    PostgresNotFound,
-    PostgresServer,
-    answers,
-    fast_shutdown,
-    new_server,
-    pause,
-    remove,
-    signal_server,
-)
+from core.postgres_server import PostgresServer
 from core.redis_server import RedisNotFound, find_redis_server, free_port, redis_command
 from core.settings import Settings
-from queues import needs_database, queue_of
+from queues import queue_of
 from queues.base import Queue
 from runner import commands
 from runner.children import (
@@ -42,6 +33,7 @@ from runner.children import (
     port_free,
     wait_healthy,
 )
+from runner.stack_db import DatabaseParts
 
 HEALTH_DEADLINE_S = 30.0
 PORT_FREE_DEADLINE_S = 30.0  # a target in graceful shutdown closes its socket first
@@ -88,7 +80,7 @@ def redis_ok(url: str) -> bool:
 
 
 @dataclass
-class Stack:
+class Stack(DatabaseParts):
     """Every child of the stack, the URLs they answer on, and the env they were started with."""
 
     settings: Settings
@@ -210,49 +202,6 @@ class Stack:
                     raise StackError("Redis did not finish writing its append-only file")
                 time.sleep(0.05)
         self.redis_appendonly = on
-
-    def start_database(self) -> None:
-        """With a variant whose queue lives in the database and no DATABASE_URL, start the
-        harness's own PostgreSQL: every variant's store is then in it, so none is measured on
-        SQLite against another on PostgreSQL."""
-        if self.settings.database_url or not needs_database(self.options.variants):
-            return
-        try:
-            server = new_server(self.options.host)
-        except PostgresNotFound as exc:
-            raise UsageError(str(exc)) from None
-        self.exits.callback(remove, server)  # runs after the server's own stop
-        server.init()
-        self.postgres = server
-        self.settings = self.settings.model_copy(update={"database_url": server.url})
-        self.launch_postgres()
-
-    def launch_postgres(self) -> Child:
-        """Start the embedded PostgreSQL (again) on its port and folder; wait until it answers."""
-        assert self.postgres is not None, "PostgreSQL is not the harness's own"
-        url = self.postgres.url
-        child = self.child("postgres", self.postgres.command(), os.environ)
-        self.exits.callback(fast_shutdown, child.pid)  # before the child's own stop
-        wait_healthy("postgres", lambda: answers(url), self.options.health_deadline_s, [child])
-        return child
-
-    def stop_postgres(self) -> Child:
-        """Stop the embedded PostgreSQL cleanly (its fast shutdown: sessions cut, data kept)."""
-        victim = self.children.pop("postgres")
-        fast_shutdown(victim.pid)
-        victim.stop()
-        return victim
-
-    def kill_postgres(self) -> Child:
-        """SIGKILL the embedded PostgreSQL and every backend (a crash; recovery on restart)."""
-        victim = self.children.pop("postgres")
-        signal_server(victim.pid, signal.SIGKILL)
-        victim.kill()
-        return victim
-
-    def pause_postgres(self, paused: bool) -> None:
-        """SIGSTOP (or SIGCONT) the server and every backend: connections open, unanswered."""
-        pause(self.children["postgres"].pid, paused)
 
     def launch_provider(self) -> Gate:
         if self.options.provider_url is not None:

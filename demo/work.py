@@ -56,8 +56,9 @@ class WorkBook:
     def count(self, pending: Iterable[Mapping[str, Any]]) -> dict[str, Json]:
         """Per variant: the analysis's counts and completion times (ms) of the work so far.
 
-        `pending` is the queue's snapshot (each queue adapter's `pending`), taken after the requests were read
-        and before the messages: a job that ends in between is then delivered, not lost.
+        `pending` is the queue's snapshot (each queue adapter's `pending`), taken after the
+        requests were read and before the messages: a job that ends in between is then
+        delivered, not lost.
         """
         requests = self.requests
         if not len(requests):

@@ -29,8 +29,8 @@ from core.db import Store, open_store
 from core.processes import stop
 from core.redis_server import free_port
 from core.settings import Settings
-from runner.commands import target_command
 from queues import needs_database
+from runner.commands import target_command
 from targets import queued
 from tests.support import job_events, messages, serve
 from tests.targets.test_webhook import event_body

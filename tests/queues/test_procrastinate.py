@@ -6,6 +6,7 @@ import asyncio
 import signal
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import ExitStack, closing
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -53,6 +54,30 @@ def pg_store(pg_settings: Settings) -> Iterator[Store]:
     store.seed(s.seed, s.seed_users, s.seed_orders, s.max_seats)
     yield store
     store.close()
+
+
+@dataclass
+class OwnServer:
+    """A PostgreSQL of the test's own, as the stack starts it: this one is stopped or paused."""
+
+    stack: Stack
+    settings: Settings  # pointing at it, stalled workers judged as env_of's are
+    store: Store
+
+
+@pytest.fixture
+def own_server(
+    settings: Settings, tmp_path: Path, embedded_postgres_url: str
+) -> Iterator[OwnServer]:
+    # embedded_postgres_url: skipped, saying why, where no PostgreSQL binaries are installed.
+    with ExitStack() as exits:
+        options = StackOptions(variants=("procrastinate",), log_dir=tmp_path / "logs")
+        stack = Stack(settings.model_copy(update={"database_url": None}), options, exits)
+        stack.start_database()
+        own = stack.settings.model_copy(update={"procrastinate_stalled_s": 2})
+        store = exits.enter_context(closing(open_store(own)))
+        store.seed(own.seed, own.seed_users, own.seed_orders, own.max_seats)
+        yield OwnServer(stack, own, store)
 
 
 def env_of(settings: Settings, **extra: str) -> dict[str, str]:
@@ -242,27 +267,21 @@ async def test_the_runner_sees_ready_deferred_and_pending_jobs_with_their_work(
 
 
 async def test_a_worker_waits_out_a_postgresql_restart_and_runs_the_jobs_after_it(
-    settings: Settings, provider: httpx.Client, redis: Redis, tmp_path: Path
+    own_server: OwnServer, provider: httpx.Client, redis: Redis
 ) -> None:
-    with ExitStack() as exits:  # a server of its own: this one is stopped
-        options = StackOptions(variants=("procrastinate",), log_dir=tmp_path / "logs")
-        stack = Stack(settings.model_copy(update={"database_url": None}), options, exits)
-        stack.start_database()
-        own = settings.model_copy(update={"database_url": stack.settings.database_url})
-        store = exits.enter_context(closing(open_store(own)))
-        store.seed(own.seed, own.seed_users, own.seed_orders, own.max_seats)
-        with workers("procrastinate", env_of(own), 1) as (worker,):
-            stack.stop_postgres()
-            await asyncio.sleep(3)  # the outage: the worker's connections fail meanwhile
-            stack.launch_postgres()
-            queue = await connect(own, store)
-            try:
-                args = ("after", dataset.registered_email(2), "http://t")
-                await queue.enqueue(SEND_MAGIC_LINK, *args, job_id=login_job_id("after"))
-                await queue.wait(login_job_id("after"), DEADLINE_S)
-            finally:
-                await queue.close()
-            assert worker.poll() is None
+    stack, own, store = own_server.stack, own_server.settings, own_server.store
+    with workers("procrastinate", env_of(own), 1) as (worker,):
+        stack.stop_postgres()
+        await asyncio.sleep(3)  # the outage: the worker's connections fail meanwhile
+        stack.launch_postgres()
+        queue = await connect(own, store)
+        try:
+            args = ("after", dataset.registered_email(2), "http://t")
+            await queue.enqueue(SEND_MAGIC_LINK, *args, job_id=login_job_id("after"))
+            await queue.wait(login_job_id("after"), DEADLINE_S)
+        finally:
+            await queue.close()
+        assert worker.poll() is None
     (message,) = messages(provider, work_id=login_work_id("after"))
     assert message["kind"] == "magic_link"
     runs = [e for e in await job_events(redis) if e["job_id"] == login_job_id("after")]
@@ -270,15 +289,11 @@ async def test_a_worker_waits_out_a_postgresql_restart_and_runs_the_jobs_after_i
 
 
 def test_a_login_answers_503_within_the_bound_while_postgresql_is_paused(
-    settings: Settings, tmp_path: Path
+    own_server: OwnServer,
 ) -> None:
-    with ExitStack() as exits:  # a server of its own: this one is paused
-        options = StackOptions(variants=("procrastinate",), log_dir=tmp_path / "logs")
-        stack = Stack(settings.model_copy(update={"database_url": None}), options, exits)
-        stack.start_database()
-        own = stack.settings.model_copy(update={"database_queue_timeout_s": 1.0})
-        store = exits.enter_context(closing(open_store(own)))
-        store.seed(own.seed, own.seed_users, own.seed_orders, own.max_seats)
+    stack = own_server.stack
+    own = own_server.settings.model_copy(update={"database_queue_timeout_s": 1.0})
+    with ExitStack() as exits:
         url = exits.enter_context(serve(create_app(own, "procrastinate")))
         client = exits.enter_context(httpx.Client(base_url=url, timeout=60))
         assert client.post("/login", json={"email": "a@example.com"}).status_code == 202
@@ -299,36 +314,30 @@ def test_a_login_answers_503_within_the_bound_while_postgresql_is_paused(
 
 
 async def test_a_paused_database_does_not_make_workers_take_each_other_for_dead(
-    settings: Settings, provider: httpx.Client, tmp_path: Path
+    own_server: OwnServer, provider: httpx.Client
 ) -> None:
     # Every heartbeat stops while the server is paused; a live worker's running job must not
     # be run a second time when it resumes.
     provider.put("/control/faults", json={"hang_probability": 1.0}).raise_for_status()
-    with ExitStack() as exits:
-        options = StackOptions(variants=("procrastinate",), log_dir=tmp_path / "logs")
-        stack = Stack(settings.model_copy(update={"database_url": None}), options, exits)
-        stack.start_database()
-        own = stack.settings.model_copy(update={"procrastinate_stalled_s": 2})  # as env_of's
-        store = exits.enter_context(closing(open_store(own)))
-        store.seed(own.seed, own.seed_users, own.seed_orders, own.max_seats)
-        env = env_of(own, PROVIDER_READ_TIMEOUT_S="40", EMAIL_JOB_TIMEOUT_S="60")
-        with workers("procrastinate", env, 2):
-            queue = await connect(own, store)
-            try:
-                args = ("held", dataset.registered_email(1), "http://t")
-                await queue.enqueue(SEND_MAGIC_LINK, *args, job_id=login_job_id("held"))
+    stack, own, store = own_server.stack, own_server.settings, own_server.store
+    env = env_of(own, PROVIDER_READ_TIMEOUT_S="40", EMAIL_JOB_TIMEOUT_S="60")
+    with workers("procrastinate", env, 2):
+        queue = await connect(own, store)
+        try:
+            args = ("held", dataset.registered_email(1), "http://t")
+            await queue.enqueue(SEND_MAGIC_LINK, *args, job_id=login_job_id("held"))
 
-                async def hung() -> int:
-                    counters = provider.get("/control/counters").raise_for_status().json()
-                    return int(counters["hung"])
+            async def hung() -> int:
+                counters = provider.get("/control/counters").raise_for_status().json()
+                return int(counters["hung"])
 
-                await until(hung, "the job's send to reach the provider")
-                stack.pause_postgres(True)
-                await asyncio.sleep(3 * own.procrastinate_stalled_s)  # every heartbeat stale
-                stack.pause_postgres(False)
-                await asyncio.sleep(3 * own.procrastinate_stalled_s)  # sweeps after it
-                assert await hung() == 1
-                assert jobs_of(own, login_job_id("held")) == [("doing", 0)]
-            finally:
-                await queue.close()
-                provider.put("/control/faults", json={}).raise_for_status()
+            await until(hung, "the job's send to reach the provider")
+            stack.pause_postgres(True)
+            await asyncio.sleep(3 * own.procrastinate_stalled_s)  # every heartbeat stale
+            stack.pause_postgres(False)
+            await asyncio.sleep(3 * own.procrastinate_stalled_s)  # sweeps after it
+            assert await hung() == 1
+            assert jobs_of(own, login_job_id("held")) == [("doing", 0)]
+        finally:
+            await queue.close()
+            provider.put("/control/faults", json={}).raise_for_status()

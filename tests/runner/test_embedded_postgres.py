@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from core.postgres_server import PostgresNotFound, find_postgres_bin
 from core.settings import PROJECT_ROOT
 
 # Run in a network namespace of its own: its loopback has no server on 5432, whatever the
@@ -55,6 +56,10 @@ print(json.dumps(seen))
 
 
 def in_own_network(tmp_path: Path) -> list[str]:
+    try:
+        find_postgres_bin()
+    except PostgresNotFound as exc:
+        pytest.skip(str(exc))
     if shutil.which("unshare") is None or shutil.which("ip") is None:
         pytest.skip("needs unshare and ip (util-linux, iproute2)")
     probe = subprocess.run(["unshare", "--net", "true"], capture_output=True, check=False)

@@ -127,16 +127,16 @@ def create_app(
         order = await asyncio.to_thread(store.order, event.order_id)
         if order is None:
             raise HTTPException(404, f"unknown order {event.order_id}")
-        # The event recorded and the order paid, then the job; a pending event is handed off
-        # again: the job id makes a second copy a no-op.
+        # Record the event and mark the order paid, then queue the job: in one transaction
+        # where the queue lives in the store. A pending event is handed off again: the job id
+        # makes a second copy a no-op.
         paid = partial(orders.record_payment, event_id=event.id, order_id=order.id, now=now())
         args = (event.id, order.id, request_id)
         job_id = payment_job_id(event.id)
-        if not await hand_off(
+        owed = await hand_off(
             request, background, PROCESS_PAYMENT, *args, job_id=job_id, change=paid
-        ):
-            return {"status": "duplicate"}
-        return {"status": "queued"}
+        )
+        return {"status": "queued" if owed else "duplicate"}
 
     return app
 

@@ -49,6 +49,12 @@ UNREACHABLE = (psycopg.Error, pc.ConnectorException, PoolTimeout, OSError, Timeo
 ABANDONED: set[asyncio.Future[Any]] = set()
 
 
+def forget(task: asyncio.Future[Any]) -> None:
+    ABANDONED.discard(task)
+    if not task.cancelled():
+        task.exception()  # retrieved: its failure was answered with a 503 already
+
+
 async def bounded(call: Awaitable[T], timeout_s: float) -> T:
     """`call`'s result, or TimeoutError after `timeout_s` without waiting for it to stop.
 
@@ -61,7 +67,7 @@ async def bounded(call: Awaitable[T], timeout_s: float) -> T:
         return task.result()
     task.cancel()
     ABANDONED.add(task)
-    task.add_done_callback(ABANDONED.discard)
+    task.add_done_callback(forget)
     raise TimeoutError(f"PostgreSQL did not answer within {timeout_s:g}s")
 
 

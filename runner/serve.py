@@ -44,6 +44,7 @@ def serve(settings: Settings, options: StackOptions, urls_file: Path) -> int:
             print(f"stack up in {time.monotonic() - started:.1f}s (logs in {options.log_dir}/)")
             for name in (*stack.target_urls, "provider", "redis"):
                 print(f"  {name:<10} {urls[f'{name}_url']}")
+            print(f"  database   {urls['database']['url']}")
             print(f"  workers    {len(stack.workers)}")
             print(f"URLs written to {urls_file}; Ctrl-C stops everything.", flush=True)
             while True:

@@ -202,12 +202,17 @@ def main(argv: list[str] | None = None) -> int:
             share = statistics.median(r[name] / r["noop"] for r in rounds)
             print(f"    {label:<36} {rate:>9.0f} req/s  {share:6.1%} of /noop")
         ratio, low, high = median_interval([r["login"] / r["ceiling"] for r in rounds])
+        figure = (
+            f"    login is {ratio:.1%} of the {ceiling_label(queue)} ceiling (95% interval"
+            f" {low:.0%} to {high:.0%})"
+        )
+        if needs_database([queue]):
+            # Issue 22 asks for the figure, with no goal yet: reported, not judged.
+            print(f"{figure}: reported, no goal set")
+            continue
         met = ratio >= LOGIN_OF_RPUSH_GOAL
         ok &= met
-        print(
-            f"    login is {ratio:.1%} of the {ceiling_label(queue)} ceiling (95% interval"
-            f" {low:.0%} to {high:.0%}): {holds(met)} the goal of {LOGIN_OF_RPUSH_GOAL:.0%}"
-        )
+        print(f"{figure}: {holds(met)} the goal of {LOGIN_OF_RPUSH_GOAL:.0%}")
 
     print("\nPickup overhead at steady: median (email accepted - request start) - provider's")
     print(f"median latency ({PROVIDER_MEDIAN_MS:.0f} ms), one quick real run of each:")

@@ -341,3 +341,24 @@ async def test_a_paused_database_does_not_make_workers_take_each_other_for_dead(
         finally:
             await queue.close()
             provider.put("/control/faults", json={}).raise_for_status()
+
+
+async def test_an_idle_worker_is_woken_by_notify_not_by_its_polling(
+    pg_settings: Settings, pg_store: Store, provider: httpx.Client, redis: Redis
+) -> None:
+    poll_s = 60.0  # the fallback polling: no job may wait for it
+    watched = Procrastinate(pg_settings)
+    queue = await connect(pg_settings, pg_store)
+    try:
+        with workers("procrastinate", env_of(pg_settings, PROCRASTINATE_POLL_S=str(poll_s))):
+            await until(lambda: asyncio.to_thread(watched.worker_alive), "the worker")
+            await asyncio.sleep(1)  # past its first look at the queue: now it only listens
+            args = ("woken", dataset.registered_email(3), "http://t")
+            await queue.enqueue(SEND_MAGIC_LINK, *args, job_id=login_job_id("woken"))
+            await queue.wait(login_job_id("woken"), DEADLINE_S)
+    finally:
+        await queue.close()
+        watched.close()
+    (run,) = [e for e in await job_events(redis) if e["job_id"] == login_job_id("woken")]
+    assert run["outcome"] == "ok"
+    assert run["started_at"] - run["enqueued_at"] < poll_s / 10

@@ -45,8 +45,17 @@ class KeptRecords:
 
     async def rpush(self, key: str, value: str, /) -> None:
         self.waiting.append((key, value))
-        if self.lock.locked():
-            return  # the flush under way takes this one too, or leaves it for the next
+        await self.flush()
+
+    async def flush_every(self, period_s: float) -> None:
+        """Records left waiting reach Redis once it is back, even if no job ends after that."""
+        while True:
+            await asyncio.sleep(period_s)
+            await self.flush()
+
+    async def flush(self) -> None:
+        if not self.waiting or self.lock.locked():
+            return  # the flush under way takes these too, or leaves them for the next
         async with self.lock:
             try:
                 while self.waiting:
@@ -154,6 +163,7 @@ async def serve(settings: Settings, mailer: AsyncEmailClient, records: KeptRecor
             store = await asyncio.to_thread(open_store, settings)
             clients = Clients(settings, store, mailer, jobs, records)
             sweeper = asyncio.create_task(retry_stalled(app, settings))
+            flusher = asyncio.create_task(records.flush_every(RECONNECT_S))
             try:
                 await app.run_worker_async(
                     queues=[settings.procrastinate_queue_name],
@@ -166,6 +176,7 @@ async def serve(settings: Settings, mailer: AsyncEmailClient, records: KeptRecor
                 )
             finally:
                 sweeper.cancel()
+                flusher.cancel()
                 store.close()
     except LOST as exc:
         log.warning("lost PostgreSQL (%s); connecting again", str(exc).strip() or type(exc))

@@ -236,7 +236,11 @@ async def test_job_records_wait_out_a_redis_that_is_down_and_are_each_pushed_onc
     records = KeptRecords(down)
     await asyncio.gather(*(records.rpush("records", f"r{i}") for i in range(5)))  # no raise
     assert len(records.waiting) == 5
-    records.redis = redis  # Redis is back
+    records.redis = redis  # Redis is back: the waiting ones go first, with no job ending
+    await records.flush()
+    assert [raw.decode() for raw in await redis.lrange("records", 0, -1)] == [  # type: ignore[misc]
+        f"r{i}" for i in range(5)
+    ]
     await asyncio.gather(*(records.rpush("records", f"r{i}") for i in range(5, 200)))
     pushed = [raw.decode() for raw in await redis.lrange("records", 0, -1)]  # type: ignore[misc]
     assert sorted(pushed) == sorted(f"r{i}" for i in range(200))

@@ -164,6 +164,12 @@ VARIANTS: Final = (
         "celery-acks-late",
         "the broker's queue: a task is acknowledged when it ends, redelivered if its worker dies",
     ),
+    Variant(
+        "procrastinate",
+        "targets.queued:procrastinate",
+        "procrastinate",
+        "the database: the state change and its job commit together (a database crash too)",
+    ),
 )
 VARIANT_NAMES: Final = tuple(v.name for v in VARIANTS)
 DEFAULT_VARIANTS: Final = ("sync", "delegated")

@@ -10,9 +10,20 @@ from __future__ import annotations
 from pathlib import Path
 
 from core.contracts import order_work_id, tickets_key
-from core.db import Order, Store
+from core.db import EventState, Order, Store
 from core.email import Email
 from core.magic_links import templates
+
+
+def record_payment(store: Store, event_id: str, order_id: int, now: float) -> bool:
+    """Record the event and mark its order paid; False when the event was already processed.
+
+    A queue handler runs this as the change its `process_payment` job is owed for.
+    """
+    if store.record_event(event_id, order_id, now) is EventState.PROCESSED:
+        return False
+    store.mark_paid(order_id, now)
+    return True
 
 
 def pay(store: Store, order: Order, now: float) -> list[int]:

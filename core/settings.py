@@ -120,6 +120,14 @@ class Settings(BaseSettings):
     # celery-acks-late on Redis: how long a task waits with its worker before it is handed
     # out again. Unset: the longest job timeout or retry backoff cap, plus 10 s.
     celery_visibility_timeout_s: float | None = Field(default=None, gt=0)
+    # The `procrastinate` variant's queue, in the store's PostgreSQL. A handler waits at most
+    # QUEUE_TIMEOUT_S for its hand-off (then answers 503); a worker that has not beaten its
+    # heart for procrastinate_stalled_s is taken for dead, and its jobs run again.
+    procrastinate_queue_name: str = "bench"
+    procrastinate_stalled_s: int = Field(default=5, ge=2)
+    # A new job wakes a worker by NOTIFY; a deferred one (a retry's backoff) is found by this
+    # polling, procrastinate's default of 5 s would add up to 5 s to every retry.
+    procrastinate_poll_s: float = Field(default=0.2, gt=0)
 
     # Randomness is always seeded.
     seed: int = 1

@@ -18,6 +18,7 @@ ADAPTERS: Final = {
     "inprocess": "queues.inprocess:InProcess",
     "celery": "queues.celery:Celery",
     "celery-acks-late": "queues.celery:CeleryAcksLate",
+    "procrastinate": "queues.procrastinate:Procrastinate",
 }
 
 
@@ -41,6 +42,11 @@ def queue_class(variant_name: str) -> type[Queue] | None:
 def queue_of(variant_name: str, settings: Settings) -> Queue | None:
     cls = queue_class(variant_name)
     return None if cls is None else cls(settings)
+
+
+def needs_database(variant_names: list[str] | tuple[str, ...]) -> bool:
+    """Whether any of these variants keeps its jobs in the store's database (PostgreSQL)."""
+    return any((cls := queue_class(v)) is not None and cls.needs_database for v in variant_names)
 
 
 def has_workers(variant_name: str) -> bool:

@@ -29,6 +29,7 @@ from jobs.registry import FUNCTIONS
 from queues.base import (
     Depth,
     JobQueue,
+    JobQueueBase,
     OnRedis,
     PendingJob,
     QueueUnavailable,
@@ -51,7 +52,7 @@ NO_TIMEOUT_S = 24 * 3600.0
 CLIENTS = "clients"  # where the worker's startup keeps its `Clients` in arq's ctx
 
 
-class ArqJobs:
+class ArqJobs(JobQueueBase):
     """The target's and the jobs' connection: one Lua call per enqueue."""
 
     def __init__(self, redis: ArqRedis, queue_name: str, owned: bool = True) -> None:

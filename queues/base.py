@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, ClassVar, Protocol, TypedDict
+import asyncio
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol, TypedDict, TypeVar
 
 import redis
 
@@ -37,11 +39,57 @@ class JobQueue(Protocol):
         """
         ...
 
+    async def commit_with(
+        self,
+        store: Store,
+        change: Callable[[Store], bool],
+        function: str,
+        *args: Any,
+        job_id: str,
+        background: BackgroundTasks | None = None,
+    ) -> bool:
+        """Run the state change `change(store)` and, when it says the job is owed (True), queue
+        the job; return what `change` returned. See `JobQueueBase` and the database queue."""
+        ...
+
     async def wait(self, job_id: str, timeout_s: float) -> None:
         """Wait until the job has finished, however it ended, or the timeout passed."""
         ...
 
     async def close(self) -> None: ...
+
+
+class JobQueueBase:
+    """A queue outside the store: the change commits first, then the job is queued.
+
+    A crash between the two leaves the change without its job, until the sender retries (a
+    webhook's redelivery hands a pending event off again). A queue inside the store's database
+    overrides `commit_with` to commit both in one transaction.
+    """
+
+    async def enqueue(
+        self,
+        function: str,
+        *args: Any,
+        job_id: str,
+        defer_s: float | None = None,
+        background: BackgroundTasks | None = None,
+    ) -> bool:
+        raise NotImplementedError
+
+    async def commit_with(
+        self,
+        store: Store,
+        change: Callable[[Store], bool],
+        function: str,
+        *args: Any,
+        job_id: str,
+        background: BackgroundTasks | None = None,
+    ) -> bool:
+        owed = await asyncio.to_thread(change, store)
+        if owed:
+            await self.enqueue(function, *args, job_id=job_id, background=background)
+        return owed
 
 
 class Depth(TypedDict):
@@ -68,6 +116,9 @@ class Queue:
     # `python -m` arguments of its worker; None for a queue that lives in the web process.
     worker: ClassVar[tuple[str, ...] | None]
     packages: ClassVar[tuple[str, ...]] = ()  # the distributions it runs on (meta.json)
+    # Its jobs live in the store's database: every variant of a run then shares a PostgreSQL
+    # store (the harness's own when DATABASE_URL is unset).
+    needs_database: ClassVar[bool] = False
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
@@ -136,6 +187,33 @@ class OnRedis(Queue):
         if self._client is not None:
             self._client.close()
             self._client = None
+
+
+T = TypeVar("T")
+# Hand-offs given up on: kept referenced until they end, whenever their server lets them.
+ABANDONED: set[asyncio.Future[Any]] = set()
+
+
+async def bounded(call: Awaitable[T], timeout_s: float) -> T:
+    """`call`'s result, or TimeoutError after `timeout_s` without waiting for it to stop.
+
+    asyncio.wait_for would wait for the cancelled call to end, and psycopg's cancel of a query
+    to a paused server waits for the server: a handler would hang as long as the stall.
+    """
+    task = asyncio.ensure_future(call)
+    done, _ = await asyncio.wait({task}, timeout=timeout_s)
+    if task in done:
+        return task.result()
+    task.cancel()
+    ABANDONED.add(task)
+    task.add_done_callback(_forget)
+    raise TimeoutError(f"the queue did not answer within {timeout_s:g}s")
+
+
+def _forget(task: asyncio.Future[Any]) -> None:
+    ABANDONED.discard(task)
+    if not task.cancelled():
+        task.exception()  # retrieved: its failure was answered with a 503 already
 
 
 def redis_url_of(settings: Settings) -> str:

@@ -27,6 +27,7 @@ from core.settings import Settings
 from queues.base import (
     Depth,
     JobQueue,
+    JobQueueBase,
     OnRedis,
     PendingJob,
     QueueUnavailable,
@@ -63,7 +64,7 @@ def pending_of_message(message: dict[str, Any]) -> tuple[PendingJob, float]:
     )
 
 
-class CeleryJobs:
+class CeleryJobs(JobQueueBase):
     """The target's and the jobs' connection: claim the id, then Celery's own `send_task`."""
 
     def __init__(self, adapter: Celery, app: CeleryApp, records: Redis) -> None:

@@ -22,7 +22,7 @@ from core.logs import event
 from core.settings import Settings
 from jobs.bookkeeping import Attempt, Clients, RetryLater
 from jobs.registry import FUNCTIONS
-from queues.base import JobQueue, Queue
+from queues.base import JobQueue, JobQueueBase, Queue
 
 if TYPE_CHECKING:
     from starlette.background import BackgroundTasks
@@ -52,7 +52,7 @@ class Records:
             await self.redis.aclose()
 
 
-class InProcessJobs:
+class InProcessJobs(JobQueueBase):
     def __init__(self, settings: Settings, store: Store, records: Records) -> None:
         # Work in the web process is made seat by seat, whatever JOB_DESIGN the workers use.
         settings = settings.model_copy(update={"job_design": FAN_OUT})

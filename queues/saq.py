@@ -28,6 +28,7 @@ from jobs.registry import FUNCTIONS
 from queues.base import (
     Depth,
     JobQueue,
+    JobQueueBase,
     OnRedis,
     PendingJob,
     QueueUnavailable,
@@ -105,7 +106,7 @@ def saq_job_fields(
     }
 
 
-class SaqJobs:
+class SaqJobs(JobQueueBase):
     """The target's and the jobs' connection: one Lua call per enqueue."""
 
     def __init__(self, queue: RedisQueue, limits: SaqLimits, owned: bool = True) -> None:

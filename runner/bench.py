@@ -21,7 +21,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 from core.contracts import FAN_OUT
-from core.db import open_store
+from core.db import describe_database, open_store
 from core.scenarios import Scenario, UnknownScenario, choose
 from core.settings import Settings
 from queues import has_workers
@@ -146,6 +146,8 @@ def bench(settings: Settings, options: BenchOptions) -> int:
         with raising_on_signals():
             with console.status("starting the stack"):
                 stack = start_stack(exits, settings, stack_options)
+            settings = stack.settings  # with the embedded PostgreSQL's URL, when it started one
+            meta["database"] = describe_database(settings)
             meta["stack"] = {
                 "pids": stack.pids(),
                 "urls": dict(stack.target_urls),

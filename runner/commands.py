@@ -95,6 +95,7 @@ def stack_env(
             "redis_url": redis_url,
             "provider_url": provider_url,
             "database_path": settings.database_path,
+            "database_url": settings.database_url or None,
             "tickets_dir": settings.tickets_dir,
         },
     )

@@ -9,6 +9,7 @@ from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
+from core.db import describe_database
 from core.settings import Settings
 from runner.children import ChildDied, StackError
 from runner.signals import Interrupted, ignoring_signals, raising_on_signals
@@ -23,6 +24,7 @@ def describe(stack: Stack) -> dict[str, Any]:
         "provider_url": stack.provider_url,
         **{f"{name}_url": url for name, url in stack.target_urls.items()},
         "database_path": str(stack.settings.database_path),
+        "database": describe_database(stack.settings),  # the embedded PostgreSQL's URL, if any
         "logs": str(stack.options.log_dir),
         "pids": stack.pids(),
     }
@@ -42,6 +44,7 @@ def serve(settings: Settings, options: StackOptions, urls_file: Path) -> int:
             print(f"stack up in {time.monotonic() - started:.1f}s (logs in {options.log_dir}/)")
             for name in (*stack.target_urls, "provider", "redis"):
                 print(f"  {name:<10} {urls[f'{name}_url']}")
+            print(f"  database   {urls['database']['url']}")
             print(f"  workers    {len(stack.workers)}")
             print(f"URLs written to {urls_file}; Ctrl-C stops everything.", flush=True)
             while True:

@@ -18,6 +18,7 @@ import httpx
 import redis
 
 from core.contracts import DEFAULT_VARIANTS, VARIANT_NAMES
+from core.postgres_server import PostgresServer
 from core.redis_server import RedisNotFound, find_redis_server, free_port, redis_command
 from core.settings import Settings
 from queues import queue_of
@@ -32,6 +33,7 @@ from runner.children import (
     port_free,
     wait_healthy,
 )
+from runner.stack_db import DatabaseParts
 
 HEALTH_DEADLINE_S = 30.0
 PORT_FREE_DEADLINE_S = 30.0  # a target in graceful shutdown closes its socket first
@@ -78,7 +80,7 @@ def redis_ok(url: str) -> bool:
 
 
 @dataclass
-class Stack:
+class Stack(DatabaseParts):
     """Every child of the stack, the URLs they answer on, and the env they were started with."""
 
     settings: Settings
@@ -97,6 +99,7 @@ class Stack:
     workers_expendable: bool = False
     redis_launch: tuple[str, int, Path] | None = None  # binary, port, folder: None when external
     redis_appendonly: bool = False
+    postgres: PostgresServer | None = None  # the embedded PostgreSQL; None: DATABASE_URL's, or none
     _worker_serial: int = 0
     _queues: dict[str, Queue | None] = field(default_factory=dict)
 
@@ -352,6 +355,7 @@ def start_stack(exits: ExitStack, settings: Settings, options: StackOptions) -> 
         claim_port(options.host, options.provider_port, "--provider-port")
     stack = Stack(settings, options, exits)
     stack.start_redis()
+    stack.start_database()
     # Each process takes a second or so to import: start them side by side, then gate each.
     provider_ready = stack.launch_provider()
     stack.seed()

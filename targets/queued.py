@@ -1,8 +1,8 @@
 """The queue variants: async handlers validate, hand the work to the variant's queue and answer.
 
 The same routes and bodies as `targets/sync.py`; the jobs (`jobs/tasks.py`) run its `core` steps
-wherever the queue runs them: arq's or saq's workers, or this process after the response
-(`background`). Which queue is the variant's row in `core.contracts.VARIANTS`.
+wherever the queue runs them: its workers, or this process after the response (`background`).
+Which queue is the variant's row in `core.contracts.VARIANTS`.
 """
 
 from __future__ import annotations
@@ -12,11 +12,13 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from functools import partial
 from typing import Any
 
 from fastapi import BackgroundTasks, FastAPI, HTTPException, Request, Response
 from fastapi.responses import JSONResponse
 
+from core import orders
 from core.contracts import (
     PROCESS_PAYMENT,
     SEND_MAGIC_LINK,
@@ -24,10 +26,10 @@ from core.contracts import (
     payment_job_id,
     variant,
 )
-from core.db import EventState, open_store
+from core.db import Store, open_store
 from core.settings import Settings
 from queues import queue_of
-from queues.base import JobQueue, Queue, QueueUnavailable
+from queues.base import JobQueue, Queue, QueueUnavailable, bounded
 from targets.base import (
     LOGIN_ACCEPTED,
     LOGIN_OPENAPI,
@@ -47,22 +49,41 @@ log = logging.getLogger("targets.queued")
 
 
 async def hand_off(
-    request: Request, background: BackgroundTasks, function: str, *args: Any, job_id: str
-) -> None:
+    request: Request,
+    background: BackgroundTasks,
+    function: str,
+    *args: Any,
+    job_id: str,
+    change: Callable[[Store], bool] | None = None,
+) -> bool:
     """Give the job to the variant's queue (a duplicate id is a no-op); 503 if it cannot, or if
-    it does not answer within QUEUE_TIMEOUT_S."""
+    it does not answer within QUEUE_TIMEOUT_S.
+
+    With `change`, the state change that owes the job: the queue commits it with the job
+    (in one transaction where the queue lives in the store), and the job is queued only when
+    `change` returns True; what it returned.
+    """
     queue: JobQueue = request.app.state.queue
     settings: Settings = request.app.state.settings
     try:
-        async with asyncio.timeout(settings.queue_timeout_s):
-            await queue.enqueue(function, *args, job_id=job_id, background=background)
+        if change is None:
+            call = queue.enqueue(function, *args, job_id=job_id, background=background)
+            await bounded(call, settings.queue_timeout_s)
+        else:
+            store = request.app.state.store
+            call = queue.commit_with(
+                store, change, function, *args, job_id=job_id, background=background
+            )
+            if not await bounded(call, settings.queue_timeout_s):
+                return False
     except (QueueUnavailable, TimeoutError) as exc:
-        log.warning("enqueue of %s failed: %r", job_id, exc)
+        log.warning("hand-off of %s failed: %r", job_id, exc)
         raise HTTPException(503, "the job queue is unavailable; try again later") from exc
     if settings.delegated_await_job_s:
         with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(settings.delegated_await_job_s):
-                await queue.wait(job_id, settings.delegated_await_job_s)
+            wait_s = settings.delegated_await_job_s
+            await bounded(queue.wait(job_id, wait_s), wait_s)
+    return True
 
 
 def create_app(
@@ -111,14 +132,16 @@ def create_app(
         order = await asyncio.to_thread(store.order, event.order_id)
         if order is None:
             raise HTTPException(404, f"unknown order {event.order_id}")
-        state = await asyncio.to_thread(store.record_event, event.id, order.id, now())
-        if state is EventState.PROCESSED:
-            return {"status": "duplicate"}
-        # A pending event is handed off again: the job id makes a second copy a no-op.
+        # Record the event and mark the order paid, then queue the job: in one transaction
+        # where the queue lives in the store. A pending event is handed off again: the job id
+        # makes a second copy a no-op.
+        paid = partial(orders.record_payment, event_id=event.id, order_id=order.id, now=now())
         args = (event.id, order.id, request_id)
         job_id = payment_job_id(event.id)
-        await hand_off(request, background, PROCESS_PAYMENT, *args, job_id=job_id)
-        return {"status": "queued"}
+        owed = await hand_off(
+            request, background, PROCESS_PAYMENT, *args, job_id=job_id, change=paid
+        )
+        return {"status": "queued" if owed else "duplicate"}
 
     return app
 

@@ -11,6 +11,7 @@ from redis import Redis as SyncRedis
 from redis.asyncio import Redis
 
 from core.db import SqliteStore, Store
+from core.postgres_server import PostgresNotFound, embedded_postgres, find_postgres_bin
 from core.redis_server import embedded_redis
 from core.settings import Settings
 from provider.app import create_app as create_provider
@@ -21,6 +22,17 @@ from tests.support import serve
 def redis_url() -> Iterator[str]:
     # The harness's default: a private redis-server, never the machine's shared one.
     with embedded_redis() as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+def embedded_postgres_url() -> Iterator[str]:
+    # The harness's own PostgreSQL, as for a variant whose queue lives in the database.
+    try:
+        find_postgres_bin()
+    except PostgresNotFound as exc:
+        pytest.skip(str(exc))
+    with embedded_postgres() as url:
         yield url
 
 

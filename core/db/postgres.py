@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, nullcontext
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
@@ -90,6 +91,16 @@ def masked(url: str) -> str:
     return urlunsplit(parts._replace(netloc=netloc, query=urlencode(query, safe="*/")))
 
 
+class OneConnection:
+    """Stands in for the pool of a store bound to one connection."""
+
+    def __init__(self, conn: psycopg.Connection[Any]) -> None:
+        self.conn = conn
+
+    def connection(self) -> nullcontext[psycopg.Connection[Any]]:
+        return nullcontext(self.conn)
+
+
 class PostgresStore:
     """A pool of autocommit connections; methods with more than one statement take a transaction."""
 
@@ -113,6 +124,15 @@ class PostgresStore:
 
     def close(self) -> None:
         self.pool.close()
+
+    @contextmanager
+    def transaction(self) -> Iterator[tuple[PostgresStore, psycopg.Connection[Any]]]:
+        """One transaction: a store whose every method runs in it (their own transactions become
+        savepoints), and its connection, for a job queue in this database to write beside."""
+        with self.pool.connection() as conn, conn.transaction():
+            bound = object.__new__(PostgresStore)
+            bound.url, bound.pool = self.url, OneConnection(conn)  # type: ignore[assignment]
+            yield bound, conn
 
     def _one(self, sql: str, params: tuple[Any, ...]) -> tuple[Any, ...] | None:
         with self.pool.connection() as conn:

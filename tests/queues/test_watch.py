@@ -12,7 +12,7 @@ from arq.jobs import serialize_job
 
 from core.contracts import VARIANT_NAMES, variant
 from core.settings import Settings
-from queues import adapter, has_workers, queue_of
+from queues import adapter, has_workers, needs_database, queue_of
 from queues.arq import Arq
 from tests.support import worker_env, workers
 
@@ -60,14 +60,17 @@ def test_every_variant_names_a_known_queue_or_none() -> None:
 
 @pytest.mark.parametrize("name", [n for n in VARIANT_NAMES if has_workers(n)])
 def test_a_started_worker_shows_its_sign_of_life_and_forgetting_clears_it(
-    settings: Settings, name: str
+    settings: Settings, name: str, request: pytest.FixtureRequest
 ) -> None:
+    if needs_database([name]):
+        url = request.getfixturevalue("embedded_postgres_url")
+        settings = settings.model_copy(update={"database_url": url})
     queue = queue_of(name, settings)
     assert queue is not None
     queue.forget_workers()
     assert not queue.worker_alive()
     try:
-        with workers(name, worker_env(settings)):
+        with workers(name, worker_env(settings, DATABASE_URL=settings.database_url or "")):
             wait_until(queue.worker_alive)
         queue.forget_workers()
         assert not queue.worker_alive()

@@ -53,6 +53,17 @@ def test_env_passes_everything_down_and_overrides_by_field_name() -> None:
     assert stack["DATABASE_PATH"] == "/d/b.db" and stack["POLL_DELAY_S"] == "0.1"
 
 
+def test_every_child_of_a_stack_keeps_its_store_where_the_runner_does() -> None:
+    # The embedded PostgreSQL of a run with the database queue: every variant's store is there.
+    on_postgres = Settings(database_url="postgresql://bench@127.0.0.1:5/postgres")
+    env = commands.stack_env({}, on_postgres, "redis://x/0", "http://p:1")
+    assert env["DATABASE_URL"] == on_postgres.database_url
+    # And a run on SQLite leaves no stale URL in the children's environment.
+    on_sqlite = Settings(database_url=None)
+    stale = {"DATABASE_URL": "postgresql://elsewhere/db"}
+    assert "DATABASE_URL" not in commands.stack_env(stale, on_sqlite, "redis://x/0", "http://p")
+
+
 def test_locust_command_follows_the_loadtests_options() -> None:
     run = commands.LocustRun(
         locustfile=Path("loadtests/login.py"),

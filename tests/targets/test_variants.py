@@ -29,6 +29,7 @@ from core.db import Store, open_store
 from core.processes import stop
 from core.redis_server import free_port
 from core.settings import Settings
+from queues import needs_database
 from runner.commands import target_command
 from targets import queued
 from tests.support import job_events, messages, serve
@@ -49,12 +50,18 @@ def factory(name: str) -> Callable[[Settings], FastAPI]:
 
 
 @pytest.fixture
-def targets(settings: Settings, tmp_path: Path) -> Iterator[dict[str, httpx.Client]]:
-    """A real server per variant, each on its own copy of the same seeded database."""
+def targets(
+    settings: Settings, tmp_path: Path, request: pytest.FixtureRequest
+) -> Iterator[dict[str, httpx.Client]]:
+    """A real server per variant, each on its own copy of the same seeded database (the
+    embedded PostgreSQL's, for a variant whose queue lives there)."""
     with ExitStack() as stack:
         clients = {}
         for name in VARIANT_NAMES:
             own = settings.model_copy(update={"database_path": tmp_path / f"{name}.db"})
+            if needs_database([name]):
+                url = request.getfixturevalue("embedded_postgres_url")
+                own = own.model_copy(update={"database_url": url})
             open_store(own).seed(own.seed, own.seed_users, own.seed_orders, own.max_seats)
             url = stack.enter_context(serve(factory(name)(own)))
             clients[name] = stack.enter_context(httpx.Client(base_url=url, timeout=10))

@@ -35,10 +35,9 @@ TARGET_RESTART_LABELS = {
     "term": "target restarted (SIGTERM, graceful)",
     "kill": "target crashed (SIGKILL), replaced",
 }
-REDIS_FAULT_LABELS = {
-    "kill": "Redis SIGKILLed, restarted",
-    "pause": "Redis paused (SIGSTOP), resumed",
-}
+# The servers the harness owns and can fail: its Redis, and its PostgreSQL when one runs.
+SERVER_NAMES = {"redis": "Redis", "postgres": "PostgreSQL"}
+SERVER_FAULT_LABELS = {"kill": "{} SIGKILLed, restarted", "pause": "{} paused (SIGSTOP), resumed"}
 
 # A deploy's grace period: how long a SIGTERMed target may finish before it is SIGKILLed, as an
 # orchestrator gives it (Docker's default is 10 s, Kubernetes' 30 s; shorter here, to fit a run).
@@ -71,8 +70,8 @@ class TargetFault:
 
 
 @dataclass(frozen=True)
-class RedisFault:
-    """From at_s for down_s, the embedded Redis is gone or stalled, by `how`:
+class ServerFault:
+    """From at_s for down_s, one of the harness's own servers is gone or stalled, by `how`:
 
     "kill": SIGKILLed (connections refused), then started again on its port and folder;
     "pause": SIGSTOPped (connections stay open and nothing answers), then SIGCONTed.
@@ -81,6 +80,11 @@ class RedisFault:
     at_s: float
     down_s: float
     how: str = "kill"
+    server: str = "redis"  # a key of SERVER_NAMES
+
+    @property
+    def label(self) -> str:
+        return SERVER_FAULT_LABELS[self.how].format(SERVER_NAMES[self.server])
 
 
 @dataclass(frozen=True)
@@ -93,7 +97,7 @@ class Scenario:
     faults: Json = field(default_factory=lambda: HEALTHY)  # the provider's base fault model
     timeline: tuple[Json, ...] = ()  # POST /control/timeline events, at_s from load start
     worker_faults: tuple[WorkerFault, ...] = ()
-    redis_faults: tuple[RedisFault, ...] = ()
+    server_faults: tuple[ServerFault, ...] = ()
     target_faults: tuple[TargetFault, ...] = ()
     # The embedded Redis's append-only file for this scenario; None: REDIS_APPENDONLY decides.
     redis_appendonly: bool | None = None
@@ -119,9 +123,9 @@ class Scenario:
         return max((r for _, r in self.stages), default=self.rate)
 
     @property
-    def restarts_redis(self) -> bool:
-        """Whether the scenario stops or pauses Redis (only the harness's own)."""
-        return bool(self.redis_faults)
+    def faulted_servers(self) -> frozenset[str]:
+        """The servers the scenario stops or pauses: it needs the harness's own."""
+        return frozenset(f.server for f in self.server_faults)
 
     def shortened(self, duration_s: float | None = None) -> Scenario:
         """The same shape squeezed into duration_s: stages, fault windows and kills scaled."""
@@ -136,8 +140,8 @@ class Scenario:
                 for e in self.timeline
             ),
             worker_faults=tuple(replace(f, at_s=f.at_s * k) for f in self.worker_faults),
-            redis_faults=tuple(
-                replace(f, at_s=f.at_s * k, down_s=f.down_s * k) for f in self.redis_faults
+            server_faults=tuple(
+                replace(f, at_s=f.at_s * k, down_s=f.down_s * k) for f in self.server_faults
             ),
             target_faults=tuple(
                 replace(f, at_s=f.at_s * k, grace_s=None if f.grace_s is None else f.grace_s * k)
@@ -163,10 +167,10 @@ class Scenario:
                 "at_s": f.at_s,
                 "duration_s": f.down_s,
                 "action": f"{f.how}-restart",
-                "target": "redis",
-                "label": REDIS_FAULT_LABELS[f.how],
+                "target": f.server,
+                "label": f.label,
             }
-            for f in self.redis_faults
+            for f in self.server_faults
         ]
         events += [
             {
@@ -354,7 +358,7 @@ SCENARIOS: tuple[Scenario, ...] = (
         20,
         rate=20,
         quick_duration_s=6,
-        redis_faults=(RedisFault(8, 4),),
+        server_faults=(ServerFault(8, 4),),
         redis_appendonly=True,
         work_env=BACKLOG_ENV,
         quick_env=QUICK_BACKLOG_ENV,
@@ -370,7 +374,7 @@ SCENARIOS: tuple[Scenario, ...] = (
         20,
         rate=20,
         quick_duration_s=6,
-        redis_faults=(RedisFault(8, 4),),
+        server_faults=(ServerFault(8, 4),),
         redis_appendonly=False,
         work_env=BACKLOG_ENV,
         quick_env=QUICK_BACKLOG_ENV,
@@ -424,7 +428,7 @@ SCENARIOS: tuple[Scenario, ...] = (
         25,
         rate=20,
         quick_duration_s=8,
-        redis_faults=(RedisFault(5, 15),),
+        server_faults=(ServerFault(5, 15),),
         redis_appendonly=True,
         quick=QUICK_ALL,
         about="Redis down for 15 s (connections refused), then back with its data (its"
@@ -436,10 +440,31 @@ SCENARIOS: tuple[Scenario, ...] = (
         20,
         rate=20,
         quick_duration_s=8,
-        redis_faults=(RedisFault(5, 10, "pause"),),
+        server_faults=(ServerFault(5, 10, "pause"),),
         quick=QUICK_DEFAULT,
         about="Redis paused (SIGSTOP) for 10 s, then resumed: connections stay open and nothing"
         " answers; a queued login answers 503 after QUEUE_TIMEOUT_S instead of waiting it out",
+    ),
+    Scenario(
+        "db-outage",
+        "login",
+        25,
+        rate=20,
+        quick_duration_s=8,
+        server_faults=(ServerFault(5, 15, server="postgres"),),
+        about="the harness's PostgreSQL down for 15 s (connections refused), then back with its"
+        " data; runs when a variant keeps its queue in the database, whose store every variant"
+        " then shares: the database queue's weak spot, and every variant's store",
+    ),
+    Scenario(
+        "db-stall",
+        "login",
+        20,
+        rate=20,
+        quick_duration_s=8,
+        server_faults=(ServerFault(5, 10, "pause", server="postgres"),),
+        about="the harness's PostgreSQL paused (SIGSTOP) for 10 s, then resumed: a hand-off to"
+        " the database queue answers 503 after QUEUE_TIMEOUT_S instead of waiting it out",
     ),
     Scenario(
         "target-restart",

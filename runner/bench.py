@@ -24,7 +24,7 @@ from core.contracts import FAN_OUT
 from core.db import describe_database, open_store
 from core.scenarios import Scenario, UnknownScenario, choose
 from core.settings import Settings
-from queues import has_workers
+from queues import has_workers, needs_database
 from runner.children import ChildDied, StackError, UsageError, first_dead
 from runner.floor import floor_rates
 from runner.meta import new_meta, write_meta
@@ -56,18 +56,33 @@ def chosen(
     except UnknownScenario as exc:
         raise UsageError(str(exc)) from None
     skipped = design_blind(scenarios, options.variants)
-    if not settings.redis_url:
-        return scenarios, skipped
-    # The runner cannot restart a Redis it does not own.
-    reason = "REDIS_URL points at a Redis the runner cannot stop, restart or pause"
-    skipped += [{"scenario": s.name, "reason": reason} for s in scenarios if s.restarts_redis]
-    scenarios = [s for s in scenarios if not s.restarts_redis]
+    # The runner can fail only the servers it started itself.
+    unowned = unowned_servers(settings, options.variants)
+    for scenario in [s for s in scenarios if s.faulted_servers & set(unowned)]:
+        reasons = [unowned[server] for server in sorted(scenario.faulted_servers & set(unowned))]
+        skipped.append({"scenario": scenario.name, "reason": "; ".join(reasons)})
+        scenarios.remove(scenario)
     if not scenarios:
         raise UsageError(
-            "the chosen scenarios all stop or pause Redis, which the runner cannot do with"
-            " REDIS_URL set; unset it so the runner starts its own Redis"
+            "every chosen scenario fails a server the runner cannot: "
+            + "; ".join(sorted({s["reason"] for s in skipped}))
         )
     return scenarios, skipped
+
+
+def unowned_servers(settings: Settings, variants: tuple[str, ...]) -> dict[str, str]:
+    """The servers this run will not start itself, each with why a scenario cannot fail it."""
+    out = {}
+    if settings.redis_url:
+        out["redis"] = "REDIS_URL points at a Redis the runner cannot stop, restart or pause"
+    if settings.database_url:
+        out["postgres"] = "DATABASE_URL points at a PostgreSQL the runner cannot stop or pause"
+    elif not needs_database(variants):
+        out["postgres"] = (
+            "no variant of the run keeps its queue in the database, so the runner starts no"
+            " PostgreSQL to fail (add VARIANTS=procrastinate, or all)"
+        )
+    return out
 
 
 def design_blind(scenarios: list[Scenario], variants: tuple[str, ...]) -> list[dict[str, str]]:

@@ -78,7 +78,7 @@ def step_scenario(base: Scenario, rate: float, duration_s: float) -> Scenario:
         stages=(),
         timeline=(),
         worker_faults=(),
-        redis_faults=(),
+        server_faults=(),
         target_faults=(),
         users=max(base.users, int(rate)),
         about=f"capacity step: {base.name}'s load at {rate:g}/s",

@@ -2,24 +2,23 @@
 
 from __future__ import annotations
 
-import signal
 import time
 
 from rich.console import Console
 
-from core.scenarios import RedisFault, Scenario, TargetFault
+from core.scenarios import SERVER_NAMES, Scenario, ServerFault, TargetFault
 from runner.stack import Stack
 from runner.state import Load, Retired, RunState
 
 
-class RedisOutages:
-    """A scenario's Redis faults in order: what is due now (kill, restart, or nothing)."""
+class ServerOutages:
+    """A scenario's server faults in order: what is due now (down, back, or nothing)."""
 
-    def __init__(self, faults: tuple[RedisFault, ...]) -> None:
+    def __init__(self, faults: tuple[ServerFault, ...]) -> None:
         self.todo = sorted(faults, key=lambda f: f.at_s)
-        self.down: RedisFault | None = None
+        self.down: ServerFault | None = None
 
-    def due(self, elapsed: float) -> tuple[str, RedisFault] | None:
+    def due(self, elapsed: float) -> tuple[str, ServerFault] | None:
         """("down", fault) when a fault starts, ("back", fault) when it ends."""
         down = self.down
         if down is not None and elapsed >= down.at_s + down.down_s:
@@ -39,8 +38,8 @@ class Faults:
         scenario: Scenario = run.scenario
         self.kills = sorted(f.at_s for f in scenario.worker_faults) if run.queue else []
         self.restarts = sorted(scenario.target_faults, key=lambda f: f.at_s)
-        # Redis is killed in every variant's run: those that do not use it show it.
-        self.outages = RedisOutages(scenario.redis_faults)
+        # A server is failed in every variant's run: those that do not use it show it.
+        self.outages = ServerOutages(scenario.server_faults)
 
     def tick(self, elapsed: float) -> None:
         while self.kills and elapsed >= self.kills[0]:
@@ -49,14 +48,14 @@ class Faults:
         while self.restarts and elapsed >= self.restarts[0].at_s:
             self.restart_target(self.restarts.pop(0))
         end_grace(self.run, self.load, self.console)
-        self.redis_tick(elapsed)
+        self.server_tick(elapsed)
 
     def finish(self) -> None:
-        """The load ended while Redis was down: it comes back before the drain."""
+        """The load ended while a server was down: it comes back before the drain."""
         down = self.outages.down
         if down is not None:
             time.sleep(max(0.0, down.at_s + down.down_s - self.load.elapsed()))
-            self.redis_tick(self.load.elapsed())
+            self.server_tick(self.load.elapsed())
 
     def kill_worker(self) -> None:
         victims = self.stack.workers_of(self.run.variant)
@@ -107,41 +106,40 @@ class Faults:
             f" its replacement healthy {port_free_s + healthy_s:.1f}s later"
         )
 
-    def redis_tick(self, elapsed: float) -> None:
-        """Stop or pause Redis, or bring it back, when the scenario says; replace workers that
-        died of it."""
+    def server_tick(self, elapsed: float) -> None:
+        """Stop or pause a server, or bring it back, when the scenario says; replace workers
+        that died of it."""
         stack, run = self.stack, self.run
         due = self.outages.due(elapsed)
         if due is not None:
             change, fault = due
+            name, server = SERVER_NAMES[fault.server], fault.server
             if fault.how == "pause":
-                self.pause_or_resume(change == "down")
+                paused = change == "down"
+                stack.pause_server(server, paused)
+                self.load.event(f"{server}_{'pause' if paused else 'resume'}", process=server)
+                said = "paused (SIGSTOP)" if paused else "resumed (SIGCONT)"
             elif change == "down":
-                stack.workers_expendable = True  # they die of the lost connection: expected
-                victim = stack.kill_redis()
+                stack.workers_expendable = True  # they may die of the lost connection
+                victim = stack.kill_server(server)
                 run.swap(victim, None)
-                self.load.event("redis_kill", process="redis", pid=victim.pid)
-                self.console.log("redis: SIGKILLed")
+                self.load.event(f"{server}_kill", process=server, pid=victim.pid)
+                said = "SIGKILLed"
             else:
                 started = time.time()
-                back = stack.launch_redis()
+                back = stack.launch_server(server)
                 run.children[back.name] = back
                 self.load.event(
-                    "redis_restart",
-                    process="redis",
+                    f"{server}_restart",
+                    process=server,
                     pid=back.pid,
-                    appendonly=stack.redis_appendonly,
+                    appendonly=stack.redis_appendonly if server == "redis" else None,
                     start_s=round(time.time() - started, 3),
                 )
-                self.console.log(f"redis: back (append-only file {stack.redis_appendonly})")
+                said = "back"
+            self.console.log(f"{name}: {said}")
         if self.outages.down is None and stack.workers_expendable:
             replace_dead_workers(stack, self.console, run, self.load)
-
-    def pause_or_resume(self, pause: bool) -> None:
-        redis = self.stack.children["redis"]
-        redis.signal_group(signal.SIGSTOP if pause else signal.SIGCONT)
-        self.load.event("redis_pause" if pause else "redis_resume", process="redis", pid=redis.pid)
-        self.console.log(f"redis: {'paused (SIGSTOP)' if pause else 'resumed (SIGCONT)'}")
 
 
 def end_grace(run: RunState, load: Load, console: Console) -> None:

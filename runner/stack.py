@@ -183,6 +183,25 @@ class Stack(DatabaseParts):
         victim.kill()
         return victim
 
+    # A scenario's server faults, whichever server: the embedded Redis, or the PostgreSQL.
+
+    def owns(self, server: str) -> bool:
+        """Whether the harness started that server itself, so a scenario may fail it."""
+        return (self.redis_launch if server == "redis" else self.postgres) is not None
+
+    def kill_server(self, server: str) -> Child:
+        return self.kill_redis() if server == "redis" else self.kill_postgres()
+
+    def launch_server(self, server: str) -> Child:
+        return self.launch_redis() if server == "redis" else self.launch_postgres()
+
+    def pause_server(self, server: str, paused: bool) -> None:
+        """SIGSTOP (or SIGCONT) it: its connections stay open and nothing answers."""
+        if server == "redis":
+            self.children["redis"].signal_group(signal.SIGSTOP if paused else signal.SIGCONT)
+        else:
+            self.pause_postgres(paused)
+
     def set_redis_appendonly(self, on: bool) -> None:
         """Turn the append-only file on or off in the running Redis, as a restart will have it.
 

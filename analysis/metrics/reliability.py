@@ -15,6 +15,7 @@ import pandas as pd
 from analysis.metrics.compute import scenario_order
 from analysis.metrics.load import Run, RunError
 from analysis.metrics.work import work_table
+from core.scenarios import SERVER_NAMES
 
 Row = dict[str, Any]
 KEYS = ["scenario", "variant"]
@@ -125,21 +126,23 @@ def faults_in_words(scenario: dict[str, Any], events: list[dict[str, Any]]) -> s
     if kinds["worker_kill"]:
         at = ", ".join(f"{e['at_s']:.3g}" for e in events if e.get("kind") == "worker_kill")
         parts.append(f"{kinds['worker_kill']} worker SIGKILLs (at {at} s)")
-    kills = [e for e in events if e.get("kind") == "redis_kill"]
-    backs = [e for e in events if e.get("kind") == "redis_restart"]
-    for kill, back in zip(kills, backs, strict=False):
-        aof = "with" if back.get("appendonly") else "WITHOUT"
-        parts.append(
-            f"Redis SIGKILLed at {kill['at_s']:.3g} s, back {back['at_s'] - kill['at_s']:.2g} s"
-            f" later {aof} its append-only file"
-        )
-    pauses = [e for e in events if e.get("kind") == "redis_pause"]
-    resumes = [e for e in events if e.get("kind") == "redis_resume"]
-    for pause, resume in zip(pauses, resumes, strict=False):
-        parts.append(
-            f"Redis paused (SIGSTOP) at {pause['at_s']:.3g} s, resumed"
-            f" {resume['at_s'] - pause['at_s']:.2g} s later"
-        )
+    for server, name in SERVER_NAMES.items():
+        kills = [e for e in events if e.get("kind") == f"{server}_kill"]
+        backs = [e for e in events if e.get("kind") == f"{server}_restart"]
+        for kill, back in zip(kills, backs, strict=False):
+            kept = back.get("appendonly")
+            aof = "" if kept is None else f" {'with' if kept else 'WITHOUT'} its append-only file"
+            parts.append(
+                f"{name} SIGKILLed at {kill['at_s']:.3g} s, back"
+                f" {back['at_s'] - kill['at_s']:.2g} s later{aof}"
+            )
+        pauses = [e for e in events if e.get("kind") == f"{server}_pause"]
+        resumes = [e for e in events if e.get("kind") == f"{server}_resume"]
+        for pause, resume in zip(pauses, resumes, strict=False):
+            parts.append(
+                f"{name} paused (SIGSTOP) at {pause['at_s']:.3g} s, resumed"
+                f" {resume['at_s'] - pause['at_s']:.2g} s later"
+            )
     for event in events:
         if event.get("kind") in TARGET_RESTARTS:
             back_s = float(event.get("port_free_s", 0)) + float(event.get("healthy_s", 0))

@@ -17,8 +17,10 @@ from core.scenarios import (
 )
 from core.settings import Settings
 from runner import commands
+from runner.bench import chosen, unowned_servers
 from runner.children import UsageError
-from runner.options import parse_variants, run_order
+from runner.options import BenchOptions, parse_variants, run_order
+from runner.stack import StackOptions
 
 
 def test_servers_are_uvicorn_factories_without_access_logs() -> None:
@@ -177,3 +179,21 @@ def test_every_variants_port_and_url_options_reach_the_stack_a_dash_in_its_name_
     options = stack_options(args, tmp_path)
     assert options.ports["celery-acks-late"] == 9123
     assert options.urls["celery-acks-late"] == "http://h:1"
+
+
+def test_a_scenario_that_fails_a_server_the_run_does_not_own_is_skipped_saying_why() -> None:
+    two = BenchOptions(StackOptions(), scenarios="steady,db-stall,redis-stall", quick=True)
+    scenarios, skipped = chosen(two, Settings())
+    assert [s.name for s in scenarios] == ["steady", "redis-stall"]
+    assert skipped == [
+        {"scenario": "db-stall", "reason": unowned_servers(Settings(), two.variants)["postgres"]}
+    ]
+    assert "VARIANTS=procrastinate" in skipped[0]["reason"]
+    # With a database-queue variant the runner starts its PostgreSQL, and may fail it.
+    stack = StackOptions(variants=("sync", "procrastinate"))
+    mine = BenchOptions(stack=stack, scenarios="db-stall", quick=True)
+    assert [s.name for s in chosen(mine, Settings())[0]] == ["db-stall"]
+    # A Redis of the user's own is never stopped.
+    theirs = Settings(redis_url="redis://127.0.0.1:6379/0")
+    with pytest.raises(UsageError, match="REDIS_URL points at a Redis"):
+        chosen(BenchOptions(StackOptions(), scenarios="redis-stall", quick=True), theirs)

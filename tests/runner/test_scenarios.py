@@ -10,10 +10,10 @@ from core.scenarios import (
     QUICK_NONE,
     QUICK_QUEUES,
     SCENARIOS,
-    RedisFault,
+    ServerFault,
     choose,
 )
-from runner.faults import RedisOutages
+from runner.faults import ServerOutages
 
 FAULTS = (
     "worker-crash",
@@ -49,12 +49,12 @@ def test_worker_crash_kills_three_times_at_quarters() -> None:
 
 def test_redis_restarts_scale_and_say_whether_redis_persists() -> None:
     aof, bare = choose("redis-restart,redis-restart-no-aof", quick=False, duration_s=3)
-    (fault,) = aof.redis_faults
+    (fault,) = aof.server_faults
     full_s = BY_NAME["redis-restart"].duration_s
-    full = BY_NAME["redis-restart"].redis_faults[0]
+    full = BY_NAME["redis-restart"].server_faults[0]
     assert fault.at_s == pytest.approx(full.at_s * 3 / full_s)
     assert fault.down_s == pytest.approx(full.down_s * 3 / full_s)
-    assert aof.restarts_redis and bare.restarts_redis
+    assert aof.faulted_servers == bare.faulted_servers == {"redis"}
     assert (aof.redis_appendonly, bare.redis_appendonly) == (True, False)
     described = aof.describe()
     assert described["redis_appendonly"] is True
@@ -90,8 +90,8 @@ def test_long_outage_outlasts_the_whole_retry_schedule() -> None:
 
 
 def test_redis_outages_go_down_then_come_back_in_order() -> None:
-    stall, crash = RedisFault(5, 2, "pause"), RedisFault(1, 1)
-    outages = RedisOutages((stall, crash))
+    stall, crash = ServerFault(5, 2, "pause", "postgres"), ServerFault(1, 1)
+    outages = ServerOutages((stall, crash))
     seen = [(t, outages.due(t)) for t in (0.5, 1.0, 1.5, 2.0, 4.0, 5.0, 6.0, 7.0, 9.0)]
     assert [(t, a) for t, a in seen if a] == [
         (1.0, ("down", crash)),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import re
 import time
 import uuid
@@ -16,7 +17,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from core import logs, signatures
 from core.contracts import REQUEST_ID_HEADER, WORK_ID_HEADER, login_work_id, new_login_id
-from core.db import Store
+from core.db import Store, unavailable_errors
 from core.payments import EventError, PaymentEvent, parse_event
 from core.settings import Settings
 from targets.limits import LoginLimits
@@ -220,6 +221,12 @@ async def validation_error(request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse({"detail": detail, "errors": errors}, 422)
 
 
+async def store_unavailable(request: Request, exc: Exception) -> JSONResponse:
+    """The database is down or does not answer: the client may retry; never a 500."""
+    logging.getLogger("targets").warning("store unavailable: %r", exc)
+    return JSONResponse({"detail": "the database is unavailable; try again later"}, 503)
+
+
 def create_base_app(settings: Settings, variant: str, **kwargs: Any) -> FastAPI:
     logs.configure(f"target-{variant}", settings.log_level)
     app = FastAPI(title=f"delegate-bench target ({variant})", **kwargs)
@@ -230,6 +237,8 @@ def create_base_app(settings: Settings, variant: str, **kwargs: Any) -> FastAPI:
     )
     app.add_middleware(RequestIdMiddleware)
     app.add_exception_handler(RequestValidationError, validation_error)
+    for unavailable in unavailable_errors():
+        app.add_exception_handler(unavailable, store_unavailable)
 
     @app.get("/healthz")
     async def healthz() -> dict[str, str]:

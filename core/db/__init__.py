@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sqlite3
+
 from core.db.sqlite import SqliteStore
 from core.db.store import DatabaseError, EventState, LinkState, Order, Store, User
 from core.settings import Settings
@@ -17,6 +19,7 @@ __all__ = [
     "describe_database",
     "open_store",
     "pool_size",
+    "unavailable_errors",
 ]
 
 
@@ -38,6 +41,14 @@ def open_store(settings: Settings) -> Store:
             raise DatabaseError(f"DATABASE_URL: {exc}") from None
     store.create_schema()
     return store
+
+
+def unavailable_errors() -> tuple[type[Exception], ...]:
+    """What a store raises when its database does not answer: down, locked, out of connections."""
+    import psycopg
+    from psycopg_pool import PoolTimeout
+
+    return (sqlite3.OperationalError, psycopg.OperationalError, PoolTimeout)
 
 
 def describe_database(settings: Settings) -> dict[str, str]:

@@ -12,6 +12,7 @@ import time
 from contextlib import ExitStack
 from pathlib import Path
 
+from core.postgres_server import PostgresNotFound
 from core.redis_server import embedded_redis
 from core.serving import serve
 from core.settings import Settings
@@ -76,6 +77,14 @@ def main(argv: list[str] | None = None) -> int:
         # Every 500 also prints uvicorn's traceback; the table below says where they came from.
         logging.getLogger("uvicorn.error").setLevel(logging.CRITICAL)
     started = time.monotonic()
+    try:
+        return fuzz(args, started)
+    except PostgresNotFound as exc:  # the database queue's target needs one
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+def fuzz(args: argparse.Namespace, started: float) -> int:
     with ExitStack() as stack:
         workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="fuzz-")))
         redis_url = stack.enter_context(embedded_redis())

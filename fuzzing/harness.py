@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack, closing, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -18,12 +18,14 @@ from schemathesis import GenerationMode
 from schemathesis.core.result import Ok
 from uvicorn.importer import import_from_string
 
-from core.contracts import VARIANTS
-from core.db import SqliteStore
+from core.contracts import VARIANT_NAMES, VARIANTS
+from core.db import open_store
+from core.postgres_server import embedded_postgres
 from core.serving import serve
 from core.settings import Settings
 from fuzzing.strategies import Param, RawRequest
 from provider.app import create_app as create_provider
+from queues import needs_database
 
 T = TypeVar("T")
 TIMEOUT_S = 10.0
@@ -225,9 +227,13 @@ def open_stack(settings: Settings) -> Iterator[Stack]:
     assert settings.redis_url is not None
     with Redis.from_url(settings.redis_url) as client:
         client.flushdb()
-    store = SqliteStore(settings.database_path)
-    store.seed(settings.seed, settings.seed_users, settings.seed_orders, settings.max_seats)
     with ExitStack() as stack:
+        # As a bench: with a variant whose queue is in the database, every store is there.
+        if needs_database(VARIANT_NAMES) and not settings.database_url:
+            url = stack.enter_context(embedded_postgres())
+            settings = settings.model_copy(update={"database_url": url})
+        store = stack.enter_context(closing(open_store(settings)))
+        store.seed(settings.seed, settings.seed_users, settings.seed_orders, settings.max_seats)
         urls = {
             v.name: stack.enter_context(serve(import_from_string(v.app)(settings)))
             for v in VARIANTS

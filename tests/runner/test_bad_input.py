@@ -18,8 +18,7 @@ CASES = {
     ),
     "unknown variant": (
         ["--variants", "sync,nope"],
-        "error: unknown variant nope: choose from sync, delegated, background, saq, celery,"
-        " celery-acks-late, or all",
+        f"error: unknown variant nope: choose from {', '.join(VARIANT_NAMES)}, or all",
     ),
     "zero duration": (
         ["--duration-s", "0"],

@@ -14,8 +14,14 @@ from pydantic import BaseModel, ValidationError, field_validator
 from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from core import logs, signatures
-from core.contracts import REQUEST_ID_HEADER, WORK_ID_HEADER, login_work_id, new_login_id
+from core import logs, signatures, tracing
+from core.contracts import (
+    REQUEST_ID_HEADER,
+    WORK_ID_HEADER,
+    login_work_id,
+    new_login_id,
+    order_work_id,
+)
 from core.db import Store
 from core.payments import EventError, PaymentEvent, parse_event
 from core.settings import Settings
@@ -114,6 +120,7 @@ def issue_login_id(response: Response) -> str:
     """A fresh id for this login, named in the answer as the work it promised."""
     made = new_login_id()
     response.headers[WORK_ID_HEADER] = login_work_id(made)
+    tracing.tag_work(login_work_id(made))
     return made
 
 
@@ -195,9 +202,11 @@ async def payment_event(request: Request) -> PaymentEvent:
             settings.webhook_secret,
             settings.webhook_tolerance_s,
         )
-        return parse_event(body)
+        event = parse_event(body)
     except (signatures.SignatureError, EventError) as exc:
         raise HTTPException(400, str(exc)) from exc
+    tracing.tag_work(order_work_id(event.order_id))
+    return event
 
 
 LoginBody = Annotated[LoginRequest, Depends(login_body)]
@@ -230,6 +239,7 @@ def create_base_app(settings: Settings, variant: str, **kwargs: Any) -> FastAPI:
     )
     app.add_middleware(RequestIdMiddleware)
     app.add_exception_handler(RequestValidationError, validation_error)
+    tracing.instrument_app(app, settings, f"target-{variant}")
 
     @app.get("/healthz")
     async def healthz() -> dict[str, str]:

@@ -1,0 +1,144 @@
+"""OpenTelemetry for targets and workers: set-up from settings, hand-off and try spans."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any, Final
+
+from opentelemetry import propagate, trace
+from opentelemetry.trace import Link, Span, SpanKind
+from opentelemetry.util.types import AttributeValue
+
+from core.contracts import work_id_of_job
+from core.settings import Settings
+
+if TYPE_CHECKING:
+    from fastapi import FastAPI
+    from opentelemetry.sdk.trace import TracerProvider
+
+# The attributes the analysis reads back (analysis/traces.py imports these, never copies them).
+WORK_ID: Final = "delegate_bench.work_id"  # joins the spans to the raw files' work_id
+JOB_TRY: Final = "delegate_bench.job_try"
+OUTCOME: Final = "delegate_bench.outcome"  # what `@job` recorded for the try
+SEND, PROCESS = "send", "process"  # messaging.operation.type of the producer and consumer
+SPANS_SUFFIX: Final = ".jsonl"  # one OTLP JSON lines file per process in TRACE_DIR
+UNTRACED: Final = "healthz,noop"  # health checks and the floor's route would only add noise
+
+_provider: TracerProvider | None = None
+
+
+def setup(settings: Settings, service: str) -> bool:
+    """Start tracing this process when TRACING is on (once; later calls change nothing)."""
+    global _provider
+    if _provider is not None or not settings.tracing:
+        return _provider is not None
+    # Imported here: a process with tracing off pays nothing for the SDK.
+    from opentelemetry.exporter.otlp.json.file import FileSpanExporter
+    from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor
+    from opentelemetry.instrumentation.redis import RedisInstrumentor
+    from opentelemetry.sdk.resources import Resource
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import BatchSpanProcessor
+    from opentelemetry.sdk.trace.sampling import ParentBased, TraceIdRatioBased
+
+    resource = Resource.create({"service.name": service, "process.pid": os.getpid()})
+    sampler = ParentBased(TraceIdRatioBased(settings.trace_sample_ratio))
+    provider = TracerProvider(resource=resource, sampler=sampler)
+    settings.trace_dir.mkdir(parents=True, exist_ok=True)
+    path = settings.trace_dir / f"{service}-{os.getpid()}{SPANS_SUFFIX}"
+    provider.add_span_processor(BatchSpanProcessor(FileSpanExporter(path)))
+    if settings.otel_exporter_otlp_endpoint:
+        from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+
+        endpoint = settings.otel_exporter_otlp_endpoint.rstrip("/") + "/v1/traces"
+        provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter(endpoint=endpoint)))
+    trace.set_tracer_provider(provider)
+    HTTPXClientInstrumentor().instrument(tracer_provider=provider)
+    RedisInstrumentor().instrument(tracer_provider=provider)
+    if settings.database_url:
+        from opentelemetry.instrumentation.psycopg import PsycopgInstrumentor
+
+        PsycopgInstrumentor().instrument(tracer_provider=provider)
+    _provider = provider
+    return True
+
+
+def instrument_app(app: FastAPI, settings: Settings, service: str) -> None:
+    """A target's request spans (FastAPI's instrumentation), when tracing is on."""
+    if setup(settings, service):
+        from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
+
+        FastAPIInstrumentor.instrument_app(app, tracer_provider=_provider, excluded_urls=UNTRACED)
+
+
+def flush() -> None:
+    """Write what is buffered (a worker's shutdown; the provider also flushes at exit)."""
+    if _provider is not None:
+        _provider.force_flush()
+
+
+def tag_work(work_id: str) -> None:
+    """Name the work on the current span (a request's), so the raw files and the spans join."""
+    if _provider is not None:
+        trace.get_current_span().set_attribute(WORK_ID, work_id)
+
+
+def _work_id(function: str, args: Sequence[Any]) -> str:
+    try:
+        return work_id_of_job(function, list(args))
+    except (ValueError, TypeError, IndexError):
+        return ""
+
+
+@contextmanager
+def producer(
+    system: str, queue: str, function: str, job_id: str, args: Sequence[Any]
+) -> Iterator[dict[str, str]]:
+    """The hand-off's PRODUCER span; yields the trace context to carry in the job's metadata
+    (empty when tracing is off: the job is then written exactly as before)."""
+    if _provider is None:
+        yield {}
+        return
+    attributes = {
+        "messaging.system": system,
+        "messaging.operation.type": SEND,
+        "messaging.operation.name": SEND,
+        "messaging.destination.name": queue,
+        "messaging.message.id": job_id,
+        WORK_ID: _work_id(function, args),
+    }
+    tracer = _provider.get_tracer(__name__)
+    with tracer.start_as_current_span(f"send {function}", kind=SpanKind.PRODUCER) as span:
+        span.set_attributes(attributes)
+        carrier: dict[str, str] = {}
+        propagate.inject(carrier)
+        yield carrier
+
+
+@contextmanager
+def consumer(
+    function: str, job_id: str, job_try: int, work_id: str, carried: Mapping[str, str]
+) -> Iterator[Span]:
+    """One try's CONSUMER span: a child of the hand-off that queued it, and linked to it, so the
+    tries of a job sit side by side under its hand-off with their backoff between them."""
+    if _provider is None:
+        yield trace.INVALID_SPAN
+        return
+    parent = propagate.extract(dict(carried))
+    sent = trace.get_current_span(parent).get_span_context()
+    links = [Link(sent)] if sent.is_valid else []
+    attributes: dict[str, AttributeValue] = {
+        "messaging.operation.type": PROCESS,
+        "messaging.operation.name": PROCESS,
+        "messaging.message.id": job_id,
+        JOB_TRY: job_try,
+        WORK_ID: work_id,
+    }
+    tracer = _provider.get_tracer(__name__)
+    with tracer.start_as_current_span(
+        f"process {function}", context=parent, kind=SpanKind.CONSUMER, links=links
+    ) as span:
+        span.set_attributes(attributes)
+        yield span

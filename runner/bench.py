@@ -20,7 +20,7 @@ import redis
 from rich.console import Console
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-from core.contracts import FAN_OUT
+from core.contracts import FAN_OUT, TRACES_DIR
 from core.db import open_store
 from core.scenarios import Scenario, UnknownScenario, choose
 from core.settings import Settings
@@ -45,6 +45,9 @@ PROGRESS_COLUMNS = (
 QUICK_MAX_SEATS = 8  # quick webhook runs: fewer ticket subprocesses on a small machine
 REPORT_TIMEOUT_S = 300.0
 DEATH_GRACE_S = 1.0
+# Timed runs are traced unless TRACING says otherwise, at the share `make perf` found to cost
+# the login at most 3% of its rate (docs/traces.md); TRACE_SAMPLE_RATIO overrides it.
+TRACED_SHARE = 1.0
 
 
 def chosen(
@@ -103,6 +106,7 @@ def bench(settings: Settings, options: BenchOptions) -> int:
         settings = settings.model_copy(
             update={"max_seats": min(settings.max_seats, QUICK_MAX_SEATS)}
         )
+    settings = traced(settings)
     label = options.label or ("quick" if options.quick else "bench")
     try:
         run_dir = new_run_dir(options.results_dir, label)
@@ -137,6 +141,9 @@ def bench(settings: Settings, options: BenchOptions) -> int:
             "database_path": settings.database_path,
             "tickets_dir": settings.tickets_dir,
             "max_seats": settings.max_seats,
+            "tracing": settings.tracing,
+            "trace_sample_ratio": settings.trace_sample_ratio,
+            "trace_dir": run_dir / TRACES_DIR,
         },
     )
     wall = time.monotonic()
@@ -227,6 +234,19 @@ def explain(exc: BaseException, stack: Stack | None) -> StackError:
         return exc
     first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
     return StackError(f"{type(exc).__name__}: {first}")
+
+
+def traced(settings: Settings) -> Settings:
+    """The run's tracing: what the environment set, else on at TRACED_SHARE."""
+    chosen = settings.model_fields_set
+    return settings.model_copy(
+        update={
+            "tracing": settings.tracing if "tracing" in chosen else True,
+            "trace_sample_ratio": (
+                settings.trace_sample_ratio if "trace_sample_ratio" in chosen else TRACED_SHARE
+            ),
+        }
+    )
 
 
 def report(run_dir: Path, console: Console) -> bool:

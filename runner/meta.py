@@ -40,6 +40,7 @@ PACKAGES = (
     "gevent",
     "psutil",
     "pandas",
+    "opentelemetry-sdk",
 )
 
 

@@ -41,10 +41,10 @@ def setup(settings: Settings, service: str) -> bool:
     from opentelemetry.sdk.resources import Resource
     from opentelemetry.sdk.trace import TracerProvider
     from opentelemetry.sdk.trace.export import BatchSpanProcessor
-    from opentelemetry.sdk.trace.sampling import ParentBased, TraceIdRatioBased
+    from opentelemetry.sdk.trace.sampling import ParentBased
 
     resource = Resource.create({"service.name": service, "process.pid": os.getpid()})
-    sampler = ParentBased(TraceIdRatioBased(settings.trace_sample_ratio))
+    sampler = ParentBased(_roots(settings.trace_sample_ratio))
     provider = TracerProvider(resource=resource, sampler=sampler)
     settings.trace_dir.mkdir(parents=True, exist_ok=True)
     path = settings.trace_dir / f"{service}-{os.getpid()}{SPANS_SUFFIX}"
@@ -65,12 +65,50 @@ def setup(settings: Settings, service: str) -> bool:
     return True
 
 
+def _roots(ratio: float) -> Any:
+    """A share of requests and jobs start traces; nothing else does: a worker's polling and a
+    target's health checks of Redis would otherwise each be a trace of one span."""
+    from opentelemetry.sdk.trace.sampling import (
+        Decision,
+        Sampler,
+        SamplingResult,
+        TraceIdRatioBased,
+    )
+
+    class Roots(Sampler):
+        share = TraceIdRatioBased(ratio)
+
+        def should_sample(
+            self,
+            parent_context: Any,
+            trace_id: int,
+            name: str,
+            kind: SpanKind | None = None,
+            attributes: Any = None,
+            links: Any = None,
+            trace_state: Any = None,
+        ) -> SamplingResult:
+            if kind not in (SpanKind.SERVER, SpanKind.CONSUMER, SpanKind.PRODUCER):
+                return SamplingResult(Decision.DROP)
+            return self.share.should_sample(parent_context, trace_id, name, kind, attributes)
+
+        def get_description(self) -> str:
+            return f"Roots({self.share.get_description()})"
+
+    return Roots()
+
+
 def instrument_app(app: FastAPI, settings: Settings, service: str) -> None:
     """A target's request spans (FastAPI's instrumentation), when tracing is on."""
     if setup(settings, service):
         from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 
-        FastAPIInstrumentor.instrument_app(app, tracer_provider=_provider, excluded_urls=UNTRACED)
+        FastAPIInstrumentor.instrument_app(
+            app,
+            tracer_provider=_provider,
+            excluded_urls=UNTRACED,
+            exclude_spans=["receive", "send"],  # ASGI's message spans: noise in a waterfall
+        )
 
 
 def flush() -> None:

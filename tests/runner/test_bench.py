@@ -163,3 +163,4 @@ def test_a_bench_traces_its_runs_by_default_into_the_results_folder(tiny_bench: 
         for work_id in works:  # the raw files and the spans join on the work id
             (found,) = traces_of_work(spans, work_id).values()
             assert len(roots(found)) == 1
+        assert (run / "charts" / f"phases-{variant}.png").is_file()  # where the time went

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import random
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, Final
@@ -17,6 +18,7 @@ from core.settings import Settings
 if TYPE_CHECKING:
     from fastapi import FastAPI
     from opentelemetry.sdk.trace import TracerProvider
+    from starlette.types import ASGIApp, Receive, Scope, Send
 
 # The attributes the analysis reads back (analysis/traces.py imports these, never copies them).
 WORK_ID: Final = "delegate_bench.work_id"  # joins the spans to the raw files' work_id
@@ -44,7 +46,7 @@ def setup(settings: Settings, service: str) -> bool:
     from opentelemetry.sdk.trace.sampling import ParentBased
 
     resource = Resource.create({"service.name": service, "process.pid": os.getpid()})
-    sampler = ParentBased(_roots(settings.trace_sample_ratio))
+    sampler = ParentBased(_roots())
     provider = TracerProvider(resource=resource, sampler=sampler)
     settings.trace_dir.mkdir(parents=True, exist_ok=True)
     path = settings.trace_dir / f"{service}-{os.getpid()}{SPANS_SUFFIX}"
@@ -65,19 +67,13 @@ def setup(settings: Settings, service: str) -> bool:
     return True
 
 
-def _roots(ratio: float) -> Any:
-    """A share of requests and jobs start traces; nothing else does: a worker's polling and a
-    target's health checks of Redis would otherwise each be a trace of one span."""
-    from opentelemetry.sdk.trace.sampling import (
-        Decision,
-        Sampler,
-        SamplingResult,
-        TraceIdRatioBased,
-    )
+def _roots() -> Any:
+    """Only requests start traces, chosen before they enter the instrumentation (`Sampled`);
+    everything else follows its parent. A worker's polling and a target's own Redis commands
+    would otherwise each be a trace of one span."""
+    from opentelemetry.sdk.trace.sampling import Decision, Sampler, SamplingResult
 
     class Roots(Sampler):
-        share = TraceIdRatioBased(ratio)
-
         def should_sample(
             self,
             parent_context: Any,
@@ -88,27 +84,61 @@ def _roots(ratio: float) -> Any:
             links: Any = None,
             trace_state: Any = None,
         ) -> SamplingResult:
-            if kind not in (SpanKind.SERVER, SpanKind.CONSUMER, SpanKind.PRODUCER):
-                return SamplingResult(Decision.DROP)
-            return self.share.should_sample(parent_context, trace_id, name, kind, attributes)
+            sampled = kind is SpanKind.SERVER
+            return SamplingResult(Decision.RECORD_AND_SAMPLE if sampled else Decision.DROP)
 
         def get_description(self) -> str:
-            return f"Roots({self.share.get_description()})"
+            return "Roots"
 
     return Roots()
 
 
-def instrument_app(app: FastAPI, settings: Settings, service: str) -> None:
-    """A target's request spans (FastAPI's instrumentation), when tracing is on."""
-    if setup(settings, service):
-        from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
+class Sampled:
+    """Each request goes through the instrumented stack with TRACE_SAMPLE_RATIO's chance, else
+    through the plain one: a request not traced pays nothing for the instrumentation."""
 
-        FastAPIInstrumentor.instrument_app(
-            app,
-            tracer_provider=_provider,
-            excluded_urls=UNTRACED,
-            exclude_spans=["receive", "send"],  # ASGI's message spans: noise in a waterfall
-        )
+    def __init__(self, plain: ASGIApp, traced: ASGIApp, ratio: float, seed: str) -> None:
+        self.plain, self.traced, self.ratio = plain, traced, ratio
+        self.rng = random.Random(seed)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        chosen = scope["type"] != "http" or self.ratio >= 1 or self.rng.random() < self.ratio
+        await (self.traced if chosen else self.plain)(scope, receive, send)
+
+
+def fastapi_options() -> dict[str, Any]:
+    """FastAPI's own telemetry (0.165 on) off: it would trace every request beside the
+    instrumentation, which `Sampled` lets only a chosen share through."""
+    import inspect
+
+    from fastapi import FastAPI
+
+    if "telemetry" not in inspect.signature(FastAPI).parameters:
+        return {}
+    return {"telemetry": {"tracing": False, "metrics": False, "logs": False}}
+
+
+def instrument_app(app: FastAPI, settings: Settings, service: str) -> None:
+    """A target's request spans (FastAPI's instrumentation) for a sampled share of its
+    requests, when tracing is on."""
+    if not setup(settings, service):
+        return
+    from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
+
+    build_plain = app.build_middleware_stack
+    FastAPIInstrumentor.instrument_app(
+        app,
+        tracer_provider=_provider,
+        excluded_urls=UNTRACED,
+        exclude_spans=["receive", "send"],  # ASGI's message spans: noise in a waterfall
+    )
+    build_traced = app.build_middleware_stack
+    ratio, seed = settings.trace_sample_ratio, f"{settings.seed}:{service}:{os.getpid()}"
+
+    def build() -> ASGIApp:
+        return Sampled(build_plain(), build_traced(), ratio, seed)
+
+    app.build_middleware_stack = build  # type: ignore[method-assign]
 
 
 def flush() -> None:
@@ -136,8 +166,8 @@ def producer(
 ) -> Iterator[dict[str, str]]:
     """The hand-off's PRODUCER span; yields the trace context to carry in the job's metadata
     (empty when tracing is off: the job is then written exactly as before)."""
-    if _provider is None:
-        yield {}
+    if _provider is None or not trace.get_current_span().is_recording():
+        yield {}  # tracing off, or a request not sampled: the job is written as untraced
         return
     attributes = {
         "messaging.system": system,
@@ -161,8 +191,8 @@ def consumer(
 ) -> Iterator[Span]:
     """One try's CONSUMER span: a child of the hand-off that queued it, and linked to it, so the
     tries of a job sit side by side under its hand-off with their backoff between them."""
-    if _provider is None:
-        yield trace.INVALID_SPAN
+    if _provider is None or not carried:
+        yield trace.INVALID_SPAN  # its hand-off was not traced: neither is the job
         return
     parent = propagate.extract(dict(carried))
     sent = trace.get_current_span(parent).get_span_context()

@@ -45,10 +45,10 @@ PROGRESS_COLUMNS = (
 QUICK_MAX_SEATS = 8  # quick webhook runs: fewer ticket subprocesses on a small machine
 REPORT_TIMEOUT_S = 300.0
 DEATH_GRACE_S = 1.0
-# Timed runs are traced unless TRACING says otherwise, every request only if `make perf` finds
+# Timed runs are traced unless TRACING says otherwise: every request only if `make perf` finds
 # that full tracing costs the login at most 3% of its rate, else a sampled share. On this busy
-# 2-core machine it cost 68% (a sampled 10%: 48%), so a share (docs/traces.md);
-# TRACE_SAMPLE_RATIO overrides it.
+# 2-core machine full tracing cost 68-70% of the rate and a sampled 10% cost 26%
+# (docs/traces.md): a share. TRACE_SAMPLE_RATIO overrides it.
 SAMPLED_SHARE = 0.1
 TRACED_SHARE = SAMPLED_SHARE
 

@@ -231,7 +231,7 @@ async def validation_error(request: Request, exc: Exception) -> JSONResponse:
 
 def create_base_app(settings: Settings, variant: str, **kwargs: Any) -> FastAPI:
     logs.configure(f"target-{variant}", settings.log_level)
-    app = FastAPI(title=f"delegate-bench target ({variant})", **kwargs)
+    app = FastAPI(title=f"delegate-bench target ({variant})", **tracing.fastapi_options(), **kwargs)
     app.state.settings = settings
     app.state.variant = variant
     app.state.login_limits = LoginLimits(

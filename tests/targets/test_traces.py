@@ -176,3 +176,30 @@ async def test_a_login_and_a_payment_are_each_one_connected_trace(
     messaging = [s for s in order_trace + login_trace if s.kind in (PRODUCER, CONSUMER)]
     assert all(s.work_id in (login_work, order_work) for s in messaging)
     assert {s.work_id for s in order_trace if s.kind in (PRODUCER, CONSUMER)} == {order_work}
+
+
+async def test_a_request_left_out_of_the_sample_leaves_no_span_anywhere(
+    settings: Settings, store: Store, provider: httpx.Client, tmp_path: Path
+) -> None:
+    """Not even a partial trace from its job, nor a trace of a worker's polling."""
+    trace_dir = tmp_path / "traces"
+    env = worker_env(settings, TRACING="1", TRACE_SAMPLE_RATIO="0", TRACE_DIR=str(trace_dir))
+    with traced_stack("delegated", env) as url:
+        async with httpx.AsyncClient(base_url=url, timeout=10) as client:
+
+            async def healthy() -> bool:
+                try:
+                    return (await client.get("/healthz")).status_code == 200
+                except httpx.TransportError:
+                    return False
+
+            await until(healthy, "the delegated target")
+            login = await client.post("/login", json={"email": dataset.registered_email(1)})
+            work_id = login.headers[WORK_ID_HEADER]
+
+            async def delivered() -> bool:
+                return bool(messages(provider, work_id=work_id))
+
+            await until(delivered, "the email")
+    assert {p.name.split("-")[0] for p in trace_dir.glob("*.jsonl")} == {"target", "worker"}
+    assert read_spans(trace_dir) == []

@@ -41,6 +41,7 @@ def plot_phases(phases: pd.DataFrame, title: str) -> Figure:
 def plot_waterfall(works: list[tuple[str, list[SpanRecord]]], title: str) -> Figure:
     """Each work's spans as bars on its own time axis from its request, one panel per work."""
     fig, axes = new_figure(rows=len(works), height=3.6)
+    longest = 0.0
     for ax, (label, trace) in zip(axes, works, strict=True):
         shown = sorted(trace, key=lambda s: s.start_ns)[:WATERFALL_ROWS]
         t0 = shown[0].start_ns
@@ -49,6 +50,7 @@ def plot_waterfall(works: list[tuple[str, list[SpanRecord]]], title: str) -> Fig
             color = KIND_COLORS.get(span.kind, "#BBBBBB")
             ax.barh(y, max(width, 1e-4), left=start, color=color, height=0.8)
             ax.text(start + width, y, f" {span.name}", va="center", fontsize=6)
+            longest = max(longest, start + width)
         cut = len(trace) - len(shown)
         ax.set_yticks([])
         ax.invert_yaxis()
@@ -57,5 +59,6 @@ def plot_waterfall(works: list[tuple[str, list[SpanRecord]]], title: str) -> Fig
         )
         ax.grid(True, axis="x", alpha=0.3)
         ax.set_title(label, fontsize=9)
+    axes[0].set_xlim(0, longest * 1.2 or 1.0)  # room for the last span's name (x is shared)
     fig.suptitle(title)
     return fig

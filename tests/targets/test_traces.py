@@ -63,6 +63,16 @@ def traced_stack(variant: str, env: dict[str, str]) -> Iterator[str]:
         yield f"http://127.0.0.1:{port}"
 
 
+async def healthy(client: httpx.AsyncClient) -> None:
+    async def answers() -> bool:
+        try:
+            return (await client.get("/healthz")).status_code == 200
+        except httpx.TransportError:
+            return False
+
+    await until(answers, "the target")
+
+
 def spans_named(spans: list[SpanRecord], name: str, kind: int) -> list[SpanRecord]:
     return [s for s in spans if s.name == name and s.kind == kind]
 
@@ -98,7 +108,9 @@ async def test_a_login_and_a_payment_are_each_one_connected_trace(
     tmp_path: Path,
 ) -> None:
     trace_dir = tmp_path / "traces"
-    env = worker_env(settings, TRACING="1", TRACE_DIR=str(trace_dir))
+    # Tries enough, and backoff long enough, that the outage is over before the last try.
+    retries = {"MAX_TRIES": "8", "RETRY_BASE_S": "0.2", "RETRY_CAP_S": "1"}
+    env = worker_env(settings, TRACING="1", TRACE_DIR=str(trace_dir), **retries)
     queued = queue_class(variant) is not None
     order = store.order(ORDER)
     assert order is not None and order.seats >= 2
@@ -109,14 +121,7 @@ async def test_a_login_and_a_payment_are_each_one_connected_trace(
     }
     with traced_stack(variant, env) as url:
         async with httpx.AsyncClient(base_url=url, timeout=10) as client:
-
-            async def healthy() -> bool:
-                try:
-                    return (await client.get("/healthz")).status_code == 200
-                except httpx.TransportError:
-                    return False
-
-            await until(healthy, f"the {variant} target")
+            await healthy(client)
             if queued:  # the login's first try meets an outage and is retried
                 provider.put("/control/faults", json=OUTAGE).raise_for_status()
             login = await client.post("/login", json={"email": dataset.registered_email(1)})
@@ -186,14 +191,7 @@ async def test_a_request_left_out_of_the_sample_leaves_no_span_anywhere(
     env = worker_env(settings, TRACING="1", TRACE_SAMPLE_RATIO="0", TRACE_DIR=str(trace_dir))
     with traced_stack("delegated", env) as url:
         async with httpx.AsyncClient(base_url=url, timeout=10) as client:
-
-            async def healthy() -> bool:
-                try:
-                    return (await client.get("/healthz")).status_code == 200
-                except httpx.TransportError:
-                    return False
-
-            await until(healthy, "the delegated target")
+            await healthy(client)
             login = await client.post("/login", json={"email": dataset.registered_email(1)})
             work_id = login.headers[WORK_ID_HEADER]
 
@@ -203,3 +201,29 @@ async def test_a_request_left_out_of_the_sample_leaves_no_span_anywhere(
             await until(delivered, "the email")
     assert {p.name.split("-")[0] for p in trace_dir.glob("*.jsonl")} == {"target", "worker"}
     assert read_spans(trace_dir) == []
+
+
+async def test_a_dead_letter_is_the_last_try_of_its_trace(
+    settings: Settings, store: Store, provider: httpx.Client, tmp_path: Path
+) -> None:
+    trace_dir = tmp_path / "traces"
+    env = worker_env(settings, TRACING="1", TRACE_DIR=str(trace_dir))
+    provider.put("/control/faults", json=OUTAGE).raise_for_status()
+    try:
+        with traced_stack("delegated", env) as url:
+            async with httpx.AsyncClient(base_url=url, timeout=10) as client:
+                await healthy(client)
+                login = await client.post("/login", json={"email": dataset.registered_email(1)})
+                work_id = login.headers[WORK_ID_HEADER]
+
+                async def given_up() -> bool:
+                    return any(d["work_id"] == work_id for d in store.dead_letters())
+
+                await until(given_up, "the dead letter")
+    finally:
+        provider.put("/control/faults", json={}).raise_for_status()
+    found = one_trace(read_spans(trace_dir), work_id)
+    tries = sorted((c for _, c in tries_of(found, SEND_MAGIC_LINK)), key=lambda c: c.start_ns)
+    assert [t.attributes[JOB_TRY] for t in tries] == list(range(1, settings.max_tries + 1))
+    assert all(t.attributes[OUTCOME] == "retry" for t in tries[:-1])
+    assert tries[-1].attributes[OUTCOME] == "dead_letter" and "dead_letter" in tries[-1].events

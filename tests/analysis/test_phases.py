@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from pathlib import Path
+from types import SimpleNamespace
+from typing import cast
 
 import pandas as pd
 import pytest
@@ -14,9 +16,12 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.trace import Link, SpanKind
 
+from analysis.metrics.load import Run
 from analysis.metrics.phases import PHASES, work_phases
+from analysis.report.chartset import trace_jobs
 from analysis.report.trace_charts import plot_phases, plot_waterfall
 from analysis.traces import read_spans
+from core.contracts import TRACES_DIR
 from core.tracing import JOB_TRY, OUTCOME, WORK_ID
 
 MS = 1_000_000  # ns
@@ -27,6 +32,7 @@ class Spans:
     """Spans at chosen times, written to `<folder>/<service>-1.jsonl` as a process would."""
 
     def __init__(self, folder: Path, service: str) -> None:
+        folder.mkdir(parents=True, exist_ok=True)
         self.provider = TracerProvider(resource=Resource.create({"service.name": service}))
         self.exporter = FileSpanExporter(folder / f"{service}-1.jsonl")
         self.provider.add_span_processor(SimpleSpanProcessor(self.exporter))
@@ -167,3 +173,30 @@ def test_a_waterfall_draws_every_span_of_each_work(tmp_path: Path) -> None:
     trace_spans = read_spans(tmp_path)
     figure = plot_waterfall([("login:a", trace_spans)], "slowest")
     assert [len(ax.patches) for ax in figure.axes] == [2]
+
+
+def test_a_traced_run_gets_a_phase_chart_per_variant_and_the_outages_slowest_three(
+    tmp_path: Path,
+) -> None:
+    """Delivered works only; four outage logins of one variant: the waterfall shows three."""
+    spans = Spans(tmp_path / TRACES_DIR, "target-delegated")
+    works = []
+    for n, scenario in enumerate(["steady", "outage", "outage", "outage", "outage", "outage"]):
+        work_id = f"login:{n}"
+        request = spans.span("POST /login", SpanKind.SERVER, 0, 5, None, False, {WORK_ID: work_id})
+        sent = spans.span("send send_magic_link", SpanKind.PRODUCER, 1, 2, request)
+        done = spans.job_try(sent, "send_magic_link", 1, 10, 20 + 100 * n, "ok")
+        spans.provider_call(done, 11, 19)
+        works.append({"work_id": work_id, "scenario": scenario, "variant": "delegated"})
+    spans.close()
+    requests = pd.DataFrame(works)
+    delivered = pd.DataFrame({"work_id": [w["work_id"] for w in works[:-1]]})  # the last: lost
+    run = SimpleNamespace(path=tmp_path, requests=requests, deliveries=delivered)
+    jobs = {job.name: job for job in trace_jobs(cast(Run, run))}
+    assert set(jobs) == {"phases-delegated.png", "waterfall-outage-delegated.png"}
+    phases_frame, _ = jobs["phases-delegated.png"].args
+    assert len(phases_frame) == 5
+    panels, _ = jobs["waterfall-outage-delegated.png"].args
+    assert [label.split(":")[1] for label, _ in panels] == ["4", "3", "2"]  # slowest first
+    for job in jobs.values():
+        assert job.plot(*job.args).axes  # both draw

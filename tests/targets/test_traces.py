@@ -12,6 +12,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from fastapi import FastAPI, Request, Response
 from redis.asyncio import Redis
 
 from analysis.traces import (
@@ -42,7 +43,7 @@ from core.settings import Settings
 from core.tracing import JOB_TRY, OUTCOME
 from queues import has_workers, queue_class
 from runner.commands import target_command
-from tests.support import job_events, messages, worker_env, workers
+from tests.support import job_events, messages, serve, worker_env, workers
 from tests.targets.test_variants import OUTAGE, until
 from tests.targets.test_webhook import event_body
 
@@ -227,3 +228,33 @@ async def test_a_dead_letter_is_the_last_try_of_its_trace(
     assert [t.attributes[JOB_TRY] for t in tries] == list(range(1, settings.max_tries + 1))
     assert all(t.attributes[OUTCOME] == "retry" for t in tries[:-1])
     assert tries[-1].attributes[OUTCOME] == "dead_letter" and "dead_letter" in tries[-1].events
+
+
+async def test_spans_also_go_to_the_collector_that_otel_exporter_otlp_endpoint_names(
+    settings: Settings, store: Store, tmp_path: Path
+) -> None:
+    """A real HTTP server stands for the collector: it receives OTLP over HTTP at /v1/traces."""
+    received: list[tuple[str, bytes]] = []
+    collector = FastAPI()
+
+    @collector.post("/v1/traces")
+    async def traces(request: Request) -> Response:
+        received.append((request.headers["content-type"], await request.body()))
+        return Response(status_code=200)
+
+    trace_dir = tmp_path / "traces"
+    with serve(collector) as collector_url:
+        env = worker_env(
+            settings,
+            TRACING="1",
+            TRACE_DIR=str(trace_dir),
+            OTEL_EXPORTER_OTLP_ENDPOINT=collector_url,
+        )
+        with traced_stack("sync", env) as url:
+            async with httpx.AsyncClient(base_url=url, timeout=10) as client:
+                await healthy(client)
+                login = await client.post("/login", json={"email": dataset.unknown_email(1)})
+                work_id = login.headers[WORK_ID_HEADER]
+    assert one_trace(read_spans(trace_dir), work_id)  # the file as ever
+    assert received and all(kind == "application/x-protobuf" for kind, _ in received)
+    assert any(work_id.encode() in body for _, body in received)  # the same spans, sent

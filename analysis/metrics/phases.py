@@ -8,7 +8,7 @@ from collections.abc import Iterable
 
 import pandas as pd
 
-from analysis.traces import CLIENT, CONSUMER, SpanRecord, ancestors, roots
+from analysis.traces import CLIENT, CONSUMER, SERVER, SpanRecord, ancestors, roots
 from core.tracing import JOB_TRY, OUTCOME
 
 PHASES = ("request", "hand-off", "queue wait", "job run", "provider", "backoff")
@@ -48,8 +48,11 @@ def delivering_chain(trace: list[SpanRecord]) -> list[tuple[SpanRecord | None, l
 def phases_of(trace: list[SpanRecord]) -> dict[str, float] | None:
     """Seconds per phase of one trace, None when it delivered nothing."""
     found = roots(trace)
+    # A trace still arriving (its request's span is written when the request ends) is none.
+    if len(found) != 1 or found[0].kind != SERVER:
+        return None
     chain = delivering_chain(trace)
-    if len(found) != 1 or not chain:
+    if not chain:
         return None
     root = found[0]
     tried = {s.span_id for _, tries in chain for s in tries}

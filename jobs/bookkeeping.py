@@ -1,9 +1,10 @@
 """What every job shares and no job should have to read: its context, record and dead letter.
 
 A queue runs a job function as `function(clients, attempt, *args)`; each queue adapter builds
-the `Attempt` from its library's job and maps `RetryLater` to its library's retry. `@job`
-writes one record per try to `JOB_EVENTS_KEY` (the runner reads it) and a dead letter in the
-store when the work is given up: arq keeps no record of a job that failed for good, and runs no
+the `Attempt` from its library's job (with the trace context its hand-off carried) and maps
+`RetryLater` to its library's retry. `@job` traces each try (`core.tracing.consumer`), writes
+one record per try to `JOB_EVENTS_KEY` (the runner reads it) and a dead letter in the store
+when the work is given up: arq keeps no record of a job that failed for good, and runs no
 hook when the last try fails.
 """
 

@@ -5,6 +5,7 @@ target, and beside it the ceiling: the same login whose enqueue is one RPUSH, or
 commit for a queue in the database (benchmarks/perf_app.py, in the embedded PostgreSQL), so
 login ÷ ceiling is the queue's own cost. wrk drives each endpoint
 for a few seconds on one thread.
+Then tracing's cost (benchmarks/tracing_cost.py, alone with --tracing-only).
 Part two, the pickup overhead: a short real `steady` run of both, the median of (email accepted
 - request start) minus the provider's median latency. Part three is benchmarks/loadgen_perf.py:
 Locust's ceiling on one core beside wrk's. The machine is shared and noisy: read the ratios,
@@ -28,7 +29,7 @@ import numpy as np
 import redis
 
 from analysis.metrics.stats import rank_interval
-from benchmarks import loadgen_perf, wrk
+from benchmarks import loadgen_perf, tracing_cost, wrk
 from core.contracts import VARIANT_NAMES, promises_work, variant
 from core.postgres_server import embedded_postgres
 from core.redis_server import embedded_redis
@@ -192,10 +193,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seconds", type=int, default=2)
     parser.add_argument("--rounds", type=int, default=12)
     parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--tracing-only", action="store_true", help="measure only tracing's cost")
     args = parser.parse_args(argv)
     if not wrk.available():
         print("perf: wrk is not installed (apt-get install wrk)", file=sys.stderr)
         return 2
+    if args.tracing_only:
+        return 0 if tracing_cost.main(args.seconds, args.connections, args.rounds) else 1
 
     ok = True
     print(
@@ -227,6 +231,8 @@ def main(argv: list[str] | None = None) -> int:
         met = ratio >= goal
         ok &= met
         print(f"{figure}: {holds(met)} the goal of {goal:.0%}")
+
+    ok &= tracing_cost.main(args.seconds, args.connections, args.rounds)
 
     print("\nPickup overhead at steady: median (email accepted - request start) - provider's")
     print(f"median latency ({PROVIDER_MEDIAN_MS:.0f} ms), one quick real run of each:")

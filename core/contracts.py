@@ -20,6 +20,7 @@ REQUEST_ID_HEADER: Final = "X-Request-ID"
 # not, so the answers stay alike): the load generator joins requests to emails with it.
 WORK_ID_HEADER: Final = "X-Work-ID"
 JOB_EVENTS_KEY: Final = "bench:job-events"  # one JSON record per job try, read by the runner
+TRACES_DIR: Final = "traces"  # in a results folder: each process's spans, OTLP JSON lines
 
 # Work ids: one promised email each. The prefix names the endpoint that promised it.
 LOGIN_WORK: Final = "login"

@@ -129,6 +129,14 @@ class Settings(BaseSettings):
     # polling, procrastinate's default of 5 s would add up to 5 s to every retry.
     procrastinate_poll_s: float = Field(default=0.2, gt=0)
 
+    # Traces (docs/traces.md): off unless TRACING is set. Each process writes its spans to its
+    # own OTLP JSON lines file in TRACE_DIR (the runner points it into the run's folder) and,
+    # with OTEL_EXPORTER_OTLP_ENDPOINT set, to that collector too.
+    tracing: bool = False
+    trace_sample_ratio: float = Field(default=1.0, ge=0.0, le=1.0)
+    trace_dir: Path = PROJECT_ROOT / "var" / "traces"
+    otel_exporter_otlp_endpoint: str | None = None
+
     # Randomness is always seeded.
     seed: int = 1
     seed_users: int = Field(default=10_000, ge=1)

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import uvicorn
 
-from core.contracts import DEFAULT_VARIANTS
+from core.contracts import DEFAULT_VARIANTS, TRACES_DIR
 from core.redis_server import free_port
 from core.settings import Settings
 from demo.controls import ControlError, Controls, parse_rate
@@ -24,6 +24,7 @@ from demo.feed import Feed
 from demo.load import Load
 from demo.page import create_app
 from demo.tour import Tour
+from demo.traces import SlowTraces
 from runner.children import ChildDied, StackError, UsageError, port_free
 from runner.options import parse_variants
 from runner.signals import Interrupted, ignoring_signals, raising_on_signals
@@ -110,11 +111,17 @@ def run(args: argparse.Namespace) -> int:
                 workers=args.workers,
                 variants=variants,
                 log_dir=folder / "logs",
+                # Traced, for the page's latest slow trace: at the demo's rates the cost is small.
+                env={
+                    "tracing": settings.tracing or "tracing" not in settings.model_fields_set,
+                    "trace_dir": folder / TRACES_DIR,
+                },
             )
             stack = start_stack(exits, settings, options)
             stack.workers_expendable = True  # killing them is one of the page's buttons
             queues = [q for q in map(stack.queue, variants) if q is not None]
-            feed = Feed(stack.redis_url, queues, stack.provider_url, variants)
+            traces = SlowTraces(folder / TRACES_DIR)
+            feed = Feed(stack.redis_url, queues, stack.provider_url, variants, traces)
             exits.callback(feed.close)
             load = Load(stack, variants, folder, rate)
             controls = Controls(stack, load, feed)

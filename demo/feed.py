@@ -23,6 +23,7 @@ import redis
 from analysis.metrics.timing import is_success
 from core.contracts import JOB_EVENTS_KEY
 from demo.faults import fault_name
+from demo.traces import SlowTrace, SlowTraces
 from demo.work import WorkBook, read_requests
 from queues.base import Depth, PendingJob, Queue, QueueUnavailable
 
@@ -93,7 +94,12 @@ def _pct(values: np.ndarray[Any, Any], q: float) -> float | None:
 
 class Feed:
     def __init__(
-        self, redis_url: str, queues: list[Queue], provider_url: str, variants: tuple[str, ...]
+        self,
+        redis_url: str,
+        queues: list[Queue],
+        provider_url: str,
+        variants: tuple[str, ...],
+        traces: SlowTraces | None = None,
     ) -> None:
         self.redis = redis.Redis.from_url(redis_url, socket_timeout=1, socket_connect_timeout=1)
         self.queues = queues  # the variants' queues that can be watched from outside
@@ -108,6 +114,8 @@ class Feed:
         self.history: deque[dict[str, Any]] = deque()
         self.bands: list[dict[str, Any]] = []  # {"fault", "start", "end"}: a fault's time span
         self.lock = threading.Lock()
+        self.traces = traces  # the stack's span files, when it is traced
+        self.slow: SlowTrace | None = None
 
     @property
     def variants(self) -> list[str]:
@@ -115,6 +123,11 @@ class Feed:
 
     def watch(self, variant: str, raw_file: Path) -> None:
         self.tails.append((variant, Tail(raw_file)))
+
+    def slowest(self) -> SlowTrace | None:
+        """The latest delivery slower than SLOW_S, from its trace."""
+        with self.lock:
+            return self.slow
 
     def snapshot(self) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
         with self.lock:
@@ -132,6 +145,7 @@ class Feed:
         if pending is not None:  # Redis unreachable: keep the last count rather than guess
             self.counted = self.work.count(pending)
         fault = self._fault()
+        slow = self.traces.read() if self.traces is not None else None
         point = {
             "t": now,
             "variants": {
@@ -142,6 +156,7 @@ class Feed:
             "fault": fault,
         }
         with self.lock:
+            self.slow = slow
             self.history.append(point)
             while self.history[0]["t"] < now - WINDOW_S:
                 self.history.popleft()

@@ -12,6 +12,7 @@ from demo.controls import ControlError, Controls
 from demo.faults import FAULT_NAMES
 from demo.feed import Feed
 from demo.tour import Tour
+from demo.traces import SlowTrace
 
 BAND_COLOR = "rgba(220, 38, 38, 0.12)"
 PALETTE = ("#d97706", "#2563eb", "#059669", "#7c3aed")  # per variant, in the contracts' order
@@ -132,6 +133,7 @@ class Page:
             self.queue = chart("queues", "jobs", ["ready", "deferred", "in progress"], pairs=False)
             work = [f"{v} {k}" for v in variants for k in ("promised", "delivered")]
             self.work = chart("emails promised vs delivered (the analysis's count)", "emails", work)
+        self.trace = waterfall_chart().props("data-testid=trace-chart")
         for name in ("latency", "answers", "queue", "work"):
             getattr(self, name).props(f"data-testid={name}-chart")
         self.refresh()
@@ -191,6 +193,40 @@ class Page:
             for k in ("ready", "deferred", "in_progress")
         ]
         draw(self.queue, queue, area, now_ms)
+        draw_waterfall(self.trace, self.feed.slowest())
+
+
+def waterfall_chart() -> ui.echart:
+    """Each span a bar from its start: an invisible bar up to the start, stacked under it."""
+    return ui.echart(
+        {
+            "animation": False,
+            "title": {"text": "the latest slow email's trace", "left": "center"},
+            "grid": {"top": 40, "left": 230, "right": 20, "bottom": 30},
+            "tooltip": {"trigger": "item"},
+            "xAxis": {"type": "value", "name": "s"},
+            "yAxis": {"type": "category", "inverse": True, "data": []},
+            "series": [
+                {"type": "bar", "stack": "t", "itemStyle": {"color": "transparent"}, "data": []},
+                {"type": "bar", "stack": "t", "color": PALETTE[1], "data": []},
+            ],
+        }
+    ).classes("w-full h-96")
+
+
+def draw_waterfall(element: ui.echart, slow: SlowTrace | None) -> None:
+    options = element.options
+    if slow is None:
+        options["title"]["text"] = "the latest slow email's trace: none yet (try an outage)"
+        element.update()
+        return
+    options["title"]["text"] = (
+        f"the latest slow email's trace: {slow.work_id}, {slow.total_s:.1f} s"
+    )
+    options["yAxis"]["data"] = [f"{b.name} ({b.service})" for b in slow.bars]
+    options["series"][0]["data"] = [round(b.start_s, 4) for b in slow.bars]
+    options["series"][1]["data"] = [round(b.duration_s, 4) for b in slow.bars]
+    element.update()
 
 
 def draw(element: ui.echart, data: list[list[list[Any]]], area: list[Any], now_ms: float) -> None:

@@ -1,9 +1,10 @@
 """What every job shares and no job should have to read: its context, record and dead letter.
 
 A queue runs a job function as `function(clients, attempt, *args)`; each queue adapter builds
-the `Attempt` from its library's job and maps `RetryLater` to its library's retry. `@job`
-writes one record per try to `JOB_EVENTS_KEY` (the runner reads it) and a dead letter in the
-store when the work is given up: arq keeps no record of a job that failed for good, and runs no
+the `Attempt` from its library's job (with the trace context its hand-off carried) and maps
+`RetryLater` to its library's retry. `@job` traces each try (`core.tracing.consumer`), writes
+one record per try to `JOB_EVENTS_KEY` (the runner reads it) and a dead letter in the store
+when the work is given up: arq keeps no record of a job that failed for good, and runs no
 hook when the last try fails.
 """
 
@@ -16,12 +17,14 @@ import logging
 import os
 import random
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Concatenate, ParamSpec, Protocol
 
-from core import tickets
+from opentelemetry import trace
+
+from core import tickets, tracing
 from core.contracts import JOB_EVENTS_KEY, work_id_of_job
 from core.db import Store
 from core.email import AsyncEmailClient, backoff_s
@@ -60,6 +63,8 @@ class Attempt:
     enqueued_at: float  # unix seconds
     # The queue tries a job past its timeout again (saq); arq and the in-process runner do not.
     timeouts_retried: bool = False
+    # The trace context the hand-off carried in the job's metadata ({} when tracing is off).
+    trace: Mapping[str, str] = field(default_factory=dict)
 
 
 class RetryLater(Exception):
@@ -127,10 +132,16 @@ class JobContext:
             reason,
         )
         event(log, "dead_letter", job_id=self.job_id, work_id=self.work_id, reason=reason)
+        trace_event("dead_letter", reason=reason)
         return "dead_letter"
 
 
 JobBody = Callable[Concatenate[JobContext, P], Awaitable[str]]
+
+
+def trace_event(name: str, **attributes: str | float) -> None:
+    """Mark the try's span: a retry asked for, a dead letter written."""
+    trace.get_current_span().add_event(name, attributes)
 
 
 def job(name: str) -> Callable[[JobBody[P]], JobFunction]:
@@ -154,45 +165,51 @@ def job(name: str) -> Callable[[JobBody[P]], JobFunction]:
                 job_try=attempt.job_try,
                 work_id=work_id_of_job(name, args),
             )
-            started = time.time()
-            outcome = "failed"
-            try:
-                if context.job_try > context.settings.max_tries:
-                    # (or, on saq, the last try ran out of time)
-                    outcome = await context.dead_letter("the worker died during the last try")
-                else:
-                    outcome = await body(context, *args, **kwargs)
-                return outcome
-            except RetryLater as retry:
-                if context.job_try < context.settings.max_tries:
-                    outcome = "retry"
+            carried = attempt.trace
+            with tracing.consumer(
+                name, attempt.job_id, attempt.job_try, context.work_id, carried
+            ) as span:
+                started = time.time()
+                outcome = "failed"
+                try:
+                    if context.job_try > context.settings.max_tries:
+                        # (or, on saq, the last try ran out of time)
+                        outcome = await context.dead_letter("the worker died during the last try")
+                    else:
+                        outcome = await body(context, *args, **kwargs)
+                    return outcome
+                except RetryLater as retry:
+                    if context.job_try < context.settings.max_tries:
+                        outcome = "retry"
+                        trace_event("retry", reason=retry.reason, defer_s=retry.defer_s)
+                        raise
+                    reason = f"gave up after {context.job_try} tries: {retry.reason}"
+                    outcome = await context.dead_letter(reason)
+                    return outcome
+                except asyncio.CancelledError:
+                    if not context.ran_out_of_time(started):
+                        outcome = "cancelled"  # a worker shutting down: the queue runs it again
+                        raise
+                    outcome = "timeout"
+                    if not attempt.timeouts_retried:
+                        await context.dead_letter(f"timed out after {time.time() - started:.1f}s")
                     raise
-                reason = f"gave up after {context.job_try} tries: {retry.reason}"
-                outcome = await context.dead_letter(reason)
-                return outcome
-            except asyncio.CancelledError:
-                if not context.ran_out_of_time(started):
-                    outcome = "cancelled"  # a worker shutting down: the queue runs it again
-                    raise
-                outcome = "timeout"
-                if not attempt.timeouts_retried:
-                    await context.dead_letter(f"timed out after {time.time() - started:.1f}s")
-                raise
-            finally:
-                record = {
-                    "job_id": context.job_id,
-                    "function": name,
-                    "try": context.job_try,
-                    "enqueued_at": attempt.enqueued_at,
-                    "started_at": started,
-                    "ended_at": time.time(),
-                    "outcome": outcome,
-                    "work_id": context.work_id,
-                    "pid": os.getpid(),
-                    "tickets_run": context.tally.tickets_run,
-                }
-                event(log, "job_end", **record)
-                await clients.records.rpush(JOB_EVENTS_KEY, json.dumps(record))
+                finally:
+                    record = {
+                        "job_id": context.job_id,
+                        "function": name,
+                        "try": context.job_try,
+                        "enqueued_at": attempt.enqueued_at,
+                        "started_at": started,
+                        "ended_at": time.time(),
+                        "outcome": outcome,
+                        "work_id": context.work_id,
+                        "pid": os.getpid(),
+                        "tickets_run": context.tally.tickets_run,
+                    }
+                    event(log, "job_end", **record)
+                    await clients.records.rpush(JOB_EVENTS_KEY, json.dumps(record))
+                    span.set_attribute(tracing.OUTCOME, outcome)
 
         run.__name__ = run.__qualname__ = name
         return run

@@ -20,7 +20,7 @@ from arq.typing import WorkerCoroutine
 from arq.utils import timestamp_ms
 from redis.exceptions import RedisError
 
-from core import logs
+from core import logs, tracing
 from core.db import Store, open_store
 from core.email import AsyncEmailClient
 from core.settings import Settings
@@ -50,6 +50,7 @@ return 1
 # jobs wait before another worker takes them (arq's in-progress key lives max timeout + 10 s).
 NO_TIMEOUT_S = 24 * 3600.0
 CLIENTS = "clients"  # where the worker's startup keeps its `Clients` in arq's ctx
+TRACE = "trace"  # the job's one keyword argument, when traced: its hand-off's trace context
 
 
 class ArqJobs(JobQueueBase):
@@ -71,13 +72,15 @@ class ArqJobs(JobQueueBase):
     ) -> bool:
         enqueued_ms = timestamp_ms()
         defer_ms = round(defer_s * 1000) if defer_s else 0
-        job = serialize_job(function, args, {}, None, enqueued_ms)
         keys = [job_key_prefix + job_id, result_key_prefix + job_id, self.queue_name]
         expires_ms = defer_ms + self.redis.expires_extra_ms
-        try:
-            added = await self.script(keys, [expires_ms, job, enqueued_ms + defer_ms, job_id])
-        except (RedisError, OSError) as exc:
-            raise QueueUnavailable(str(exc)) from exc
+        with tracing.producer("arq", self.queue_name, function, job_id, args) as carried:
+            kwargs = {TRACE: carried} if carried else {}
+            job = serialize_job(function, args, kwargs, None, enqueued_ms)
+            try:
+                added = await self.script(keys, [expires_ms, job, enqueued_ms + defer_ms, job_id])
+            except (RedisError, OSError) as exc:
+                raise QueueUnavailable(str(exc)) from exc
         return bool(added)
 
     async def wait(self, job_id: str, timeout_s: float) -> None:
@@ -169,8 +172,9 @@ def arq_timeout_s(settings: Settings, function: str) -> float:
 def on_arq(name: str, function: JobFunction) -> WorkerCoroutine:
     """A job function as arq calls it: its ctx read into an `Attempt`, RetryLater as Retry."""
 
-    async def run(ctx: dict[str, Any], *args: Any) -> str:
-        attempt = Attempt(ctx["job_id"], ctx["job_try"], ctx["enqueue_time"].timestamp())
+    async def run(ctx: dict[str, Any], *args: Any, trace: dict[str, str] | None = None) -> str:
+        enqueued_at = ctx["enqueue_time"].timestamp()
+        attempt = Attempt(ctx["job_id"], ctx["job_try"], enqueued_at, trace=trace or {})
         try:
             return await function(ctx[CLIENTS], attempt, *args)
         except RetryLater as retry:
@@ -186,6 +190,7 @@ def worker_settings(settings: Settings) -> type:
 
     async def startup(ctx: dict[str, Any]) -> None:
         logs.configure("worker", settings.log_level)
+        tracing.setup(settings, "worker-arq")
         queue = ArqJobs(ctx["redis"], settings.queue_name, owned=False)
         mailer = AsyncEmailClient(settings)
         ctx[CLIENTS] = Clients(settings, open_store(settings), mailer, queue, ctx["redis"])
@@ -193,6 +198,7 @@ def worker_settings(settings: Settings) -> type:
     async def shutdown(ctx: dict[str, Any]) -> None:
         clients: Clients = ctx[CLIENTS]
         await clients.mailer.aclose()
+        tracing.flush()
 
     tries = settings.max_tries + 1  # see bookkeeping.job: the extra try dead-letters
 

@@ -9,12 +9,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
+from core import tracing
 from core.contracts import FAN_OUT
 from core.db import Store
 from core.email import AsyncEmailClient
@@ -77,16 +78,22 @@ class InProcessJobs(JobQueueBase):
         if job_id in self.known:
             return False
         self.known.add(job_id)
-        if background is not None:
-            background.add_task(self.run, function, args, job_id, defer_s)
-            return True
-        task = asyncio.create_task(self.run(function, args, job_id, defer_s))
+        with tracing.producer("inprocess", "memory", function, job_id, args) as carried:
+            if background is not None:
+                background.add_task(self.run, function, args, job_id, defer_s, carried)
+                return True
+        task = asyncio.create_task(self.run(function, args, job_id, defer_s, carried))
         self.tasks.add(task)
         task.add_done_callback(self.tasks.discard)
         return True
 
     async def run(
-        self, function: str, args: Sequence[Any], job_id: str, defer_s: float | None = None
+        self,
+        function: str,
+        args: Sequence[Any],
+        job_id: str,
+        defer_s: float | None = None,
+        carried: Mapping[str, str] | None = None,
     ) -> None:
         """Run a job to its end: tries while it asks for a retry, then done or dead-lettered."""
         enqueued_at = time.time()
@@ -95,7 +102,7 @@ class InProcessJobs(JobQueueBase):
         timeout_s = self.settings.job_timeout_s(function)
         # `@job` dead-letters instead of asking for a try past max_tries; the bound is a guard.
         for job_try in range(1, self.settings.max_tries + 1):
-            attempt = Attempt(job_id, job_try, enqueued_at)
+            attempt = Attempt(job_id, job_try, enqueued_at, trace=carried or {})
             try:
                 call = FUNCTIONS[function](self.clients, attempt, *args)
                 await asyncio.wait_for(call, timeout_s)

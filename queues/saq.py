@@ -18,7 +18,7 @@ from saq.queue.redis import ID_PREFIX, RedisQueue
 from saq.types import Context, Function, SettingsDict
 from saq.utils import now as saq_now
 
-from core import logs
+from core import logs, tracing
 from core.contracts import JOB_FUNCTIONS
 from core.db import Store, open_store
 from core.email import AsyncEmailClient
@@ -127,12 +127,15 @@ class SaqJobs(JobQueueBase):
     ) -> bool:
         name = self.queue.name
         scheduled = math.ceil(time.time() + defer_s) if defer_s else 0
-        job = saq_job_fields(function, args, job_id, name, self.limits, scheduled)
         keys = (self.incomplete, saq_job_key(name, job_id), self.queued, ABORT_ID_PREFIX + job_id)
-        try:
-            added = await self.script(keys, (orjson.dumps(job), scheduled))
-        except (RedisError, OSError) as exc:
-            raise QueueUnavailable(str(exc)) from exc
+        with tracing.producer("saq", name, function, job_id, args) as carried:
+            job = saq_job_fields(function, args, job_id, name, self.limits, scheduled)
+            if carried:
+                job["kwargs"]["trace"] = carried
+            try:
+                added = await self.script(keys, (orjson.dumps(job), scheduled))
+            except (RedisError, OSError) as exc:
+                raise QueueUnavailable(str(exc)) from exc
         return bool(added)
 
     async def wait(self, job_id: str, timeout_s: float) -> None:
@@ -237,10 +240,13 @@ def on_saq(function: JobFunction) -> Function[SaqContext]:
     """A job function as saq calls it: its job read into an `Attempt`, RetryLater as saq's
     retry after exactly the delay the job asked for."""
 
-    async def run(ctx: SaqContext, *, args: list[Any]) -> str:
+    async def run(ctx: SaqContext, *, args: list[Any], trace: dict[str, str] | None = None) -> str:
         job = ctx["job"]
         # saq retries a job past its timeout while it has tries left.
-        attempt = Attempt(job.key, job.attempts, job.queued / 1000, timeouts_retried=True)
+        enqueued_at = job.queued / 1000
+        attempt = Attempt(
+            job.key, job.attempts, enqueued_at, timeouts_retried=True, trace=trace or {}
+        )
         try:
             return await function(ctx["clients"], attempt, *args)
         except RetryLater as retry:
@@ -259,12 +265,14 @@ def worker_settings(settings: Settings) -> SettingsDict[SaqContext]:
 
     async def startup(ctx: SaqContext) -> None:
         logs.configure("worker", settings.log_level)
+        tracing.setup(settings, "worker-saq")
         jobs = SaqJobs(queue, SaqLimits.of(settings), owned=False)
         mailer = AsyncEmailClient(settings)
         ctx["clients"] = Clients(settings, open_store(settings), mailer, jobs, records)
 
     async def shutdown(ctx: SaqContext) -> None:
         await ctx["clients"].mailer.aclose()
+        tracing.flush()
 
     return {
         "queue": queue,

@@ -20,7 +20,7 @@ import redis
 from rich.console import Console
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-from core.contracts import FAN_OUT
+from core.contracts import FAN_OUT, TRACES_DIR
 from core.db import describe_database, open_store
 from core.scenarios import Scenario, UnknownScenario, choose
 from core.settings import Settings
@@ -45,6 +45,12 @@ PROGRESS_COLUMNS = (
 QUICK_MAX_SEATS = 8  # quick webhook runs: fewer ticket subprocesses on a small machine
 REPORT_TIMEOUT_S = 300.0
 DEATH_GRACE_S = 1.0
+# Timed runs are traced unless TRACING says otherwise: every request only if `make perf` finds
+# that full tracing costs the login at most 3% of its rate, else a sampled share. On this busy
+# 2-core machine full tracing cost 68-70% of the rate and a sampled 10% cost 26%
+# (docs/traces.md): a share. TRACE_SAMPLE_RATIO overrides it.
+SAMPLED_SHARE = 0.1
+TRACED_SHARE = SAMPLED_SHARE
 
 
 def chosen(
@@ -118,6 +124,7 @@ def bench(settings: Settings, options: BenchOptions) -> int:
         settings = settings.model_copy(
             update={"max_seats": min(settings.max_seats, QUICK_MAX_SEATS)}
         )
+    settings = traced(settings)
     label = options.label or ("quick" if options.quick else "bench")
     try:
         run_dir = new_run_dir(options.results_dir, label)
@@ -152,6 +159,9 @@ def bench(settings: Settings, options: BenchOptions) -> int:
             "database_path": settings.database_path,
             "tickets_dir": settings.tickets_dir,
             "max_seats": settings.max_seats,
+            "tracing": settings.tracing,
+            "trace_sample_ratio": settings.trace_sample_ratio,
+            "trace_dir": run_dir / TRACES_DIR,
         },
     )
     wall = time.monotonic()
@@ -244,6 +254,19 @@ def explain(exc: BaseException, stack: Stack | None) -> StackError:
         return exc
     first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
     return StackError(f"{type(exc).__name__}: {first}")
+
+
+def traced(settings: Settings) -> Settings:
+    """The run's tracing: what the environment set, else on at TRACED_SHARE."""
+    chosen = settings.model_fields_set
+    return settings.model_copy(
+        update={
+            "tracing": settings.tracing if "tracing" in chosen else True,
+            "trace_sample_ratio": (
+                settings.trace_sample_ratio if "trace_sample_ratio" in chosen else TRACED_SHARE
+            ),
+        }
+    )
 
 
 def report(run_dir: Path, console: Console) -> bool:

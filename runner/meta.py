@@ -46,6 +46,7 @@ PACKAGES = (
     "gevent",
     "psutil",
     "pandas",
+    "opentelemetry-sdk",
 )
 
 

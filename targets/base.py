@@ -15,8 +15,14 @@ from pydantic import BaseModel, ValidationError, field_validator
 from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from core import logs, signatures
-from core.contracts import REQUEST_ID_HEADER, WORK_ID_HEADER, login_work_id, new_login_id
+from core import logs, signatures, tracing
+from core.contracts import (
+    REQUEST_ID_HEADER,
+    WORK_ID_HEADER,
+    login_work_id,
+    new_login_id,
+    order_work_id,
+)
 from core.db import Store, unavailable_errors
 from core.payments import EventError, PaymentEvent, parse_event
 from core.settings import Settings
@@ -115,6 +121,7 @@ def issue_login_id(response: Response) -> str:
     """A fresh id for this login, named in the answer as the work it promised."""
     made = new_login_id()
     response.headers[WORK_ID_HEADER] = login_work_id(made)
+    tracing.tag_work(login_work_id(made))
     return made
 
 
@@ -196,9 +203,11 @@ async def payment_event(request: Request) -> PaymentEvent:
             settings.webhook_secret,
             settings.webhook_tolerance_s,
         )
-        return parse_event(body)
+        event = parse_event(body)
     except (signatures.SignatureError, EventError) as exc:
         raise HTTPException(400, str(exc)) from exc
+    tracing.tag_work(order_work_id(event.order_id))
+    return event
 
 
 LoginBody = Annotated[LoginRequest, Depends(login_body)]
@@ -229,7 +238,7 @@ async def store_unavailable(request: Request, exc: Exception) -> JSONResponse:
 
 def create_base_app(settings: Settings, variant: str, **kwargs: Any) -> FastAPI:
     logs.configure(f"target-{variant}", settings.log_level)
-    app = FastAPI(title=f"delegate-bench target ({variant})", **kwargs)
+    app = FastAPI(title=f"delegate-bench target ({variant})", **tracing.fastapi_options(), **kwargs)
     app.state.settings = settings
     app.state.variant = variant
     app.state.login_limits = LoginLimits(
@@ -239,6 +248,7 @@ def create_base_app(settings: Settings, variant: str, **kwargs: Any) -> FastAPI:
     app.add_exception_handler(RequestValidationError, validation_error)
     for unavailable in unavailable_errors():
         app.add_exception_handler(unavailable, store_unavailable)
+    tracing.instrument_app(app, settings, f"target-{variant}")
 
     @app.get("/healthz")
     async def healthz() -> dict[str, str]:

@@ -18,7 +18,7 @@ from typing import Any
 from fastapi import BackgroundTasks, FastAPI, HTTPException, Request, Response
 from fastapi.responses import JSONResponse
 
-from core import orders
+from core import orders, tracing
 from core.contracts import (
     PROCESS_PAYMENT,
     SEND_MAGIC_LINK,
@@ -102,6 +102,7 @@ def create_app(
         app.state.queue = await adapter.connect(app.state.store)
         yield
         await app.state.queue.close()
+        tracing.flush()
 
     app = create_base_app(settings, name, lifespan=lifespan)
 

@@ -15,7 +15,7 @@ from anyio import to_thread
 from fastapi import Depends, FastAPI, HTTPException, Request, Response
 from fastapi.responses import JSONResponse
 
-from core import magic_links, orders, tickets
+from core import magic_links, orders, tickets, tracing
 from core.db import EventState, Store, open_store
 from core.email import Email, EmailClient, Outcome, backoff_s
 from core.settings import Settings
@@ -79,6 +79,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.mailer = Mailer(settings)
         yield
         app.state.mailer.client.close()
+        tracing.flush()
 
     app = create_base_app(settings, "sync", lifespan=lifespan)
 

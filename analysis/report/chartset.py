@@ -14,13 +14,17 @@ from matplotlib.figure import Figure
 from analysis.metrics import series
 from analysis.metrics.compute import Metrics, primary_endpoints, scenario_order
 from analysis.metrics.load import Run
+from analysis.metrics.phases import work_phases
 from analysis.metrics.stats import min_support
 from analysis.metrics.system import queue_series
 from analysis.metrics.tickets import design_of
 from analysis.metrics.timing import str_keys
 from analysis.names import RUN, AnalysisSettings
-from analysis.report import charts, ticket_charts
-from core.contracts import FAN_OUT
+from analysis.report import charts, ticket_charts, trace_charts
+from analysis.traces import SpanRecord, read_spans
+from core.contracts import FAN_OUT, TRACES_DIR
+
+OUTAGE = "outage"  # the scenario whose slowest works get a waterfall each
 
 
 @dataclass(frozen=True)
@@ -140,6 +144,7 @@ def chart_jobs(run: Run, metrics: Metrics, settings: AnalysisSettings) -> list[J
             )
         )
     jobs += ticket_jobs(run, metrics)
+    jobs += trace_jobs(run)
     enumeration = metrics.enumeration
     if len(enumeration):
         names = enumeration["scenario"].tolist()
@@ -159,6 +164,38 @@ def chart_jobs(run: Run, metrics: Metrics, settings: AnalysisSettings) -> list[J
                 ),
             )
         )
+    return jobs
+
+
+def trace_jobs(run: Run) -> list[Job]:
+    """From a traced run's spans: where delivered work's time went, per variant; the outage's
+    three slowest works of each variant as waterfalls."""
+    spans = read_spans(run.path / TRACES_DIR)
+    if not spans:
+        return []
+    works = run.requests[["work_id", "scenario", "variant"]].astype(str)
+    works = works[works["work_id"] != ""].drop_duplicates("work_id")
+    delivered = set(run.deliveries["work_id"].astype(str))
+    phases = work_phases(spans).merge(works, on="work_id")
+    phases = phases[phases["work_id"].isin(delivered)]
+    jobs = []
+    for variant, mine in phases.groupby("variant", sort=False):
+        title = f"{variant}: where the time went, delivered work (from its traces)"
+        jobs.append(Job(None, f"phases-{variant}.png", trace_charts.plot_phases, (mine, title)))
+    by_trace: dict[str, list[SpanRecord]] = {}
+    for span in spans:
+        by_trace.setdefault(span.trace_id, []).append(span)
+    for variant, mine in phases[phases["scenario"] == OUTAGE].groupby("variant", sort=False):
+        slowest = mine.nlargest(3, "total")
+        panels = [
+            (f"{work_id}: {total:.2f} s to the email", by_trace[str(trace_id)])
+            for trace_id, work_id, total in slowest[["trace_id", "work_id", "total"]].itertuples(
+                index=False
+            )
+        ]
+        title = f"{OUTAGE} ({variant}): the three slowest works"
+        name = f"waterfall-{OUTAGE}-{variant}.png"
+        jobs.append(Job(OUTAGE, name, trace_charts.plot_waterfall, (panels, title)))
     return jobs
 
 

@@ -163,6 +163,32 @@ def test_the_charts_receive_new_points(page: Any) -> None:
     wait_for(lambda: newest_ms(page) > before, 10, "the chart got a new point")
 
 
+WATERFALL = """e => {
+    const option = getElement(e.id.slice(1)).chart.getOption();
+    return {title: option.title[0].text, rows: option.yAxis[0].data};
+}"""
+
+
+@needs_chromium
+def test_an_outage_puts_its_latest_slow_email_on_the_page_as_a_waterfall(
+    demo: Demo, page: Any
+) -> None:
+    def waterfall() -> dict[str, Any]:
+        found: dict[str, Any] = page.get_by_test_id("trace-chart").evaluate(WATERFALL)
+        return found
+
+    page.get_by_test_id("trace-chart").wait_for()
+    with httpx.Client(base_url=demo.url, timeout=10) as client:
+        client.put("/api/faults", json={"name": "outage"}).raise_for_status()
+        time.sleep(2)  # the logins of these seconds fail their first tries
+        client.put("/api/faults", json={"name": "healthy"}).raise_for_status()
+    wait_for(lambda: "login:" in waterfall()["title"], 60, "a slow login's trace")
+    rows = waterfall()["rows"]
+    assert (
+        rows[0].startswith("POST /login") and sum("process send_magic_link" in r for r in rows) >= 2
+    )
+
+
 @needs_chromium
 def test_a_bad_rate_shows_a_clear_message(page: Any) -> None:
     # Quasar puts the attribute on the <input> or on its wrapper, depending on the version.

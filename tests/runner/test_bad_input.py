@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from core.contracts import VARIANT_NAMES
 from tests.runner.helpers import CWD, runner_argv
 
 # (options after `bench --results-dir RESULTS`, the start of stderr's one line)

@@ -10,8 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from core.contracts import FLOOR_SCENARIO, RAW_FILES, raw_columns
-from runner.bench import REPORT_TIMEOUT_S
+from analysis.traces import read_spans, roots, traces_of_work
+from core.contracts import FLOOR_SCENARIO, RAW_FILES, TRACES_DIR, raw_columns
+from runner.bench import REPORT_TIMEOUT_S, TRACED_SHARE
 from runner.table import COLUMNS
 from tests.runner.conftest import private_env
 from tests.runner.helpers import CWD, runner_argv
@@ -45,9 +46,11 @@ def tiny_bench(tmp_path_factory: pytest.TempPathFactory) -> Bench:
         "--label",
         "e2e",
     )
+    # Every work traced (a bench's own default is a sampled share): each can be looked for.
+    env = {**private_env(folder), "TRACE_SAMPLE_RATIO": "1"}
     done = subprocess.run(
         argv,
-        env=private_env(folder),
+        env=env,
         cwd=CWD,
         capture_output=True,
         text=True,
@@ -143,3 +146,23 @@ def test_the_floor_is_measured_first_on_each_target(tiny_bench: Bench) -> None:
         floor = floors[r["variant"]]
         assert floor["t0"] <= float(r["intended_start"]) < floor["load_end"]
         assert r["status"] == "200"
+
+
+def test_a_bench_traces_its_runs_by_default_into_the_results_folder(tiny_bench: Bench) -> None:
+    assert tiny_bench.done.returncode == 0, tiny_bench.done.stderr
+    run = (tiny_bench.results / "latest").resolve()
+    meta = json.loads((run / "meta.json").read_text())
+    assert meta["settings"]["tracing"] is True  # on by default; the share as the env set it
+    assert meta["settings"]["trace_sample_ratio"] == 1.0 != TRACED_SHARE
+    files = {p.name.rsplit("-", 1)[0] for p in (run / TRACES_DIR).glob("*.jsonl")}
+    assert {"target-sync", "target-delegated", "worker-arq"} <= files  # a file per process
+    spans = read_spans(run / TRACES_DIR)
+    requests = read_csv(run / "raw" / "requests.csv")
+    delivered = {d["work_id"] for d in read_csv(run / "raw" / "deliveries.csv")}
+    for variant in ("sync", "delegated"):
+        works = {r["work_id"] for r in requests if r["variant"] == variant} & delivered
+        assert works
+        for work_id in works:  # the raw files and the spans join on the work id
+            (found,) = traces_of_work(spans, work_id).values()
+            assert len(roots(found)) == 1
+        assert (run / "charts" / f"phases-{variant}.png").is_file()  # where the time went

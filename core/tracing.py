@@ -1,0 +1,212 @@
+"""OpenTelemetry for targets and workers: set-up from settings, hand-off and try spans."""
+
+from __future__ import annotations
+
+import os
+import random
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any, Final
+
+from opentelemetry import propagate, trace
+from opentelemetry.trace import Link, Span, SpanKind
+from opentelemetry.util.types import AttributeValue
+
+from core.contracts import work_id_of_job
+from core.settings import Settings
+
+if TYPE_CHECKING:
+    from fastapi import FastAPI
+    from opentelemetry.sdk.trace import TracerProvider
+    from starlette.types import ASGIApp, Receive, Scope, Send
+
+# The attributes the analysis reads back (analysis/traces.py imports these, never copies them).
+WORK_ID: Final = "delegate_bench.work_id"  # joins the spans to the raw files' work_id
+JOB_TRY: Final = "delegate_bench.job_try"
+OUTCOME: Final = "delegate_bench.outcome"  # what `@job` recorded for the try
+SEND, PROCESS = "send", "process"  # messaging.operation.type of the producer and consumer
+SPANS_SUFFIX: Final = ".jsonl"  # one OTLP JSON lines file per process in TRACE_DIR
+UNTRACED: Final = "healthz,noop"  # health checks and the floor's route would only add noise
+
+_provider: TracerProvider | None = None
+
+
+def setup(settings: Settings, service: str) -> bool:
+    """Start tracing this process when TRACING is on (once; later calls change nothing)."""
+    global _provider
+    if _provider is not None or not settings.tracing:
+        return _provider is not None
+    # Imported here: a process with tracing off pays nothing for the SDK.
+    from opentelemetry.exporter.otlp.json.file import FileSpanExporter
+    from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor
+    from opentelemetry.instrumentation.redis import RedisInstrumentor
+    from opentelemetry.sdk.resources import Resource
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import BatchSpanProcessor
+    from opentelemetry.sdk.trace.sampling import ParentBased
+
+    resource = Resource.create({"service.name": service, "process.pid": os.getpid()})
+    sampler = ParentBased(_roots())
+    provider = TracerProvider(resource=resource, sampler=sampler)
+    settings.trace_dir.mkdir(parents=True, exist_ok=True)
+    path = settings.trace_dir / f"{service}-{os.getpid()}{SPANS_SUFFIX}"
+    provider.add_span_processor(BatchSpanProcessor(FileSpanExporter(path)))
+    if settings.otel_exporter_otlp_endpoint:
+        from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+
+        endpoint = settings.otel_exporter_otlp_endpoint.rstrip("/") + "/v1/traces"
+        provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter(endpoint=endpoint)))
+    trace.set_tracer_provider(provider)
+    HTTPXClientInstrumentor().instrument(tracer_provider=provider)
+    RedisInstrumentor().instrument(tracer_provider=provider)
+    if settings.database_url:
+        from opentelemetry.instrumentation.psycopg import PsycopgInstrumentor
+
+        PsycopgInstrumentor().instrument(tracer_provider=provider)
+    _provider = provider
+    return True
+
+
+def _roots() -> Any:
+    """Only requests start traces, chosen before they enter the instrumentation (`Sampled`);
+    everything else follows its parent. A worker's polling and a target's own Redis commands
+    would otherwise each be a trace of one span."""
+    from opentelemetry.sdk.trace.sampling import Decision, Sampler, SamplingResult
+
+    class Roots(Sampler):
+        def should_sample(
+            self,
+            parent_context: Any,
+            trace_id: int,
+            name: str,
+            kind: SpanKind | None = None,
+            attributes: Any = None,
+            links: Any = None,
+            trace_state: Any = None,
+        ) -> SamplingResult:
+            sampled = kind is SpanKind.SERVER
+            return SamplingResult(Decision.RECORD_AND_SAMPLE if sampled else Decision.DROP)
+
+        def get_description(self) -> str:
+            return "Roots"
+
+    return Roots()
+
+
+class Sampled:
+    """Each request goes through the instrumented stack with TRACE_SAMPLE_RATIO's chance, else
+    through the plain one: a request not traced pays nothing for the instrumentation."""
+
+    def __init__(self, plain: ASGIApp, traced: ASGIApp, ratio: float, seed: str) -> None:
+        self.plain, self.traced, self.ratio = plain, traced, ratio
+        self.rng = random.Random(seed)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        chosen = scope["type"] != "http" or self.ratio >= 1 or self.rng.random() < self.ratio
+        await (self.traced if chosen else self.plain)(scope, receive, send)
+
+
+def fastapi_options() -> dict[str, Any]:
+    """FastAPI's own telemetry (0.165 on) off: it would trace every request beside the
+    instrumentation, which `Sampled` lets only a chosen share through."""
+    import inspect
+
+    from fastapi import FastAPI
+
+    if "telemetry" not in inspect.signature(FastAPI).parameters:
+        return {}
+    return {"telemetry": {"tracing": False, "metrics": False, "logs": False}}
+
+
+def instrument_app(app: FastAPI, settings: Settings, service: str) -> None:
+    """A target's request spans (FastAPI's instrumentation) for a sampled share of its
+    requests, when tracing is on."""
+    if not setup(settings, service):
+        return
+    from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
+
+    build_plain = app.build_middleware_stack
+    FastAPIInstrumentor.instrument_app(
+        app,
+        tracer_provider=_provider,
+        excluded_urls=UNTRACED,
+        exclude_spans=["receive", "send"],  # ASGI's message spans: noise in a waterfall
+    )
+    build_traced = app.build_middleware_stack
+    ratio, seed = settings.trace_sample_ratio, f"{settings.seed}:{service}:{os.getpid()}"
+
+    def build() -> ASGIApp:
+        return Sampled(build_plain(), build_traced(), ratio, seed)
+
+    app.build_middleware_stack = build  # type: ignore[method-assign]
+
+
+def flush() -> None:
+    """Write what is buffered (a worker's shutdown; the provider also flushes at exit)."""
+    if _provider is not None:
+        _provider.force_flush()
+
+
+def tag_work(work_id: str) -> None:
+    """Name the work on the current span (a request's), so the raw files and the spans join."""
+    if _provider is not None:
+        trace.get_current_span().set_attribute(WORK_ID, work_id)
+
+
+def _work_id(function: str, args: Sequence[Any]) -> str:
+    try:
+        return work_id_of_job(function, list(args))
+    except (ValueError, TypeError, IndexError):
+        return ""
+
+
+@contextmanager
+def producer(
+    system: str, queue: str, function: str, job_id: str, args: Sequence[Any]
+) -> Iterator[dict[str, str]]:
+    """The hand-off's PRODUCER span; yields the trace context to carry in the job's metadata
+    (empty when tracing is off: the job is then written exactly as before)."""
+    if _provider is None or not trace.get_current_span().is_recording():
+        yield {}  # tracing off, or a request not sampled: the job is written as untraced
+        return
+    attributes = {
+        "messaging.system": system,
+        "messaging.operation.type": SEND,
+        "messaging.operation.name": SEND,
+        "messaging.destination.name": queue,
+        "messaging.message.id": job_id,
+        WORK_ID: _work_id(function, args),
+    }
+    tracer = _provider.get_tracer(__name__)
+    with tracer.start_as_current_span(f"send {function}", kind=SpanKind.PRODUCER) as span:
+        span.set_attributes(attributes)
+        carrier: dict[str, str] = {}
+        propagate.inject(carrier)
+        yield carrier
+
+
+@contextmanager
+def consumer(
+    function: str, job_id: str, job_try: int, work_id: str, carried: Mapping[str, str]
+) -> Iterator[Span]:
+    """One try's CONSUMER span: a child of the hand-off that queued it, and linked to it, so the
+    tries of a job sit side by side under its hand-off with their backoff between them."""
+    if _provider is None or not carried:
+        yield trace.INVALID_SPAN  # its hand-off was not traced: neither is the job
+        return
+    parent = propagate.extract(dict(carried))
+    sent = trace.get_current_span(parent).get_span_context()
+    links = [Link(sent)] if sent.is_valid else []
+    attributes: dict[str, AttributeValue] = {
+        "messaging.operation.type": PROCESS,
+        "messaging.operation.name": PROCESS,
+        "messaging.message.id": job_id,
+        JOB_TRY: job_try,
+        WORK_ID: work_id,
+    }
+    tracer = _provider.get_tracer(__name__)
+    with tracer.start_as_current_span(
+        f"process {function}", context=parent, kind=SpanKind.CONSUMER, links=links
+    ) as span:
+        span.set_attributes(attributes)
+        yield span

@@ -430,7 +430,7 @@ SCENARIOS: tuple[Scenario, ...] = (
         quick_duration_s=8,
         server_faults=(ServerFault(5, 15),),
         redis_appendonly=True,
-        quick=QUICK_ALL,
+        quick=QUICK_QUEUES,  # a Redis outage, for every queue and the sync baseline
         about="Redis down for 15 s (connections refused), then back with its data (its"
         " append-only file): a queue in Redis refuses work meanwhile (503), the others do not",
     ),

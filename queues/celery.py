@@ -21,6 +21,7 @@ from kombu import Queue as KombuQueue
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
+from core import tracing
 from core.contracts import JOB_FUNCTIONS
 from core.db import Store
 from core.settings import Settings
@@ -74,14 +75,19 @@ class CeleryJobs(JobQueueBase):
         self.keep_s = adapter.settings.keep_result_s
 
     def send(
-        self, function: str, args: tuple[Any, ...], job_id: str, defer_s: float | None
+        self,
+        function: str,
+        args: tuple[Any, ...],
+        job_id: str,
+        defer_s: float | None,
+        trace: dict[str, str],
     ) -> None:
         self.app.send_task(
             function,
             args=args,
             task_id=job_id,
             countdown=defer_s or None,
-            headers={"enqueued_at": time.time()},
+            headers={"enqueued_at": time.time(), **({"trace": trace} if trace else {})},
             # The default exchange routes by queue name: kombu's Redis transport then skips
             # looking the exchange's bindings up on every publish.
             exchange="",
@@ -103,12 +109,14 @@ class CeleryJobs(JobQueueBase):
                 return False
         except (RedisError, OSError) as exc:
             raise QueueUnavailable(str(exc)) from exc
-        try:
-            # Celery's publish blocks: in a thread, the web server's loop keeps answering.
-            await asyncio.to_thread(self.send, function, args, job_id, defer_s)
-        except Exception as exc:  # kombu raises the transport's own errors
-            await self.records.delete(claim)
-            raise QueueUnavailable(f"{type(exc).__name__}: {exc}") from exc
+        queue = self.adapter.queue_name
+        with tracing.producer("celery", queue, function, job_id, args) as carried:
+            try:
+                # Celery's publish blocks: in a thread, the web server's loop keeps answering.
+                await asyncio.to_thread(self.send, function, args, job_id, defer_s, carried)
+            except Exception as exc:  # kombu raises the transport's own errors
+                await self.records.delete(claim)
+                raise QueueUnavailable(f"{type(exc).__name__}: {exc}") from exc
         return True
 
     async def wait(self, job_id: str, timeout_s: float) -> None:

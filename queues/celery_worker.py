@@ -23,7 +23,7 @@ from celery import Celery as CeleryApp
 from celery import Task, signals
 from redis.asyncio import Redis
 
-from core import logs
+from core import logs, tracing
 from core.db import open_store
 from core.email import AsyncEmailClient
 from core.settings import Settings
@@ -45,6 +45,7 @@ class Runtime:
         self.adapter = adapter
         self.settings = settings = adapter.settings
         logs.configure("worker", settings.log_level)
+        tracing.setup(settings, f"worker-{adapter.name}")
         self.client = redis.Redis.from_url(redis_url_of(settings), socket_timeout=2)
         self.me = f"{socket.gethostname()}:{os.getpid()}"
         self.held = adapter.key(HELD + self.me)
@@ -79,6 +80,7 @@ class Runtime:
     def close(self) -> None:
         self.stopped.set()
         self.run(self.clients.mailer.aclose())
+        tracing.flush()
         self.loop.call_soon_threadsafe(self.loop.stop)
 
     def took(self, job_id: str, function: str, args: Any, eta: float) -> None:
@@ -116,7 +118,8 @@ def on_celery(runtime_of: Any, name: str, function: JobFunction) -> Any:
         runtime: Runtime = runtime_of()
         request = task.request
         enqueued_at = float(getattr(request, "enqueued_at", None) or 0.0)
-        attempt = Attempt(request.id, request.retries + 1, enqueued_at)
+        carried = getattr(request, "trace", None) or {}
+        attempt = Attempt(request.id, request.retries + 1, enqueued_at, trace=carried)
         timeout_s = runtime.settings.job_timeout_s(name)
         final = True
         try:

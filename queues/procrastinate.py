@@ -19,8 +19,10 @@ import psycopg
 from procrastinate import App, PsycopgConnector, SyncPsycopgConnector
 from procrastinate import exceptions as pc
 from procrastinate.jobs import Job
+from procrastinate.types import JSONValue
 from psycopg_pool import PoolTimeout
 
+from core import tracing
 from core.db import Store
 from core.settings import Settings
 from queues.base import (
@@ -42,6 +44,7 @@ if TYPE_CHECKING:
 JOB_ID_INDEX = (
     "CREATE UNIQUE INDEX IF NOT EXISTS bench_job_id ON procrastinate_jobs ((args->>'job_id'))"
 )
+SYSTEM = "procrastinate"  # the messaging system its spans name
 UNREACHABLE = (psycopg.Error, pc.ConnectorException, PoolTimeout, OSError, TimeoutError)
 
 
@@ -68,16 +71,28 @@ def ensure_schema(url: str) -> None:
 
 
 def new_job(
-    settings: Settings, function: str, args: tuple[Any, ...], job_id: str, defer_s: float | None
+    settings: Settings,
+    function: str,
+    args: tuple[Any, ...],
+    job_id: str,
+    defer_s: float | None,
+    trace: dict[str, str],
 ) -> Job:
     now = datetime.datetime.now(datetime.UTC)
+    kwargs: dict[str, JSONValue] = {
+        "args": list(args),
+        "job_id": job_id,
+        "enqueued_at": now.timestamp(),
+    }
+    if trace:
+        kwargs["trace"] = dict(trace)
     return Job(
         id=None,
         queue=settings.procrastinate_queue_name,
         task_name=function,
         lock=None,
         queueing_lock=None,
-        task_kwargs={"args": list(args), "job_id": job_id, "enqueued_at": now.timestamp()},
+        task_kwargs=kwargs,
         scheduled_at=now + datetime.timedelta(seconds=defer_s) if defer_s else None,
     )
 
@@ -102,13 +117,15 @@ class ProcrastinateJobs(JobQueueBase):
         defer_s: float | None = None,
         background: Any = None,
     ) -> bool:
-        job = new_job(self.settings, function, args, job_id, defer_s)
-        try:
-            await bounded(self.app.job_manager.defer_job_async(job), self.timeout_s)
-        except pc.UniqueViolation:
-            return False
-        except UNREACHABLE as exc:
-            raise QueueUnavailable(str(exc) or type(exc).__name__) from exc
+        queue = self.settings.procrastinate_queue_name
+        with tracing.producer(SYSTEM, queue, function, job_id, args) as carried:
+            job = new_job(self.settings, function, args, job_id, defer_s, carried)
+            try:
+                await bounded(self.app.job_manager.defer_job_async(job), self.timeout_s)
+            except pc.UniqueViolation:
+                return False
+            except UNREACHABLE as exc:
+                raise QueueUnavailable(str(exc) or type(exc).__name__) from exc
         return True
 
     async def commit_with(
@@ -121,12 +138,14 @@ class ProcrastinateJobs(JobQueueBase):
         background: Any = None,
     ) -> bool:
         """`change` and the job in one transaction: both commit, or neither."""
-        job = new_job(self.settings, function, args, job_id, None)
-        call = asyncio.to_thread(self.commit, store, change, job)
-        try:
-            return await bounded(call, self.timeout_s)
-        except UNREACHABLE as exc:
-            raise QueueUnavailable(str(exc) or type(exc).__name__) from exc
+        queue = self.settings.procrastinate_queue_name
+        with tracing.producer(SYSTEM, queue, function, job_id, args) as carried:
+            job = new_job(self.settings, function, args, job_id, None, carried)
+            call = asyncio.to_thread(self.commit, store, change, job)
+            try:
+                return await bounded(call, self.timeout_s)
+            except UNREACHABLE as exc:
+                raise QueueUnavailable(str(exc) or type(exc).__name__) from exc
 
     def commit(self, store: Store, change: Callable[[Store], bool], job: Job) -> bool:
         pg: PostgresStore = store  # type: ignore[assignment]  # connect() made sure

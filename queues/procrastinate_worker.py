@@ -17,7 +17,7 @@ from psycopg_pool import PoolTimeout
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from core import logs
+from core import logs, tracing
 from core.db import DatabaseError, open_store
 from core.email import AsyncEmailClient
 from core.settings import Settings
@@ -80,10 +80,16 @@ def on_procrastinate(name: str, function: JobFunction, settings: Settings) -> An
     """A job function as procrastinate calls it: its row read into an `Attempt`, with the
     function's timeout (procrastinate has none of its own)."""
 
-    async def run(context: JobContext, args: list[Any], job_id: str, enqueued_at: float) -> str:
+    async def run(
+        context: JobContext,
+        args: list[Any],
+        job_id: str,
+        enqueued_at: float,
+        trace: dict[str, str] | None = None,
+    ) -> str:
         clients: Clients = context.additional_context[CLIENTS]
         # procrastinate counts finished tries; a stalled job's retry counts as one.
-        attempt = Attempt(job_id, context.job.attempts + 1, enqueued_at)
+        attempt = Attempt(job_id, context.job.attempts + 1, enqueued_at, trace=trace or {})
         async with asyncio.timeout(settings.job_timeout_s(name)):
             return await function(clients, attempt, *args)
 
@@ -135,6 +141,7 @@ async def retry_stalled(app: App, settings: Settings) -> None:
 
 async def main(settings: Settings) -> None:
     logs.configure("worker", settings.log_level)
+    tracing.setup(settings, "worker-procrastinate")
     # Bounded: a paused Redis must not hold a job's end.
     records = Redis.from_url(redis_url_of(settings), socket_timeout=1, socket_connect_timeout=1)
     mailer = AsyncEmailClient(settings)
@@ -147,6 +154,7 @@ async def main(settings: Settings) -> None:
     finally:
         await mailer.aclose()
         await records.aclose()
+        tracing.flush()
 
 
 async def serve(settings: Settings, mailer: AsyncEmailClient, records: KeptRecords) -> bool:

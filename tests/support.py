@@ -61,6 +61,7 @@ def worker_env(settings: Settings, **extra: str) -> dict[str, str]:
         "RETRY_CAP_S": str(settings.retry_cap_s),
         "POLL_DELAY_S": "0.02",
         "LOG_LEVEL": "WARNING",
+        **({"DATABASE_URL": settings.database_url} if settings.database_url else {}),
         **extra,
     }
 

@@ -36,12 +36,12 @@ from core.contracts import (
     WORK_ID_HEADER,
     order_work_id,
 )
-from core.db import Store
+from core.db import Store, open_store
 from core.processes import stop
 from core.redis_server import free_port
 from core.settings import Settings
 from core.tracing import JOB_TRY, OUTCOME
-from queues import has_workers, queue_class
+from queues import has_workers, needs_database, queue_class, queue_of
 from runner.commands import target_command
 from tests.support import job_events, messages, serve, worker_env, workers
 from tests.targets.test_variants import OUTAGE, until
@@ -107,7 +107,17 @@ async def test_a_login_and_a_payment_are_each_one_connected_trace(
     provider: httpx.Client,
     redis: Redis,
     tmp_path: Path,
+    request: pytest.FixtureRequest,
 ) -> None:
+    if needs_database([variant]):  # its queue, and so the store, in the embedded PostgreSQL
+        url = request.getfixturevalue("embedded_postgres_url")
+        settings = settings.model_copy(update={"database_url": url})
+        queue = queue_of(variant, settings)
+        assert queue is not None
+        queue.reset()
+        queue.close()
+        store = open_store(settings)
+        store.seed(settings.seed, settings.seed_users, settings.seed_orders, settings.max_seats)
     trace_dir = tmp_path / "traces"
     # Tries enough, and backoff long enough, that the outage is over before the last try.
     retries = {"MAX_TRIES": "8", "RETRY_BASE_S": "0.2", "RETRY_CAP_S": "1"}

@@ -75,8 +75,8 @@ def run_order(
     """Every scenario x variant, the variants' order flipped on each repetition.
 
     Quick runs keep the variants beyond the default two to the scenarios marked QUICK_ALL (or
-    QUICK_QUEUES, for those with queue workers); a job design's rows go only to the variants
-    that follow the design (bench.design_blind).
+    QUICK_QUEUES, for those with queue workers, or a tuple naming them); a job design's rows go
+    only to the variants that follow the design (bench.design_blind).
     """
     for r in range(repeat):
         order = list(variants) if r % 2 == 0 else list(variants)[::-1]
@@ -90,6 +90,7 @@ def run_order(
                 if (
                     mark == QUICK_ALL
                     or (mark == QUICK_QUEUES and has_workers(variant))
+                    or (isinstance(mark, tuple) and variant in mark)
                     or variant in DEFAULT_VARIANTS
                 ):
                     yield name, variant, r

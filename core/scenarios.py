@@ -43,7 +43,7 @@ SERVER_FAULT_LABELS = {"kill": "{} SIGKILLed, restarted", "pause": "{} paused (S
 # orchestrator gives it (Docker's default is 10 s, Kubernetes' 30 s; shorter here, to fit a run).
 DEPLOY_GRACE_S = 5.0
 QUICK_DURATION_S = 4.0
-QUICK_DRAIN_S = 12.0  # arq re-runs a killed worker's job after its timeout + 10 s: 2 + 10 here
+QUICK_DRAIN_S = 20.0
 QUICK_ALL, QUICK_DEFAULT, QUICK_NONE = "all", "default", "none"
 QUICK_QUEUES = "queues"  # the default two and every variant whose work runs in queue workers
 DRAIN_S = 60.0

@@ -184,9 +184,10 @@ def test_an_outage_puts_its_latest_slow_email_on_the_page_as_a_waterfall(
         client.put("/api/faults", json={"name": "healthy"}).raise_for_status()
     wait_for(lambda: "login:" in waterfall()["title"], 60, "a slow login's trace")
     rows = waterfall()["rows"]
-    assert (
-        rows[0].startswith("POST /login") and sum("process send_magic_link" in r for r in rows) >= 2
-    )
+    # The request, then its email's tries: a queue's (each a `process send_magic_link` with its
+    # provider call) or sync's, inside the request; whichever variant's login was slow last.
+    tries = sum("process send_magic_link" in r for r in rows)
+    assert rows[0].startswith("POST /login") and (tries >= 2 if tries else len(rows) >= 3), rows
 
 
 @needs_chromium

@@ -35,7 +35,7 @@ bench: install ## the floor, then every scenario x VARIANTS (default sync,delega
 bench-tickets: install ## the ticket job's designs side by side on the queue variants
 	$(BIN)/python -m runner bench --scenarios ticket-designs --variants $(or $(VARIANTS),delegated,saq) $(BENCH_ARGS)
 
-bench-quick: install ## seven scenarios shortened, all four variants on five of them, for CI (~5 min)
+bench-quick: install ## the CI run: every variant on its shortened scenarios (docs/bench.md)
 	$(BIN)/python -m runner bench --quick --variants $(or $(VARIANTS),all) $(if $(SCENARIOS),--scenarios $(SCENARIOS)) $(BENCH_ARGS)
 
 # The README's scale-out recipe on five network-namespace hosts (needs root and iproute2).

@@ -34,30 +34,16 @@ from core.contracts import VARIANT_NAMES, promises_work, variant
 from core.postgres_server import embedded_postgres
 from core.redis_server import embedded_redis
 from core.scenarios import HEALTHY
-from queues import has_workers, needs_database
+from queues import has_workers, needs_database, queue_class
+from queues.base import Queue
 
-# The queue variants measured, and the goals of issue 9: each login at least 90% of the
-# one-RPUSH ceiling's rate, and a pickup overhead of at most this many ms.
+# The queue variants measured; their goals are their adapters' (login_share_goal,
+# pickup_goal_ms).
 QUEUES = tuple(v for v in VARIANT_NAMES if has_workers(v))
 CEILING_APP = "benchmarks.perf_app:create_app"
 CEILING_DB_APP = "benchmarks.perf_app:create_db_app"
-LOGIN_OF_RPUSH_GOAL = 0.90
-# Issue 21's goals for Celery: its hand-off claims the id in Redis, then publishes (a second
-# round trip) from a thread, as Celery's publish blocks. The database queue's login against its
-# one-INSERT ceiling has no goal (issue 22): reported, not judged.
-LOGIN_OF_RPUSH_GOALS: dict[str, float | None] = {
-    "celery": 0.80,
-    "celery-acks-late": 0.80,
-    "procrastinate": None,
-}
-# procrastinate: issue 22's goal, with workers woken by LISTEN/NOTIFY.
-PICKUP_GOAL_MS = {
-    "delegated": 60.0,
-    "saq": 15.0,
-    "celery": 60.0,
-    "celery-acks-late": 60.0,
-    "procrastinate": 20.0,
-}
+
+
 PROVIDER_MEDIAN_MS = float(HEALTHY["latency"]["median_ms"])
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -70,6 +56,12 @@ request = function()
   return wrk.format("POST", nil, {["Content-Type"] = "application/json"}, body)
 end
 """
+
+
+def adapter_of(variant_name: str) -> type[Queue]:
+    queue = queue_class(variant_name)
+    assert queue is not None, f"{variant_name} has no queue"
+    return queue
 
 
 def serve_rates(queue: str, seconds: int, connections: int, rounds: int) -> list[dict[str, float]]:
@@ -224,7 +216,7 @@ def main(argv: list[str] | None = None) -> int:
             f"    login is {ratio:.1%} of the {ceiling_label(queue)} ceiling (95% interval"
             f" {low:.0%} to {high:.0%})"
         )
-        goal = LOGIN_OF_RPUSH_GOALS.get(queue, LOGIN_OF_RPUSH_GOAL)
+        goal = adapter_of(queue).login_share_goal
         if goal is None:
             print(f"{figure}: reported, no goal set")
             continue
@@ -237,7 +229,10 @@ def main(argv: list[str] | None = None) -> int:
     print("\nPickup overhead at steady: median (email accepted - request start) - provider's")
     print(f"median latency ({PROVIDER_MEDIAN_MS:.0f} ms), one quick real run of each:")
     overheads = pickup_overhead_ms(list(QUEUES))
-    for queue, goal_ms in PICKUP_GOAL_MS.items():
+    for queue in QUEUES:
+        goal_ms = adapter_of(queue).pickup_goal_ms
+        if goal_ms is None:
+            continue
         got = overheads.get(queue)
         met = got is not None and got <= goal_ms
         ok &= met

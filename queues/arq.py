@@ -96,6 +96,7 @@ class ArqJobs(JobQueueBase):
 class Arq(OnRedis):
     name = "arq"
     packages = ("arq",)
+    pickup_goal_ms = 60.0  # its workers poll
     worker = ("arq", "queues.arq.WorkerSettings")
 
     def __init__(self, settings: Settings) -> None:

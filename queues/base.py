@@ -116,6 +116,10 @@ class Queue:
     # `python -m` arguments of its worker; None for a queue that lives in the web process.
     worker: ClassVar[tuple[str, ...] | None]
     packages: ClassVar[tuple[str, ...]] = ()  # the distributions it runs on (meta.json)
+    # `make perf`'s goals: the login's least share of its ceiling's rate (None: reported, not
+    # judged), and the most its pickup may add at steady (None: no goal).
+    login_share_goal: ClassVar[float | None] = 0.90
+    pickup_goal_ms: ClassVar[float | None] = None
     # Its jobs live in the store's database: every variant of a run then shares a PostgreSQL
     # store (the harness's own when DATABASE_URL is unset).
     needs_database: ClassVar[bool] = False

@@ -138,6 +138,9 @@ class Celery(OnRedis):
 
     name = "celery"
     packages = ("celery", "kombu")
+    # Issue 21: the hand-off claims the id in Redis, then publishes from a thread (it blocks).
+    login_share_goal = 0.80
+    pickup_goal_ms = 60.0
     worker = (
         "celery",
         "-A",

@@ -190,6 +190,8 @@ def connector(settings: Settings, max_size: int, timeout_s: float) -> PsycopgCon
 class Procrastinate(Queue):
     name = "procrastinate"
     packages = ("procrastinate", "psycopg")
+    login_share_goal = None  # against its one-INSERT ceiling: reported (issue 22 set no goal)
+    pickup_goal_ms = 20.0  # workers woken by LISTEN/NOTIFY
     worker = ("queues.procrastinate_worker",)
     needs_database = True
 

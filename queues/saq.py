@@ -157,6 +157,7 @@ class SaqJobs(JobQueueBase):
 class Saq(OnRedis):
     name = "saq"
     packages = ("saq",)
+    pickup_goal_ms = 15.0  # a blocking dequeue
     worker = ("saq", "queues.saq.settings", "--quiet")  # --quiet: our JSON logging, not saq's
 
     def __init__(self, settings: Settings) -> None:

@@ -76,6 +76,7 @@ _OPTIONS: list[tuple[str, Any, Any, str]] = [
     ("--order-offset", int, 0, "Webhook slot k pays order offset+k+1 (redeliveries aside)."),
     ("--get-path", str, "/noop", "noop.py: the path it GETs (e.g. a slow one, to calibrate)."),
     ("--max-users", int, 0, "Open model: users grow to this when all are busy; 0: rate x timeout."),
+    ("--go-file", str, "", "Wait for this file before the load starts; empty starts at once."),
 ]
 
 
@@ -121,6 +122,7 @@ class Options:
     closed_model: bool = False
     think_time_s: float = 1.0
     raw_out: str = ""
+    go_file: str = ""
     scenario: str = "adhoc"
     variant: str = ""
     repeat: int = 0

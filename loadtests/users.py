@@ -61,6 +61,7 @@ logger = logging.getLogger("loadtests")
 FLUSH_INTERVAL_S = 0.25
 # A user with no slot left (the stages are over) checks back this often.
 IDLE_SLEEP_S = 0.5
+GO_POLL_S = 0.01  # how often a Locust told to wait looks for its go file
 # A master t0 further off than this from a worker's clock is not trusted (another machine).
 T0_SKEW_S = 5.0
 
@@ -153,7 +154,13 @@ def _on_parser(parser: Any, **_kw: Any) -> None:
     add_arguments(parser)
 
 
-def _on_init(**_kw: Any) -> None:
+def _on_init(environment: Environment, **_kw: Any) -> None:
+    # The runner starts Locust while it prepares the stack, so that the imports overlap the
+    # restarts; the load waits for its go (a worker process waits for its master instead).
+    go_file = Options.from_namespace(environment.parsed_options).go_file
+    if go_file and not isinstance(environment.runner, WorkerRunner):
+        while not os.path.exists(go_file):
+            gevent.sleep(GO_POLL_S)
     # gevent's timers count from the loop's cached "now", taken when the loop was made, before
     # the imports. On a busy machine those take seconds, and Locust's -t timer, set after this,
     # would fire that much early: a "3 s" run got 0.15 s of load. Bring "now" up to date.

@@ -198,7 +198,7 @@ T = TypeVar("T")
 ABANDONED: set[asyncio.Future[Any]] = set()
 
 
-async def bounded(call: Awaitable[T], timeout_s: float) -> T:
+async def bounded(call: Awaitable[T], timeout_s: float, what: str = "the queue") -> T:
     """`call`'s result, or TimeoutError after `timeout_s` without waiting for it to stop.
 
     asyncio.wait_for would wait for the cancelled call to end, and psycopg's cancel of a query
@@ -211,7 +211,7 @@ async def bounded(call: Awaitable[T], timeout_s: float) -> T:
     task.cancel()
     ABANDONED.add(task)
     task.add_done_callback(_forget)
-    raise TimeoutError(f"the queue did not answer within {timeout_s:g}s")
+    raise TimeoutError(f"{what} did not answer within {timeout_s:g}s")
 
 
 def _forget(task: asyncio.Future[Any]) -> None:

@@ -125,6 +125,7 @@ class LocustRun:
     master_bind_host: str = "127.0.0.1"
     master_bind_port: int = 5557  # Locust's own default
     stop_timeout_s: float = 10.0
+    go_file: Path | None = None  # the load waits for this file (the stack is being prepared)
     options: Mapping[str, object] = field(default_factory=dict)  # --flag value, for loadtests
 
 
@@ -174,6 +175,8 @@ def locust_command(python: str, run: LocustRun) -> list[str]:
         "--provider-url",
         run.provider_url,
     ]
+    if run.go_file is not None:
+        argv += ["--go-file", str(run.go_file)]
     if run.stages:
         argv += ["--stages", stages_text(run.stages)]
     elif run.arrival_rate is not None:

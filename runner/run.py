@@ -37,7 +37,7 @@ from runner.generator import generator_flags, host_clocks, load_window, read_row
 from runner.options import BenchOptions
 from runner.sampling import Sampler
 from runner.stack import Stack
-from runner.state import Load, RunState
+from runner.state import Launched, Load, RunState
 
 LOOP_S = 0.05
 LOCUST_START_S = 30.0  # importing Locust and gevent takes a second or two on a busy machine
@@ -94,8 +94,9 @@ class Runner:
         run = self.new_run(scenario, variant, repeat, show)
         self.meta["runs"].append(run.record)
         run.status("preparing")
+        locust = self.launch_generator(run)  # its start-up overlaps the preparation
         self.prepare(run)
-        load = self.start_generator(run)
+        load = self.start_generator(run, locust)
         self.drive(run, load)
         self.drain(run, load)
         self.collect(run, load)
@@ -107,7 +108,7 @@ class Runner:
         """GET /noop on the variant's target at each rate: rows as repeats of `floor`."""
         scenario = floor_scenario(list(rates), self.options.quick)
         run = self.new_run(scenario, variant, 0, show)
-        load = self.start_generator(run)
+        load = self.start_generator(run, self.launch_generator(run))
         self.drive(run, load)
         t0 = float(run.record["t0"])
         rows = split_stages(read_rows(load.raw_out), t0, scenario.stages)
@@ -178,19 +179,27 @@ class Runner:
         for gate in gates:
             gate()
 
-    def start_generator(self, run: RunState) -> Load:
-        """Start Locust; return once its load has started."""
+    def launch_generator(self, run: RunState) -> Launched:
+        """Start Locust, its load held until start_generator gives the go."""
         locust_dir = self.run_dir / "raw" / "locust"
         locust_dir.mkdir(parents=True, exist_ok=True)
         raw_out = locust_dir / f"{run.key}.requests.csv"
-        argv = commands.locust_command(sys.executable, self.locust_run(run, raw_out))
-        clocks_start = clocks.measure(self.stack.provider_url, self.stack.redis_url)
+        go_file = locust_dir / f"{run.key}.go"
+        go_file.unlink(missing_ok=True)
+        argv = commands.locust_command(sys.executable, self.locust_run(run, raw_out, go_file))
         log = self.run_dir / "logs" / f"locust-{run.key}.log"
-        locust = Child("locust", argv, self.stack.env, log)
-        self.exits.callback(locust.stop)
+        child = Child("locust", argv, self.stack.env, log)
+        self.exits.callback(child.stop)
+        child.start()
+        return Launched(child, log, raw_out, go_file)
+
+    def start_generator(self, run: RunState, locust: Launched) -> Load:
+        """Give Locust its go; return once its load has started."""
+        child, log, raw_out = locust.child, locust.log, locust.raw_out
+        clocks_start = clocks.measure(self.stack.provider_url, self.stack.redis_url)
         launched = time.monotonic()
-        locust.start()
-        run.children = {**self.stack_children(run.variant), "locust": locust}
+        locust.go_file.touch()
+        run.children = {**self.stack_children(run.variant), "locust": child}
 
         # Load starts when Locust's test_start creates the raw file: the timeline starts then.
         run.status("starting Locust")
@@ -198,14 +207,15 @@ class Runner:
         deadline = time.monotonic() + LOCUST_START_S + self.options.expect_workers_wait_s
         while not raw_out.exists():
             self.stack.check_alive()
-            if not locust.alive() and locust.returncode != 0:
-                raise ChildDied(locust)
+            if not child.alive() and child.returncode != 0:
+                raise ChildDied(child)
             if time.monotonic() > deadline:
                 raise StackError(f"Locust did not start within {LOCUST_START_S:.0f}s; see {log}")
             time.sleep(LOOP_S)
+        locust.go_file.unlink()
         t0 = run.record["t0"] = time.time()
         run.record["locust_start_s"] = round(time.monotonic() - launched, 2)  # its own overhead
-        return Load(locust, log, raw_out, t0, run.record, clocks_start)
+        return Load(child, log, raw_out, t0, run.record, clocks_start)
 
     def drive(self, run: RunState, load: Load) -> None:
         """Play the fault timeline and sample until Locust ends its load."""
@@ -312,7 +322,7 @@ class Runner:
             or self.stack.worker_variant.get(name) == variant
         }
 
-    def locust_run(self, run: RunState, raw_out: Path) -> commands.LocustRun:
+    def locust_run(self, run: RunState, raw_out: Path, go_file: Path) -> commands.LocustRun:
         scenario = run.scenario
         return commands.LocustRun(
             locustfile=PROJECT_ROOT / "loadtests" / f"{scenario.locustfile}.py",
@@ -334,6 +344,7 @@ class Runner:
             master_bind_host=self.options.master_bind_host,
             master_bind_port=self.options.master_bind_port,
             stop_timeout_s=run.stop_timeout_s,
+            go_file=go_file,
             options={
                 "seed_users": self.settings.seed_users,
                 "seed_orders": self.settings.seed_orders,

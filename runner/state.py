@@ -56,6 +56,16 @@ class RunState:
             self.children[new.name] = new
 
 
+@dataclass(frozen=True)
+class Launched:
+    """A load generator started and waiting for its go file before its load."""
+
+    child: Child
+    log: Path
+    raw_out: Path  # where its raw rows will go
+    go_file: Path
+
+
 @dataclass
 class Load:
     """The load generator's run, from the moment its load started."""

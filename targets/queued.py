@@ -130,7 +130,14 @@ def create_app(
     ) -> dict[str, str]:
         if not event.pays:
             return {"status": "ignored"}
-        order = await asyncio.to_thread(store.order, event.order_id)
+        # The order's read is bounded as its hand-off is: a paused database answers 503 too.
+        settings: Settings = request.app.state.settings
+        try:
+            read = asyncio.to_thread(store.order, event.order_id)
+            order = await bounded(read, settings.queue_timeout_s, "the database")
+        except TimeoutError as exc:
+            log.warning("the order read of %s failed: %r", event.id, exc)
+            raise HTTPException(503, "the database is unavailable; try again later") from exc
         if order is None:
             raise HTTPException(404, f"unknown order {event.order_id}")
         # Record the event and mark the order paid, then queue the job: in one transaction

@@ -179,3 +179,29 @@ def test_the_clock_starts_at_the_send_and_time_before_it_is_a_late_start(
     assert stats["late_threshold_ms"] < DAWDLE_S * 1000
     # Each counted late, by the start its row has.
     assert stats["totals"]["late_starts"] >= len(rows)
+
+
+def test_a_locust_told_to_wait_sends_nothing_before_its_go_file(
+    target_url: str, tmp_path: Path
+) -> None:
+    # The runner starts Locust while it prepares the stack: no request may reach the target
+    # before the go, and the full run follows it.
+    raw, go = tmp_path / "requests.csv", tmp_path / "go"
+    command = [str(LOCUST), "-f", "loadtests/noop.py", "--headless", "-u", "5", "-r", "5"]
+    command += ["-t", "2s", "--host", target_url, "--arrival-rate", "10", "--only-summary"]
+    command += ["--raw-out", str(raw), "--go-file", str(go)]
+    locust = subprocess.Popen(command, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        held_s = 3.0  # longer than the run itself: a Locust that did not wait would be done
+        time.sleep(held_s)
+        assert locust.poll() is None, "Locust ended without its go"
+        assert not raw.exists(), "the load started before its go"
+        go.touch()
+        gone_at = time.time()
+        _, stderr = locust.communicate(timeout=120)
+    finally:
+        locust.kill()
+    assert locust.returncode in (0, 1), stderr
+    with raw.open() as f:
+        starts = [float(row["start"]) for row in csv.DictReader(f)]
+    assert starts and min(starts) >= gone_at - 0.5

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import signal
+import time
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import ExitStack, closing
 from dataclasses import dataclass
@@ -292,11 +293,18 @@ async def test_a_worker_waits_out_a_postgresql_restart_and_runs_the_jobs_after_i
     assert [(e["outcome"], e["pid"]) for e in runs] == [("ok", worker.pid)]
 
 
-def test_a_login_answers_503_within_the_bound_while_postgresql_is_paused(
+def test_a_login_and_a_webhook_answer_503_within_the_bound_while_postgresql_is_paused(
     own_server: OwnServer,
 ) -> None:
     stack = own_server.stack
     own = own_server.settings.model_copy(update={"queue_timeout_s": 1.0})
+
+    def paid(client: httpx.Client, event_id: str) -> httpx.Response:
+        body = event_body(event_id, 1)
+        headers = {"Content-Type": "application/json"}
+        headers[signatures.HEADER] = signatures.sign(own.webhook_secret, body)
+        return client.post("/webhooks/payment", content=body, headers=headers)
+
     with ExitStack() as exits:
         url = exits.enter_context(serve(create_app(own, "procrastinate")))
         client = exits.enter_context(httpx.Client(base_url=url, timeout=60))
@@ -307,10 +315,19 @@ def test_a_login_answers_503_within_the_bound_while_postgresql_is_paused(
             for n in range(3):  # each waits for the paused server, or for a free connection
                 response = client.post("/login", json={"email": f"p{n}@example.com"})
                 answers.append((response.status_code, response.elapsed.total_seconds()))
+            # The webhook reads the order first: that read is bounded too.
+            response = paid(client, "evt_paused")
+            answers.append((response.status_code, response.elapsed.total_seconds()))
         finally:
             stack.pause_postgres(False)
         after = client.post("/login", json={"email": "b@example.com"})
-    assert [status for status, _ in answers] == [503, 503, 503]
+        # Redelivered once the database answers, the same event is taken.
+        deadline = time.monotonic() + DEADLINE_S
+        while (redelivered := paid(client, "evt_paused")).status_code == 503:
+            assert time.monotonic() < deadline, "no answer but 503 after the resume"
+            time.sleep(0.2)
+    assert [status for status, _ in answers] == [503, 503, 503, 503]
+    assert redelivered.json() == {"status": "queued"}
     # Bounded by DATABASE_QUEUE_TIMEOUT_S, not by the stall (psycopg's cancel of a query to a
     # paused server would wait for the server); 3 s of slack for a busy machine.
     assert max(elapsed for _, elapsed in answers) < own.queue_timeout_s + 3

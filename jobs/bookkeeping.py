@@ -26,7 +26,7 @@ from opentelemetry import trace
 
 from core import tickets, tracing
 from core.contracts import JOB_EVENTS_KEY, work_id_of_job
-from core.db import Store
+from core.db import Store, unavailable_errors
 from core.email import AsyncEmailClient, backoff_s
 from core.logs import event
 from core.settings import Settings
@@ -144,6 +144,16 @@ def trace_event(name: str, **attributes: str | float) -> None:
     trace.get_current_span().add_event(name, attributes)
 
 
+async def retrying_the_store(body: Awaitable[str], context: JobContext) -> str:
+    """The try; a store that does not answer (down, paused, restarted) is retried later, as a
+    provider that does not answer is: no queue retries an error it does not know."""
+    try:
+        return await body
+    except unavailable_errors() as exc:
+        reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise RetryLater(f"the store: {reason}", defer_s=context.backoff_s()) from exc
+
+
 def job(name: str) -> Callable[[JobBody[P]], JobFunction]:
     """Register `body` under the contract's job name, with its record and dead letter.
 
@@ -176,7 +186,7 @@ def job(name: str) -> Callable[[JobBody[P]], JobFunction]:
                         # (or, on saq, the last try ran out of time)
                         outcome = await context.dead_letter("the worker died during the last try")
                     else:
-                        outcome = await body(context, *args, **kwargs)
+                        outcome = await retrying_the_store(body(context, *args, **kwargs), context)
                     return outcome
                 except RetryLater as retry:
                     if context.job_try < context.settings.max_tries:

@@ -10,8 +10,10 @@ Last, `generate_order_tickets`: the mistake the fan-out fixes, kept to be measur
 
 from __future__ import annotations
 
+import logging
 import time
 from asyncio import to_thread
+from collections.abc import Callable
 
 from core import magic_links, orders, tickets
 from core.contracts import (
@@ -26,9 +28,12 @@ from core.contracts import (
     send_tickets_job_id,
     ticket_job_id,
 )
+from core.db import unavailable_errors
 from core.email import Email, Outcome
 from jobs.bookkeeping import JobContext, RetryLater, job
 from queues.base import JobQueue
+
+log = logging.getLogger("jobs.tasks")
 
 
 @job(SEND_MAGIC_LINK)
@@ -106,8 +111,17 @@ async def email_tickets(ctx: JobContext, order_id: int, request_id: str) -> str:
         return "already_sent"
     outcome = await deliver(ctx, message)
     if outcome == "ok":
-        await to_thread(orders.mark_sent, ctx.store, order_id, time.time())
+        await recorded(orders.mark_sent, ctx.store, order_id, time.time())
     return outcome
+
+
+async def recorded(write: Callable[..., object], *args: object) -> None:
+    """Write the record of an email the provider accepted. A store that does not answer is
+    not retried: a retry would send the email again (the same window as a crash here)."""
+    try:
+        await to_thread(write, *args)
+    except unavailable_errors() as exc:
+        log.warning("an accepted email left unrecorded (%r): a later try would send it again", exc)
 
 
 async def enqueue_send_tickets(queue: JobQueue, order_id: int, request_id: str) -> None:
@@ -124,7 +138,7 @@ async def deliver(ctx: JobContext, message: Email) -> str:
     """
     result = await ctx.mailer.send(message)
     if result.outcome is Outcome.ACCEPTED:
-        await to_thread(ctx.store.mark_email_sent, message.work_id, time.time())
+        await recorded(ctx.store.mark_email_sent, message.work_id, time.time())
         return "ok"
     if result.outcome is Outcome.PERMANENT:
         return await ctx.dead_letter(result.detail)

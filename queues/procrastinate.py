@@ -220,14 +220,24 @@ class Procrastinate(Queue):
     def query(self, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
         answer: threads.Queue[list[tuple[Any, ...]] | BaseException] = threads.Queue()
 
+        def execute() -> list[tuple[Any, ...]]:
+            if self._conn is None or self._conn.closed:
+                url = database_url_of(self.settings)
+                ensure_schema(url)  # the runner may look before any target or worker ran
+                self._conn = psycopg.connect(url, autocommit=True, connect_timeout=2)
+            cursor = self._conn.execute(sql, params)
+            return cursor.fetchall() if cursor.description else []
+
         def run() -> None:
             try:
-                if self._conn is None or self._conn.closed:
-                    url = database_url_of(self.settings)
-                    ensure_schema(url)  # the runner may look before any target or worker ran
-                    self._conn = psycopg.connect(url, autocommit=True, connect_timeout=2)
-                cursor = self._conn.execute(sql, params)
-                answer.put(cursor.fetchall() if cursor.description else [])
+                try:
+                    answer.put(execute())
+                except psycopg.OperationalError:
+                    if self._conn is None or not self._conn.broken:
+                        raise
+                    # The server restarted since the last look (db-outage): once more, anew.
+                    self._conn = None
+                    answer.put(execute())
             except BaseException as exc:  # handed to the caller
                 answer.put(exc)
 

@@ -72,7 +72,8 @@ def run_order(
     variants: Sequence[str] = DEFAULT_VARIANTS,
     quick: bool = False,
 ) -> Iterator[tuple[str, str, int]]:
-    """Every scenario x variant, the variants' order flipped on each repetition.
+    """Every scenario x variant, the variants' order flipped on each repetition, the scenarios
+    with the same work env side by side (a change of env restarts workers and targets).
 
     Quick runs keep the variants beyond the default two to the scenarios marked QUICK_ALL (or
     QUICK_QUEUES, for those with queue workers, or a tuple naming them); a job design's rows go
@@ -80,7 +81,7 @@ def run_order(
     """
     for r in range(repeat):
         order = list(variants) if r % 2 == 0 else list(variants)[::-1]
-        for scenario in scenarios:
+        for scenario in by_work_env(scenarios):
             name = scenario if isinstance(scenario, str) else scenario.name
             mark = QUICK_ALL if isinstance(scenario, str) or not quick else scenario.quick
             fan_out = isinstance(scenario, str) or scenario.job_design == FAN_OUT
@@ -94,3 +95,12 @@ def run_order(
                     or variant in DEFAULT_VARIANTS
                 ):
                     yield name, variant, r
+
+
+def by_work_env(scenarios: Sequence[Scenario] | Sequence[str]) -> list[Scenario | str]:
+    """The scenarios in table order, but each beside the first with the same work env."""
+    groups: dict[tuple[tuple[str, str], ...], list[Scenario | str]] = {}
+    for scenario in scenarios:
+        env = () if isinstance(scenario, str) else tuple(sorted(scenario.work_env.items()))
+        groups.setdefault(env, []).append(scenario)
+    return [scenario for group in groups.values() for scenario in group]

@@ -69,7 +69,7 @@ class Runner:
         self.options = options
         self.console = console
         self.sampler = Sampler()
-        self.store = open_store(settings)
+        self.store = open_store(settings, checked=True)  # it outlives db-outage's restart
         self.http = httpx.Client(timeout=10)
         self.collector = Collector(run_dir, stack, self.store, self.control)
         # Variants whose workers or target may still work on a past run's requests.

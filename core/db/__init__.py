@@ -28,15 +28,17 @@ def pool_size(settings: Settings) -> int:
     return max(settings.sync_threads, settings.worker_max_jobs)
 
 
-def open_store(settings: Settings) -> Store:
-    """The store DATABASE_URL names, else the SQLite file at DATABASE_PATH; schema created."""
+def open_store(settings: Settings, checked: bool = False) -> Store:
+    """The store DATABASE_URL names, else the SQLite file at DATABASE_PATH; schema created.
+
+    `checked`: a PostgreSQL connection is tested before each use (see PostgresStore)."""
     if not settings.database_url:
         store: Store = SqliteStore(settings.database_path)
     else:
         from core.db.postgres import PostgresStore  # psycopg is loaded only where it is used
 
         try:
-            store = PostgresStore(settings.database_url, pool_size(settings))
+            store = PostgresStore(settings.database_url, pool_size(settings), checked=checked)
         except DatabaseError as exc:
             raise DatabaseError(f"DATABASE_URL: {exc}") from None
     store.create_schema()

@@ -102,9 +102,15 @@ class OneConnection:
 
 
 class PostgresStore:
-    """A pool of autocommit connections; methods with more than one statement take a transaction."""
+    """A pool of autocommit connections; methods with more than one statement take a transaction.
 
-    def __init__(self, url: str, pool_size: int, connect_timeout_s: int = 5) -> None:
+    Checked (`checked`), each connection is tested as it is taken: for a process that must
+    outlive a restart of the database (the runner, whose db-outage restarts it).
+    """
+
+    def __init__(
+        self, url: str, pool_size: int, connect_timeout_s: int = 5, checked: bool = False
+    ) -> None:
         if urlsplit(url).scheme not in SCHEMES:
             raise DatabaseError(f"{masked(url)!r} is not a postgresql:// URL")
         try:  # one connection first, so a bad URL fails now with the reason, not in the pool
@@ -118,6 +124,9 @@ class PostgresStore:
             min_size=1,
             max_size=pool_size,
             kwargs={"autocommit": True, "connect_timeout": connect_timeout_s},
+            # checked: a round trip before each use, so that a connection the server dropped
+            # (a restart) is replaced instead of failing the next statement.
+            check=ConnectionPool.check_connection if checked else None,
             open=True,
             name="store",
         )

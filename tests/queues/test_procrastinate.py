@@ -30,7 +30,7 @@ from queues.procrastinate import Procrastinate, ProcrastinateJobs
 from queues.procrastinate_worker import KeptRecords
 from runner.stack import Stack, StackOptions
 from targets.queued import create_app
-from tests.support import job_events, messages, serve, worker_env, workers
+from tests.support import connect_queue, job_events, messages, serve, worker_env, workers
 from tests.targets.test_webhook import event_body
 
 DEADLINE_S = 60.0  # generous: the machine is shared; every wait ends as soon as it can
@@ -291,6 +291,41 @@ async def test_a_worker_waits_out_a_postgresql_restart_and_runs_the_jobs_after_i
     assert message["kind"] == "magic_link"
     runs = [e for e in await job_events(redis) if e["job_id"] == login_job_id("after")]
     assert [(e["outcome"], e["pid"]) for e in runs] == [("ok", worker.pid)]
+
+
+async def test_a_job_that_meets_a_store_outage_is_retried_not_lost(
+    own_server: OwnServer, provider: httpx.Client, redis: Redis
+) -> None:
+    # An arq worker (the delegated variant) whose store is this PostgreSQL: its job is in Redis,
+    # the user it looks up is in the database that is down. The try fails, the job waits.
+    stack, own = own_server.stack, own_server.settings
+    env = env_of(own, MAX_TRIES="40", RETRY_BASE_S="0.2", RETRY_CAP_S="0.5")
+    job_id = login_job_id("outage")
+    with workers("delegated", env, 1):
+        queue = await connect_queue("arq", own)
+        try:
+            # A first job done: the worker is up, its store connected.
+            first = ("before", dataset.registered_email(2), "http://t")
+            await queue.enqueue(SEND_MAGIC_LINK, *first, job_id=login_job_id("before"))
+            await queue.wait(login_job_id("before"), DEADLINE_S)
+            stack.kill_server("postgres")
+            args = ("outage", dataset.registered_email(3), "http://t")
+            await queue.enqueue(SEND_MAGIC_LINK, *args, job_id=job_id)
+
+            async def retried() -> bool:
+                return any(e["outcome"] == "retry" for e in await job_events(redis))
+
+            await until(retried, "a try to meet the outage")
+            stack.launch_server("postgres")
+            await queue.wait(job_id, DEADLINE_S)
+        finally:
+            await queue.close()
+    (message,) = messages(provider, work_id=login_work_id("outage"))
+    assert message["kind"] == "magic_link"
+    outcomes = [e["outcome"] for e in await job_events(redis) if e["job_id"] == job_id]
+    assert outcomes[0] == "retry" and outcomes[-1] == "ok"
+    with closing(open_store(own)) as store:  # the fixture's connections died with the server
+        assert store.dead_letters() == []
 
 
 def test_a_login_and_a_webhook_answer_503_within_the_bound_while_postgresql_is_paused(

@@ -135,6 +135,13 @@ def test_variants_alternate_across_repeats() -> None:
     assert len(order) == 8
 
 
+def test_scenarios_that_share_a_work_env_run_side_by_side() -> None:
+    # Each change of env restarts every variant's workers: the fewer changes, the shorter.
+    scenarios = choose("steady,outage,webhook-burst,worker-crash,lost-response", quick=True)
+    order = [name for name, _, _ in run_order(scenarios, 1, ("sync",), quick=True)]
+    assert order == ["steady", "webhook-burst", "lost-response", "outage", "worker-crash"]
+
+
 def test_quick_runs_keep_extra_variants_to_the_marked_scenarios() -> None:
     steady, spike = choose("steady,spike", quick=True)
     order = list(run_order([steady, spike], 1, ("sync", "delegated", "saq"), quick=True))

@@ -67,6 +67,7 @@ class Child:
         self.cwd = cwd
         self.grace_s = grace_s
         self.process: subprocess.Popen[bytes] | None = None
+        self.terminated = False  # SIGTERM sent: a second one makes some servers skip their exit
 
     def __enter__(self) -> Child:
         self.start()
@@ -81,6 +82,7 @@ class Child:
         self.stop()
 
     def start(self) -> None:
+        self.terminated = False
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         with open(self.log_path, "ab") as log:
             try:
@@ -115,6 +117,12 @@ class Child:
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(self.process.pid, sig)
 
+    def terminate(self) -> None:
+        """SIGTERM the group, once: stop() then waits for it (several stop side by side)."""
+        if not self.terminated:
+            self.terminated = True
+            self.signal_group(signal.SIGTERM)
+
     def kill(self) -> None:
         """SIGKILL the whole group now and reap the leader (a crash, as the scenario wants it)."""
         self.signal_group(signal.SIGKILL)
@@ -128,7 +136,7 @@ class Child:
         if process is None:
             return
         if process.poll() is None:
-            self.signal_group(signal.SIGTERM)
+            self.terminate()
             with contextlib.suppress(subprocess.TimeoutExpired):
                 process.wait(timeout=self.grace_s)
         # Whatever is left in the group (the leader, or grandchildren that ignored SIGTERM).

@@ -155,6 +155,11 @@ class Runner:
         if f"target-{variant}" in stack.children and stack.target_env.get(variant, {}) != env:
             targets[variant] = env
         self.dirty.clear()
+        # Told to stop all at once, they shut down side by side; then each is waited for.
+        stopping = [w for v in workers for w in stack.workers_of(v)]
+        stopping += [stack.children[f"target-{v}"] for v in targets]
+        for child in stopping:
+            child.terminate()
         counts = {v: stack.stop_workers(v) for v in workers}
         ports = {v: stack.stop_target(v) for v in targets}
         run.record["restarted"] = [f"workers-{v}" for v in workers] + [

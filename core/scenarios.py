@@ -198,22 +198,27 @@ class Scenario:
         }
 
 
-# Short job timeouts: arq re-runs a dead worker's job only after timeout + 10 s. Shortened,
-# shorter still; the provider's read timeout stays below the job's, and a healthy provider
-# (p99.99 under 1 s) never comes near either.
+# Short job timeouts: arq re-runs a dead worker's job only after timeout + 10 s. The provider's
+# read timeout stays below the job's, and a healthy provider (p99.99 under 1 s) never comes
+# near either.
 CRASH_ENV = {"EMAIL_JOB_TIMEOUT_S": "5", "TICKET_JOB_TIMEOUT_S": "5"}
-QUICK_CRASH_ENV = {
+# One shortened work env for every scenario a quick run holds, so that its targets and workers
+# start once, not again at each change of env: job timeouts shorter still (Celery's acks-late
+# hands a dead worker's task out after the longest job or retry wait + 10 s: 13 s here), and a
+# retry schedule longer than a shortened outage (its work is held, not dead-lettered) that
+# still ends soon after it.
+QUICK_ENV = {
     "EMAIL_JOB_TIMEOUT_S": "2",
     "TICKET_JOB_TIMEOUT_S": "2",
+    "ORDER_JOB_TIMEOUT_S": "2",
     "PROVIDER_READ_TIMEOUT_S": "1.5",
-    # The provider is healthy, so no retry waits long; Celery's acks-late hands a dead worker's
-    # task out again after the longest job or retry wait + 10 s: 12 s, within the quick drain.
-    "RETRY_CAP_S": "1",
+    "RETRY_BASE_S": "0.5",
+    "RETRY_CAP_S": "3",
 }
 # Two jobs at a time (~12 emails/s against 20/s offered): a backlog is queued when Redis dies,
 # so what a restart keeps or loses shows.
 BACKLOG_ENV = {**CRASH_ENV, "WORKER_MAX_JOBS": "2"}
-QUICK_BACKLOG_ENV = {**QUICK_CRASH_ENV, "WORKER_MAX_JOBS": "2"}
+QUICK_BACKLOG_ENV = {**QUICK_ENV, "WORKER_MAX_JOBS": "2"}
 
 
 def _window(at_s: float, duration_s: float, faults: Json, label: str) -> Json:
@@ -252,6 +257,7 @@ SCENARIOS: tuple[Scenario, ...] = (
         20,
         rate=20,
         quick=QUICK_ALL,
+        quick_env=QUICK_ENV,
         about="logins below saturation, healthy provider",
     ),
     Scenario(
@@ -270,8 +276,7 @@ SCENARIOS: tuple[Scenario, ...] = (
         rate=20,
         users=400,
         timeline=(_window(10, 15, DOWN, "outage: 503s and hangs"),),
-        # Quick: the 1.5 s window's retries end soon after it (a schedule of ~3 s, not ~90 s).
-        quick_env={"RETRY_BASE_S": "0.2", "RETRY_CAP_S": "1"},
+        quick_env=QUICK_ENV,
         quick=QUICK_ALL,
         about="healthy, then 503s and hangs for a window, then healthy",
     ),
@@ -298,6 +303,7 @@ SCENARIOS: tuple[Scenario, ...] = (
         rate=3,
         options={"redelivery_share": 0.1},
         quick=QUICK_DEFAULT,
+        quick_env=QUICK_ENV,
         about="signed payment webhooks, orders of 1-60 seats, 10% redeliveries",
     ),
     *by_design(
@@ -335,7 +341,7 @@ SCENARIOS: tuple[Scenario, ...] = (
         quick_duration_s=6,
         worker_faults=(WorkerFault(5), WorkerFault(10), WorkerFault(15)),
         work_env=CRASH_ENV,
-        quick_env=QUICK_CRASH_ENV,
+        quick_env=QUICK_ENV,
         quick=QUICK_QUEUES,  # a worker crash means nothing to a variant without workers
         about="a worker SIGKILLed at 25%, 50% and 75% of the load, replaced each time",
     ),
@@ -346,6 +352,7 @@ SCENARIOS: tuple[Scenario, ...] = (
         rate=20,
         faults=LOST_RESPONSES,
         quick=QUICK_DEFAULT,
+        quick_env=QUICK_ENV,
         about="1 in 5 sends accepted, then the response lost: the client retries with the"
         " same Idempotency-Key (sync in the request, delegated by job retry)",
     ),
@@ -419,9 +426,7 @@ SCENARIOS: tuple[Scenario, ...] = (
         # A deploy's SIGTERM with a grace period, as an orchestrator gives it, then a crash.
         target_faults=(TargetFault(8, "term", DEPLOY_GRACE_S), TargetFault(14, "kill")),
         quick_duration_s=10,
-        # Quick: a retry schedule longer than the shortened outage (so its work is held, not
-        # dead-lettered) that still ends soon after the recovery.
-        quick_env={"RETRY_BASE_S": "0.5", "RETRY_CAP_S": "3"},
+        quick_env=QUICK_ENV,
         quick=QUICK_ALL,
         about="a provider outage; during it the target is deployed (SIGTERM, 5 s to finish,"
         " then SIGKILL, as an orchestrator does) and later crashes (SIGKILL), each replaced at"
@@ -438,6 +443,7 @@ SCENARIOS: tuple[Scenario, ...] = (
         redis_appendonly=True,
         # Quick: a queue in Redis against one in the database, and the sync baseline.
         quick=("procrastinate",),
+        quick_env=QUICK_ENV,
         about="Redis down for 15 s (connections refused), then back with its data (its"
         " append-only file): a queue in Redis refuses work meanwhile (503), the others do not",
     ),
@@ -449,6 +455,7 @@ SCENARIOS: tuple[Scenario, ...] = (
         quick_duration_s=8,
         server_faults=(ServerFault(5, 10, "pause"),),
         quick=QUICK_DEFAULT,
+        quick_env=QUICK_ENV,
         about="Redis paused (SIGSTOP) for 10 s, then resumed: connections stay open and nothing"
         " answers; a queued login answers 503 after QUEUE_TIMEOUT_S instead of waiting it out",
     ),
@@ -459,6 +466,7 @@ SCENARIOS: tuple[Scenario, ...] = (
         rate=20,
         quick_duration_s=8,
         server_faults=(ServerFault(5, 15, server="postgres"),),
+        quick_env=QUICK_ENV,
         about="the harness's PostgreSQL down for 15 s (connections refused), then back with its"
         " data; runs when a variant keeps its queue in the database, whose store every variant"
         " then shares: the database queue's weak spot, and every variant's store",
@@ -470,6 +478,7 @@ SCENARIOS: tuple[Scenario, ...] = (
         rate=20,
         quick_duration_s=8,
         server_faults=(ServerFault(5, 10, "pause", server="postgres"),),
+        quick_env=QUICK_ENV,
         about="the harness's PostgreSQL paused (SIGSTOP) for 10 s, then resumed: a hand-off to"
         " the database queue answers 503 after QUEUE_TIMEOUT_S instead of waiting it out",
     ),

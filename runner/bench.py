@@ -28,7 +28,7 @@ from queues import has_workers, needs_database
 from runner.children import ChildDied, StackError, UsageError, first_dead
 from runner.floor import floor_rates
 from runner.meta import new_meta, write_meta
-from runner.options import BenchOptions, run_order
+from runner.options import BenchOptions, by_work_env, run_order
 from runner.results import new_run_dir, point_latest
 from runner.run import LOOP_S, Runner
 from runner.signals import Interrupted, ignoring_signals, raising_on_signals
@@ -163,6 +163,7 @@ def bench(settings: Settings, options: BenchOptions) -> int:
             "trace_sample_ratio": settings.trace_sample_ratio,
             "trace_dir": run_dir / TRACES_DIR,
         },
+        work_env=dict(by_work_env(scenarios)[0].work_env) if scenarios else {},
     )
     wall = time.monotonic()
     code, reason = 0, None

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 from core.contracts import DEFAULT_VARIANTS, FAN_OUT, VARIANT_NAMES
 from core.scenarios import QUICK_ALL, QUICK_QUEUES, Scenario
@@ -67,7 +68,7 @@ def parse_variants(text: str) -> tuple[str, ...]:
 
 
 def run_order(
-    scenarios: Sequence[Scenario] | Sequence[str],
+    scenarios: Sequence[Scenario | str],
     repeat: int,
     variants: Sequence[str] = DEFAULT_VARIANTS,
     quick: bool = False,
@@ -97,9 +98,12 @@ def run_order(
                     yield name, variant, r
 
 
-def by_work_env(scenarios: Sequence[Scenario] | Sequence[str]) -> list[Scenario | str]:
+S = TypeVar("S", bound=Scenario | str)
+
+
+def by_work_env(scenarios: Sequence[S]) -> list[S]:
     """The scenarios in table order, but each beside the first with the same work env."""
-    groups: dict[tuple[tuple[str, str], ...], list[Scenario | str]] = {}
+    groups: dict[tuple[tuple[str, str], ...], list[S]] = {}
     for scenario in scenarios:
         env = () if isinstance(scenario, str) else tuple(sorted(scenario.work_env.items()))
         groups.setdefault(env, []).append(scenario)

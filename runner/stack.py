@@ -55,6 +55,8 @@ class StackOptions:
     health_deadline_s: float = HEALTH_DEADLINE_S
     python: str = sys.executable
     env: Mapping[str, object] = field(default_factory=dict)  # settings overrides for every child
+    # The env the targets and workers start with (a bench: its first run's, restarting nothing).
+    work_env: Mapping[str, str] = field(default_factory=dict)
 
     def port(self, variant: str) -> int:
         """The port asked for a variant's target (0: any free one)."""
@@ -383,9 +385,9 @@ def start_stack(exits: ExitStack, settings: Settings, options: StackOptions) -> 
     for name in options.variants:
         given = options.url(name)
         if given is None:
-            gates.append(stack.launch_target(name))
+            gates.append(stack.launch_target(name, options.work_env))
             if stack.queue(name) is not None and options.workers > 0:
-                gates.append(stack.launch_workers(name, options.workers))
+                gates.append(stack.launch_workers(name, options.workers, options.work_env))
         else:
             target = given.rstrip("/")
             wait_healthy(f"target-{name} at {target}", partial(http_ok, target), 5)

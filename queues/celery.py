@@ -304,10 +304,12 @@ class Celery(OnRedis):
             raise SystemExit("CELERY_BROKER_URL must be redis://... or amqp://...")
 
     async def connect(self, store: Store | None = None) -> JobQueue:
-        records = Redis.from_url(redis_url_of(self.settings), socket_timeout=BROKER_WAIT_S)
+        # No socket_timeout: redis-py would wrap every command in asyncio.wait_for (a task
+        # each); the target bounds each hand-off itself (QUEUE_TIMEOUT_S), as for arq and saq.
+        records = Redis.from_url(redis_url_of(self.settings), socket_connect_timeout=BROKER_WAIT_S)
         app = self.app()
         try:
-            await records.ping()
+            await asyncio.wait_for(records.ping(), BROKER_WAIT_S)
             await asyncio.to_thread(self.declare, app)
         except Exception as exc:
             await records.aclose()

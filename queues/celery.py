@@ -80,11 +80,10 @@ class CeleryJobs(JobQueueBase):
     """The target's and the jobs' connection: Celery's own task message, handed to the broker
     with the claim of its id.
 
-    On the harness's Redis, the claim and the message go in one Lua call on the event loop.
-    kombu's publish would cost the login two thirds of its rate (docs/speed.md): it builds a
-    new redis-py client for every message, and it blocks, so it runs in a thread. On another
-    broker (RabbitMQ) the id is claimed, then the message is published through Celery's
-    producer pool in a thread.
+    On the harness's Redis, the claim and the message go in one Lua call on the event loop:
+    kombu's publish blocks, so it would run in a thread, and it builds a new redis-py client
+    for every message (docs/speed.md). On another broker (RabbitMQ) the id is claimed, then
+    the message is published through Celery's producer pool in a thread.
     """
 
     def __init__(self, adapter: Celery, app: CeleryApp, records: Redis) -> None:

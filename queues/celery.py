@@ -11,11 +11,14 @@ import asyncio
 import base64
 import json
 import time
+import uuid
 from datetime import datetime
 from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
+import orjson
 from celery import Celery as CeleryApp
+from celery.utils.nodenames import anon_nodename
 from kombu import Connection
 from kombu import Queue as KombuQueue
 from redis.asyncio import Redis
@@ -35,6 +38,7 @@ from queues.base import (
     redis_url_of,
     work_id_or_blank,
 )
+from queues.lua import Script
 
 # Celery does not refuse a second task with the same id: the hand-off claims the id first, in
 # the harness's Redis, for as long as a finished job is kept (as arq and saq refuse it).
@@ -42,6 +46,13 @@ CLAIM = "claim:"
 HELD = "held:"  # a live worker's hash of the tasks it holds (received, waiting or running)
 ALIVE = "worker:"  # a live worker's sign of life, refreshed every second
 DONE = "done:"
+# The harness's Redis as the broker: the task is pushed to its queue's list only when its id
+# was not claimed yet (as arq's and saq's scripts refuse a known id).
+ENQUEUE = """
+if not redis.call('SET', KEYS[1], 1, 'NX', 'EX', ARGV[1]) then return 0 end
+redis.call('LPUSH', KEYS[2], ARGV[2])
+return 1
+"""
 BROKER_WAIT_S = 2.0  # every wait on the broker is bounded (connect, read, publish)
 
 
@@ -66,34 +77,84 @@ def pending_of_message(message: dict[str, Any]) -> tuple[PendingJob, float]:
 
 
 class CeleryJobs(JobQueueBase):
-    """The target's and the jobs' connection: claim the id, then Celery's own `send_task`."""
+    """The target's and the jobs' connection: Celery's own task message, handed to the broker
+    with the claim of its id.
+
+    On the harness's Redis, the claim and the message go in one Lua call on the event loop:
+    kombu's publish blocks, so it would run in a thread, and it builds a new redis-py client
+    for every message (docs/speed.md). On another broker (RabbitMQ) the id is claimed, then
+    the message is published through Celery's producer pool in a thread.
+    """
 
     def __init__(self, adapter: Celery, app: CeleryApp, records: Redis) -> None:
         self.adapter = adapter
         self.app = app
         self.records = records
+        self.queue = adapter.queue_name
         self.keep_s = adapter.settings.keep_result_s
+        self.one_call = adapter.broker_is_records
+        self.script = Script(records, ENQUEUE)
+        # Looked up once: kombu's cached properties take a lock on every read.
+        self.create_task_message = app.amqp.create_task_message
+        self.send_task_message = app.amqp.send_task_message
+        self.origin = anon_nodename()  # what Celery names the sender by, worked out once
 
-    def send(
+    def message(
         self,
         function: str,
         args: tuple[Any, ...],
         job_id: str,
         defer_s: float | None,
         trace: dict[str, str],
-    ) -> None:
-        self.app.send_task(
+    ) -> Any:
+        """The task message `send_task` would build (Celery's protocol 2): headers, properties,
+        body."""
+        message = self.create_task_message(
+            job_id,
             function,
-            args=args,
-            task_id=job_id,
+            args,
             countdown=defer_s or None,
-            headers={"enqueued_at": time.time(), **({"trace": trace} if trace else {})},
-            # The default exchange routes by queue name: kombu's Redis transport then skips
-            # looking the exchange's bindings up on every publish.
-            exchange="",
-            routing_key=self.adapter.queue_name,
-            retry_policy={"max_retries": 1, "interval_start": 0, "interval_max": 0.2},
+            # Celery's default, saferepr, was half the message's cost; for a few short strings
+            # repr writes the same text.
+            argsrepr=repr(args),
+            kwargsrepr="{}",
+            origin=self.origin,
         )
+        message.headers["enqueued_at"] = time.time()
+        if trace:
+            message.headers["trace"] = trace
+        return message
+
+    def redis_entry(self, message: Any) -> bytes:
+        """The message as kombu's Redis transport stores it in the queue's list (JSON, Celery's
+        default serializer; the body base64)."""
+        body = base64.b64encode(orjson.dumps(message.body)).decode()
+        properties = {
+            **message.properties,
+            "delivery_mode": 2,  # persistent, Celery's default
+            "delivery_info": {"exchange": "", "routing_key": self.queue},
+            "priority": 0,
+            "body_encoding": "base64",
+            "delivery_tag": str(uuid.uuid4()),
+        }
+        envelope = {
+            "body": body,
+            "content-encoding": "utf-8",
+            "content-type": "application/json",
+            "headers": message.headers,
+            "properties": properties,
+        }
+        return orjson.dumps(envelope)
+
+    def publish(self, function: str, message: Any) -> None:
+        with self.app.producer_or_acquire() as producer:
+            self.send_task_message(
+                producer,
+                function,
+                message,
+                queue=self.queue,  # a direct queue: sent through the default exchange, by name
+                retry_policy={"max_retries": 1, "interval_start": 0, "interval_max": 0.2},
+            )
 
     async def enqueue(
         self,
@@ -103,20 +164,32 @@ class CeleryJobs(JobQueueBase):
         defer_s: float | None = None,
         background: Any = None,
     ) -> bool:
+        with tracing.producer("celery", self.queue, function, job_id, args) as carried:
+            message = self.message(function, args, job_id, defer_s, carried)
+            if self.one_call:
+                return await self.push(job_id, message)
+            return await self.claim_and_publish(function, job_id, message)
+
+    async def push(self, job_id: str, message: Any) -> bool:
+        keys = [self.adapter.key(CLAIM + job_id), self.adapter.key(self.queue)]
+        try:
+            return bool(await self.script(keys, [self.keep_s, self.redis_entry(message)]))
+        except (RedisError, OSError) as exc:
+            raise QueueUnavailable(str(exc)) from exc
+
+    async def claim_and_publish(self, function: str, job_id: str, message: Any) -> bool:
         claim = self.adapter.key(CLAIM + job_id)
         try:
             if not await self.records.set(claim, 1, nx=True, ex=self.keep_s):
                 return False
         except (RedisError, OSError) as exc:
             raise QueueUnavailable(str(exc)) from exc
-        queue = self.adapter.queue_name
-        with tracing.producer("celery", queue, function, job_id, args) as carried:
-            try:
-                # Celery's publish blocks: in a thread, the web server's loop keeps answering.
-                await asyncio.to_thread(self.send, function, args, job_id, defer_s, carried)
-            except Exception as exc:  # kombu raises the transport's own errors
-                await self.records.delete(claim)
-                raise QueueUnavailable(f"{type(exc).__name__}: {exc}") from exc
+        try:
+            # kombu's publish blocks: in a thread, the web server's loop keeps answering.
+            await asyncio.to_thread(self.publish, function, message)
+        except Exception as exc:  # kombu raises the transport's own errors
+            await self.records.delete(claim)
+            raise QueueUnavailable(f"{type(exc).__name__}: {exc}") from exc
         return True
 
     async def wait(self, job_id: str, timeout_s: float) -> None:
@@ -138,8 +211,7 @@ class Celery(OnRedis):
 
     name = "celery"
     packages = ("celery", "kombu")
-    # Issue 21: the hand-off claims the id in Redis, then publishes from a thread (it blocks).
-    login_share_goal = 0.80
+    login_share_goal = 0.80  # issue 21
     pickup_goal_ms = 60.0
     worker = (
         "celery",
@@ -160,6 +232,11 @@ class Celery(OnRedis):
     @property
     def broker_url(self) -> str:
         return self.settings.celery_broker_url or redis_url_of(self.settings)
+
+    @property
+    def broker_is_records(self) -> bool:
+        """The broker is the harness's Redis, where the ids are claimed."""
+        return self.broker_url == redis_url_of(self.settings)
 
     @property
     def on_redis(self) -> bool:
@@ -226,10 +303,12 @@ class Celery(OnRedis):
             raise SystemExit("CELERY_BROKER_URL must be redis://... or amqp://...")
 
     async def connect(self, store: Store | None = None) -> JobQueue:
-        records = Redis.from_url(redis_url_of(self.settings), socket_timeout=BROKER_WAIT_S)
+        # No socket_timeout: redis-py would wrap every command in asyncio.wait_for (a task
+        # each); the target bounds each hand-off itself (QUEUE_TIMEOUT_S), as for arq and saq.
+        records = Redis.from_url(redis_url_of(self.settings), socket_connect_timeout=BROKER_WAIT_S)
         app = self.app()
         try:
-            await records.ping()
+            await asyncio.wait_for(records.ping(), BROKER_WAIT_S)
             await asyncio.to_thread(self.declare, app)
         except Exception as exc:
             await records.aclose()

@@ -12,6 +12,7 @@ from typing import Any
 
 import httpx
 
+from core import tracing
 from core.settings import Settings
 
 RETRYABLE_STATUSES = {408, 429, 500, 502, 503, 504}
@@ -128,7 +129,9 @@ class EmailClient:
 
     def send(self, message: Email) -> SendResult:
         try:
-            return classify_response(self.http.post(**_request_args(message, self.settings)))
+            with tracing.only_when_traced():
+                response = self.http.post(**_request_args(message, self.settings))
+            return classify_response(response)
         except httpx.HTTPError as exc:
             return classify_error(exc)
 
@@ -145,7 +148,8 @@ class AsyncEmailClient:
 
     async def send(self, message: Email) -> SendResult:
         try:
-            response = await self.http.post(**_request_args(message, self.settings))
+            with tracing.only_when_traced():
+                response = await self.http.post(**_request_args(message, self.settings))
             return classify_response(response)
         except httpx.HTTPError as exc:
             return classify_error(exc)

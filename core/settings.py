@@ -131,9 +131,11 @@ class Settings(BaseSettings):
 
     # Traces (docs/traces.md): off unless TRACING is set. Each process writes its spans to its
     # own OTLP JSON lines file in TRACE_DIR (the runner points it into the run's folder) and,
-    # with OTEL_EXPORTER_OTLP_ENDPOINT set, to that collector too.
+    # with OTEL_EXPORTER_OTLP_ENDPOINT set, to that collector too. A target traces each request
+    # with TRACE_SAMPLE_RATIO's chance, at most TRACE_MAX_PER_S a second (0: no cap).
     tracing: bool = False
     trace_sample_ratio: float = Field(default=1.0, ge=0.0, le=1.0)
+    trace_max_per_s: float = Field(default=0.0, ge=0.0)
     trace_dir: Path = PROJECT_ROOT / "var" / "traces"
     otel_exporter_otlp_endpoint: str | None = None
 

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import os
 import random
-from collections.abc import Iterator, Mapping, Sequence
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, Final
 
 from opentelemetry import propagate, trace
-from opentelemetry.trace import Link, Span, SpanKind
+from opentelemetry.trace import Link, Span, SpanKind, Tracer
 from opentelemetry.util.types import AttributeValue
 
 from core.contracts import work_id_of_job
@@ -29,17 +30,17 @@ SPANS_SUFFIX: Final = ".jsonl"  # one OTLP JSON lines file per process in TRACE_
 UNTRACED: Final = "healthz,noop"  # health checks and the floor's route would only add noise
 
 _provider: TracerProvider | None = None
+_tracer: Tracer | None = None  # the hand-off's and the try's
 
 
 def setup(settings: Settings, service: str) -> bool:
     """Start tracing this process when TRACING is on (once; later calls change nothing)."""
-    global _provider
+    global _provider, _tracer
     if _provider is not None or not settings.tracing:
         return _provider is not None
     # Imported here: a process with tracing off pays nothing for the SDK.
     from opentelemetry.exporter.otlp.json.file import FileSpanExporter
     from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor
-    from opentelemetry.instrumentation.redis import RedisInstrumentor
     from opentelemetry.sdk.resources import Resource
     from opentelemetry.sdk.trace import TracerProvider
     from opentelemetry.sdk.trace.export import BatchSpanProcessor
@@ -57,20 +58,18 @@ def setup(settings: Settings, service: str) -> bool:
         endpoint = settings.otel_exporter_otlp_endpoint.rstrip("/") + "/v1/traces"
         provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter(endpoint=endpoint)))
     trace.set_tracer_provider(provider)
+    # The provider's calls. Redis and PostgreSQL are not instrumented: a hand-off's write is
+    # its producer span already, and their instrumentations cost every request, traced or not
+    # (docs/traces.md, "What tracing costs").
     HTTPXClientInstrumentor().instrument(tracer_provider=provider)
-    RedisInstrumentor().instrument(tracer_provider=provider)
-    if settings.database_url:
-        from opentelemetry.instrumentation.psycopg import PsycopgInstrumentor
-
-        PsycopgInstrumentor().instrument(tracer_provider=provider)
-    _provider = provider
+    _provider, _tracer = provider, provider.get_tracer(__name__)
     return True
 
 
 def _roots() -> Any:
     """Only requests start traces, chosen before they enter the instrumentation (`Sampled`);
-    everything else follows its parent. A worker's polling and a target's own Redis commands
-    would otherwise each be a trace of one span."""
+    everything else follows its parent. A provider call outside any traced work would otherwise
+    be a trace of one span."""
     from opentelemetry.sdk.trace.sampling import Decision, Sampler, SamplingResult
 
     class Roots(Sampler):
@@ -94,16 +93,46 @@ def _roots() -> Any:
 
 
 class Sampled:
-    """Each request goes through the instrumented stack with TRACE_SAMPLE_RATIO's chance, else
-    through the plain one: a request not traced pays nothing for the instrumentation."""
+    """Each request goes through the instrumented stack with TRACE_SAMPLE_RATIO's chance, and
+    at most TRACE_MAX_PER_S a second (0: no cap), else through the plain one: a request not
+    traced pays for the draw and nothing else.
 
-    def __init__(self, plain: ASGIApp, traced: ASGIApp, ratio: float, seed: str) -> None:
-        self.plain, self.traced, self.ratio = plain, traced, ratio
+    The cap is a token bucket that holds a second's worth, as Jaeger's rate-limiting sampler
+    keeps: below the cap the share is as drawn; a target saturated with requests traces only
+    a few a second, so its peak rate hardly moves.
+    """
+
+    def __init__(
+        self,
+        plain: ASGIApp,
+        traced: ASGIApp,
+        ratio: float,
+        max_per_s: float,
+        seed: str,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.plain, self.traced, self.ratio, self.max_per_s = plain, traced, ratio, max_per_s
         self.rng = random.Random(seed)
+        self.clock = clock
+        self.full = max(max_per_s, 1.0)  # the bucket: a second's worth of traces
+        self.credit, self.credited_at = self.full, clock()
+
+    def chosen(self) -> bool:
+        if self.ratio < 1 and self.rng.random() >= self.ratio:
+            return False
+        if not self.max_per_s:
+            return True
+        now = self.clock()
+        self.credit = min(self.full, self.credit + (now - self.credited_at) * self.max_per_s)
+        self.credited_at = now
+        if self.credit < 1:
+            return False
+        self.credit -= 1
+        return True
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        chosen = scope["type"] != "http" or self.ratio >= 1 or self.rng.random() < self.ratio
-        await (self.traced if chosen else self.plain)(scope, receive, send)
+        traced = scope["type"] != "http" or self.chosen()
+        await (self.traced if traced else self.plain)(scope, receive, send)
 
 
 def fastapi_options() -> dict[str, Any]:
@@ -133,10 +162,11 @@ def instrument_app(app: FastAPI, settings: Settings, service: str) -> None:
         exclude_spans=["receive", "send"],  # ASGI's message spans: noise in a waterfall
     )
     build_traced = app.build_middleware_stack
-    ratio, seed = settings.trace_sample_ratio, f"{settings.seed}:{service}:{os.getpid()}"
+    ratio, max_per_s = settings.trace_sample_ratio, settings.trace_max_per_s
+    seed = f"{settings.seed}:{service}:{os.getpid()}"
 
     def build() -> ASGIApp:
-        return Sampled(build_plain(), build_traced(), ratio, seed)
+        return Sampled(build_plain(), build_traced(), ratio, max_per_s, seed)
 
     app.build_middleware_stack = build  # type: ignore[method-assign]
 
@@ -145,6 +175,20 @@ def flush() -> None:
     """Write what is buffered (a worker's shutdown; the provider also flushes at exit)."""
     if _provider is not None:
         _provider.force_flush()
+
+
+@contextmanager
+def only_when_traced() -> Iterator[None]:
+    """Around an instrumented client's call: outside a traced request or try the
+    instrumentation is suppressed (OpenTelemetry's switch, which it checks first), rather than
+    starting a span that the sampler then drops."""
+    if _tracer is None or trace.get_current_span().is_recording():
+        yield
+        return
+    from opentelemetry.instrumentation.utils import suppress_instrumentation
+
+    with suppress_instrumentation():
+        yield
 
 
 def tag_work(work_id: str) -> None:
@@ -166,7 +210,7 @@ def producer(
 ) -> Iterator[dict[str, str]]:
     """The hand-off's PRODUCER span; yields the trace context to carry in the job's metadata
     (empty when tracing is off: the job is then written exactly as before)."""
-    if _provider is None or not trace.get_current_span().is_recording():
+    if _tracer is None or not trace.get_current_span().is_recording():
         yield {}  # tracing off, or a request not sampled: the job is written as untraced
         return
     attributes = {
@@ -177,8 +221,7 @@ def producer(
         "messaging.message.id": job_id,
         WORK_ID: _work_id(function, args),
     }
-    tracer = _provider.get_tracer(__name__)
-    with tracer.start_as_current_span(f"send {function}", kind=SpanKind.PRODUCER) as span:
+    with _tracer.start_as_current_span(f"send {function}", kind=SpanKind.PRODUCER) as span:
         span.set_attributes(attributes)
         carrier: dict[str, str] = {}
         propagate.inject(carrier)
@@ -191,7 +234,7 @@ def consumer(
 ) -> Iterator[Span]:
     """One try's CONSUMER span: a child of the hand-off that queued it, and linked to it, so the
     tries of a job sit side by side under its hand-off with their backoff between them."""
-    if _provider is None or not carried:
+    if _tracer is None or not carried:
         yield trace.INVALID_SPAN  # its hand-off was not traced: neither is the job
         return
     parent = propagate.extract(dict(carried))
@@ -204,8 +247,7 @@ def consumer(
         JOB_TRY: job_try,
         WORK_ID: work_id,
     }
-    tracer = _provider.get_tracer(__name__)
-    with tracer.start_as_current_span(
+    with _tracer.start_as_current_span(
         f"process {function}", context=parent, kind=SpanKind.CONSUMER, links=links
     ) as span:
         span.set_attributes(attributes)

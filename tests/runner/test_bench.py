@@ -12,7 +12,8 @@ import pytest
 
 from analysis.traces import read_spans, roots, traces_of_work
 from core.contracts import FLOOR_SCENARIO, RAW_FILES, TRACES_DIR, raw_columns
-from runner.bench import REPORT_TIMEOUT_S, TRACED_SHARE
+from core.settings import Settings
+from runner.bench import REPORT_TIMEOUT_S, TRACED_MAX_PER_S, TRACED_SHARE, traced
 from runner.table import COLUMNS
 from tests.runner.conftest import private_env
 from tests.runner.helpers import CWD, runner_argv
@@ -154,6 +155,7 @@ def test_a_bench_traces_its_runs_by_default_into_the_results_folder(tiny_bench: 
     meta = json.loads((run / "meta.json").read_text())
     assert meta["settings"]["tracing"] is True  # on by default; the share as the env set it
     assert meta["settings"]["trace_sample_ratio"] == 1.0 != TRACED_SHARE
+    assert meta["settings"]["trace_max_per_s"] == 0  # a share the env chose is not capped
     files = {p.name.rsplit("-", 1)[0] for p in (run / TRACES_DIR).glob("*.jsonl")}
     assert {"target-sync", "target-delegated", "worker-arq"} <= files  # a file per process
     spans = read_spans(run / TRACES_DIR)
@@ -166,3 +168,14 @@ def test_a_bench_traces_its_runs_by_default_into_the_results_folder(tiny_bench: 
             (found,) = traces_of_work(spans, work_id).values()
             assert len(roots(found)) == 1
         assert (run / "charts" / f"phases-{variant}.png").is_file()  # where the time went
+
+
+def test_a_bench_traces_a_capped_share_unless_the_environment_chose() -> None:
+    default = traced(Settings())
+    assert default.tracing and default.trace_sample_ratio == TRACED_SHARE
+    assert default.trace_max_per_s == TRACED_MAX_PER_S
+    every = traced(Settings(trace_sample_ratio=1.0))
+    assert (every.trace_sample_ratio, every.trace_max_per_s) == (1.0, 0.0)
+    capped = traced(Settings(trace_max_per_s=2.0))
+    assert (capped.trace_sample_ratio, capped.trace_max_per_s) == (TRACED_SHARE, 2.0)
+    assert not traced(Settings(tracing=False)).tracing

@@ -194,24 +194,68 @@ async def test_a_login_and_a_payment_are_each_one_connected_trace(
     assert {s.work_id for s in order_trace if s.kind in (PRODUCER, CONSUMER)} == {order_work}
 
 
-async def test_a_request_left_out_of_the_sample_leaves_no_span_anywhere(
-    settings: Settings, store: Store, provider: httpx.Client, tmp_path: Path
+@contextmanager
+def header_probe() -> Iterator[tuple[str, list[str | None]]]:
+    """A stand-in provider that accepts every email and keeps each send's `traceparent`: the
+    httpx instrumentation adds one to every call it sees, even when the sampler drops its span
+    (the sampled flag unset), so a call that went through it shows."""
+    seen: list[str | None] = []
+    stand_in = FastAPI()
+
+    @stand_in.post("/v3/mail/send")
+    async def send(request: Request) -> Response:
+        seen.append(request.headers.get("traceparent"))
+        return Response(status_code=202)
+
+    with serve(stand_in) as url:
+        yield url, seen
+
+
+async def login_sent(url: str, seen: list[str | None]) -> str:
+    """Log a registered user in and wait for the email's send; the work id."""
+    async with httpx.AsyncClient(base_url=url, timeout=10) as client:
+        await healthy(client)
+        login = await client.post("/login", json={"email": dataset.registered_email(1)})
+        assert login.status_code in (200, 202)
+
+        async def sent() -> bool:
+            return bool(seen)
+
+        await until(sent, "the email")
+        return login.headers[WORK_ID_HEADER]
+
+
+async def test_a_traced_request_carries_its_trace_to_the_provider(
+    settings: Settings, store: Store, tmp_path: Path
 ) -> None:
-    """Not even a partial trace from its job, nor a trace of a worker's polling."""
+    """The probe sees the instrumentation: a traced request's call names its trace."""
     trace_dir = tmp_path / "traces"
-    env = worker_env(settings, TRACING="1", TRACE_SAMPLE_RATIO="0", TRACE_DIR=str(trace_dir))
-    with traced_stack("delegated", env) as url:
-        async with httpx.AsyncClient(base_url=url, timeout=10) as client:
-            await healthy(client)
-            login = await client.post("/login", json={"email": dataset.registered_email(1)})
-            work_id = login.headers[WORK_ID_HEADER]
+    with header_probe() as (provider_url, seen):
+        env = worker_env(settings, TRACING="1", TRACE_DIR=str(trace_dir))
+        with traced_stack("sync", env | {"PROVIDER_URL": provider_url}) as url:
+            work_id = await login_sent(url, seen)
+    trace_id = one_trace(read_spans(trace_dir), work_id)[0].trace_id
+    (traceparent,) = seen
+    assert traceparent is not None
+    _, sent_trace_id, _, flags = traceparent.split("-")
+    assert sent_trace_id == trace_id and int(flags, 16) & 1  # the sampled flag
 
-            async def delivered() -> bool:
-                return bool(messages(provider, work_id=work_id))
 
-            await until(delivered, "the email")
-    assert {p.name.split("-")[0] for p in trace_dir.glob("*.jsonl")} == {"target", "worker"}
+@pytest.mark.parametrize("variant", ["sync", "delegated"])
+async def test_a_request_left_out_of_the_sample_leaves_no_span_anywhere(
+    variant: str, settings: Settings, store: Store, tmp_path: Path
+) -> None:
+    """Not even a partial trace from its job, nor a trace of a worker's polling; and neither
+    the target nor the worker puts its provider call through the instrumentation."""
+    trace_dir = tmp_path / "traces"
+    with header_probe() as (provider_url, seen):
+        env = worker_env(settings, TRACING="1", TRACE_SAMPLE_RATIO="0", TRACE_DIR=str(trace_dir))
+        with traced_stack(variant, env | {"PROVIDER_URL": provider_url}) as url:
+            await login_sent(url, seen)
+    processes = {"target", "worker"} if has_workers(variant) else {"target"}
+    assert {p.name.split("-")[0] for p in trace_dir.glob("*.jsonl")} == processes
     assert read_spans(trace_dir) == []
+    assert seen == [None]
 
 
 async def test_a_dead_letter_is_the_last_try_of_its_trace(

@@ -19,7 +19,7 @@ from tests.support import redis_process, serve
 STALL_S = 60.0
 
 
-@pytest.mark.parametrize("variant", ["delegated", "saq"])  # their queues live in Redis
+@pytest.mark.parametrize("variant", ["delegated", "saq", "celery"])  # their queues live in Redis
 def test_a_paused_redis_gets_a_503_within_the_queue_timeout_and_then_recovers(
     settings: Settings, tmp_path: Path, variant: str
 ) -> None:

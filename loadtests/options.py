@@ -76,8 +76,18 @@ _OPTIONS: list[tuple[str, Any, Any, str]] = [
     ("--order-offset", int, 0, "Webhook slot k pays order offset+k+1 (redeliveries aside)."),
     ("--get-path", str, "/noop", "noop.py: the path it GETs (e.g. a slow one, to calibrate)."),
     ("--max-users", int, 0, "Open model: users grow to this when all are busy; 0: rate x timeout."),
-    ("--go-file", str, "", "Wait for this file before the load starts; empty starts at once."),
+    (
+        "--go-file",
+        str,
+        "",
+        "Wait for this file before the load starts (saying so in FILE.ready); empty: at once.",
+    ),
 ]
+
+
+def ready_file(go_file: str) -> str:
+    """Where Locust says it has started and waits for its go file."""
+    return f"{go_file}.ready"
 
 
 def env_var(flag: str) -> str:

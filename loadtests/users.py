@@ -21,6 +21,7 @@ import os
 import resource
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, NamedTuple
 
 import gevent
@@ -35,7 +36,7 @@ from locust.runners import STATE_RUNNING, MasterRunner, Runner, WorkerRunner
 from core.contracts import REQUEST_ID_HEADER, WORK_ID_HEADER
 from core.processes import raise_open_files
 from loadtests import distributed
-from loadtests.options import Options, add_arguments
+from loadtests.options import Options, add_arguments, ready_file
 from loadtests.pacing import (
     OPEN_FILES_WANTED,
     Pacer,
@@ -157,8 +158,11 @@ def _on_parser(parser: Any, **_kw: Any) -> None:
 def _on_init(environment: Environment, **_kw: Any) -> None:
     # The runner starts Locust while it prepares the stack, so that the imports overlap the
     # restarts; the load waits for its go (a worker process waits for its master instead).
+    # The runner gives its go once every Locust it started is ready, so that no load meets
+    # another's start-up.
     go_file = Options.from_namespace(environment.parsed_options).go_file
     if go_file and not isinstance(environment.runner, WorkerRunner):
+        Path(ready_file(go_file)).touch()
         while not os.path.exists(go_file):
             gevent.sleep(GO_POLL_S)
     # gevent's timers count from the loop's cached "now", taken when the loop was made, before

@@ -72,7 +72,16 @@ def build_parser(settings: Settings) -> argparse.ArgumentParser:
     )
     bench.add_argument("--repeat", type=positive, default=1, help="repetitions of each run")
     bench.add_argument("--seed", type=int, default=settings.seed, help="seeds every run alike")
-    bench.add_argument("--quick", action="store_true", help="every scenario shortened to ~5 s")
+    bench.add_argument(
+        "--quick",
+        action="store_true",
+        help="every scenario shortened to a few seconds, a login scenario's variants side by side",
+    )
+    bench.add_argument(
+        "--one-at-a-time",
+        action="store_true",
+        help="a quick run's variants one after another, as make bench runs them",
+    )
     bench.add_argument(
         "--duration-s",
         type=above_zero,
@@ -136,6 +145,7 @@ def bench_options(args: argparse.Namespace) -> BenchOptions:
         repeat=args.repeat,
         seed=args.seed,
         quick=args.quick,
+        one_at_a_time=args.one_at_a_time,
         duration_s=args.duration_s,
         locust_processes=args.locust_processes,
         expect_workers=args.expect_workers,

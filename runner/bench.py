@@ -1,4 +1,5 @@
-"""`python -m runner bench`: each scenario against each chosen variant, one at a time.
+"""`python -m runner bench`: each scenario against each chosen variant, one at a time (a
+quick run: the variants of a login scenario side by side).
 
 The floor first (runner/floor.py), then every scenario x variant x repeat (runner/run.py), then
 the analysis's report and the closing table.
@@ -28,7 +29,7 @@ from queues import has_workers, needs_database
 from runner.children import ChildDied, StackError, UsageError, first_dead
 from runner.floor import floor_rates
 from runner.meta import new_meta, write_meta
-from runner.options import BenchOptions, by_work_env, run_order
+from runner.options import BenchOptions, by_work_env, run_order, together
 from runner.results import new_run_dir, point_latest
 from runner.run import LOOP_S, Runner
 from runner.signals import Interrupted, ignoring_signals, raising_on_signals
@@ -142,6 +143,7 @@ def bench(settings: Settings, options: BenchOptions) -> int:
         seed=options.seed,
         repeat=options.repeat,
         quick=options.quick,
+        side_by_side=options.side_by_side,
         stack=options.stack,
         locust_processes=options.locust_processes,
         expect_workers=options.expect_workers,
@@ -185,11 +187,12 @@ def bench(settings: Settings, options: BenchOptions) -> int:
             write_meta(run_dir, meta)
             runner = Runner(settings, stack, exits, run_dir, meta, options, console)
             order = list(run_order(scenarios, options.repeat, options.variants, options.quick))
+            groups = list(together(order, scenarios, options.side_by_side))
             by_name = {s.name: s for s in scenarios}
             floors = list(options.variants) if options.floor else []
             rates = floor_rates(by_name[name] for name in dict.fromkeys(n for n, _, _ in order))
             with Progress(*PROGRESS_COLUMNS, console=console, transient=True) as progress:
-                task = progress.add_task("", total=len(floors) + len(order))
+                task = progress.add_task("", total=len(floors) + len(groups))
 
                 def show(text: str) -> None:
                     progress.update(task, description=text)
@@ -201,8 +204,8 @@ def bench(settings: Settings, options: BenchOptions) -> int:
                     write_meta(run_dir, meta)
                     point_latest(options.results_dir, run_dir)
                     progress.advance(task)
-                for name, variant, repeat in order:
-                    runner.run(by_name[name], variant, repeat, show)
+                for name, variants, repeat in groups:
+                    runner.run_side_by_side(by_name[name], variants, repeat, show)
                     write_meta(run_dir, meta)
                     point_latest(options.results_dir, run_dir)
                     progress.advance(task)

@@ -151,6 +151,7 @@ def new_meta(
     skipped: list[dict[str, str]],
     variants: tuple[str, ...] = DEFAULT_VARIANTS,
     expect_workers: int = 0,
+    side_by_side: bool = False,
 ) -> dict[str, Any]:
     """meta.json as a bench starts: marked incomplete until it ends well."""
     return {
@@ -173,6 +174,8 @@ def new_meta(
         "seed": seed,
         "repeat": repeat,
         "quick": quick,
+        # A login scenario's variants had their loads at the same time, sharing the machine.
+        "side_by_side": side_by_side,
         "variants": list(variants),
         "workers": stack.workers,
         "locust_processes": locust_processes,

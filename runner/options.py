@@ -15,6 +15,9 @@ from runner.children import UsageError
 from runner.stack import StackOptions
 
 WARMUP_S = 5.0
+# Runs side by side whose scenario restarts targets or workers: each start-up takes a core for
+# a second or two, and seven targets replaced at once took 7 s each to answer on two cores.
+SIDE_BY_SIDE_RESTARTING = 3
 QUICK_WARMUP_S = 1.0  # quick runs carry only a few seconds of load
 
 
@@ -38,6 +41,18 @@ class BenchOptions:
     results_dir: Path = PROJECT_ROOT / "results"
     report: bool = True
     floor: bool = True
+    one_at_a_time: bool = False  # a quick run without its variants side by side
+
+    @property
+    def side_by_side(self) -> bool:
+        """A quick run gives a scenario's variants their loads at the same time, each its own
+        Locust, unless told not to or its load generator is distributed."""
+        return (
+            self.quick
+            and not self.one_at_a_time
+            and self.expect_workers == 0
+            and self.locust_processes == 1
+        )
 
     @property
     def variants(self) -> tuple[str, ...]:
@@ -74,7 +89,7 @@ def run_order(
     quick: bool = False,
 ) -> Iterator[tuple[str, str, int]]:
     """Every scenario x variant, the variants' order flipped on each repetition, the scenarios
-    with the same work env side by side (a change of env restarts workers and targets).
+    with the same work env next to each other (a change of env restarts workers and targets).
 
     Quick runs keep the variants beyond the default two to the scenarios marked QUICK_ALL (or
     QUICK_QUEUES, for those with queue workers, or a tuple naming them); a job design's rows go
@@ -108,3 +123,26 @@ def by_work_env(scenarios: Sequence[S]) -> list[S]:
         env = () if isinstance(scenario, str) else tuple(sorted(scenario.work_env.items()))
         groups.setdefault(env, []).append(scenario)
     return [scenario for group in groups.values() for scenario in group]
+
+
+def together(
+    order: Sequence[tuple[str, str, int]], scenarios: Sequence[Scenario], side_by_side: bool
+) -> Iterator[tuple[str, tuple[str, ...], int]]:
+    """The run order in groups run at the same time: when side by side, each login scenario's
+    variants of one repetition; else, and for webhooks, one run each.
+
+    A login's work id names its run (loadtests.plans.RequestIds draws it from the variant), so
+    runs side by side tell their emails and jobs apart; a webhook's names its order, which every
+    variant's run pays alike.
+    """
+    login = {s.name for s in scenarios if s.locustfile == "login"}
+    restarting = {s.name for s in scenarios if s.target_faults or s.worker_faults}
+    group: list[str] = []
+    for i, (name, variant, repeat) in enumerate(order):
+        group.append(variant)
+        following = order[i + 1] if i + 1 < len(order) else None
+        joins = following is not None and following[0] == name and following[2] == repeat
+        full = name in restarting and len(group) == SIDE_BY_SIDE_RESTARTING
+        if not (side_by_side and name in login and joins) or full:
+            yield name, tuple(group), repeat
+            group = []

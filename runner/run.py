@@ -1,15 +1,17 @@
-"""One scenario x variant run through the stack, as named phases.
+"""Scenario x variant runs through the stack, as named phases.
 
 prepare → start the load generator → drive the load and the fault timeline → drain the work →
-collect the raw rows → account for the generator's health. The floor (runner/floor.py) is a
-run of the first phases whose rows are split by rate. Faults live in runner/faults.py.
+collect the raw rows → account for the generator's health. A quick run runs a scenario's
+variants side by side: each phase then takes them all, each variant with its own load
+generator, faults, drain and rows (`run_side_by_side`). The floor (runner/floor.py) is a run of
+the first phases whose rows are split by rate. Faults live in runner/faults.py.
 """
 
 from __future__ import annotations
 
 import sys
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
@@ -28,10 +30,11 @@ from core.contracts import (
 from core.db import open_store
 from core.scenarios import DRAIN_S, QUICK_DRAIN_S, Scenario
 from core.settings import PROJECT_ROOT, Settings
+from loadtests.options import ready_file
 from runner import clocks, commands
 from runner.children import Child, ChildDied, StackError
 from runner.collect import Collector
-from runner.faults import Faults, end_grace, replace_dead_workers
+from runner.faults import Faults, ServerFaults, end_grace, replace_dead_workers
 from runner.floor import floor_scenario, split_stages
 from runner.generator import generator_flags, host_clocks, load_window, read_rows, read_stats
 from runner.options import BenchOptions
@@ -49,7 +52,8 @@ OUTSTANDING_CHECK_S = 0.5  # a variant without a queue: how often the drain asks
 
 
 class Runner:
-    """Runs one scenario x variant at a time through one stack, into one results folder."""
+    """Runs scenario x variant runs through one stack, into one results folder: one at a time,
+    or a scenario's variants side by side."""
 
     def __init__(
         self,
@@ -91,16 +95,31 @@ class Runner:
     def run(
         self, scenario: Scenario, variant: str, repeat: int, show: Callable[[str], None]
     ) -> None:
-        run = self.new_run(scenario, variant, repeat, show)
-        self.meta["runs"].append(run.record)
-        run.status("preparing")
-        locust = self.launch_generator(run)  # its start-up overlaps the preparation
-        self.prepare(run)
-        load = self.start_generator(run, locust)
-        self.drive(run, load)
-        self.drain(run, load)
-        self.collect(run, load)
-        self.account(run, load)
+        self.run_side_by_side(scenario, (variant,), repeat, show)
+
+    def run_side_by_side(
+        self,
+        scenario: Scenario,
+        variants: Sequence[str],
+        repeat: int,
+        show: Callable[[str], None],
+    ) -> None:
+        """The scenario for each variant, their loads at the same time (one: alone)."""
+        names = " + ".join(variants)
+        runs = [self.new_run(scenario, v, repeat, show) for v in variants]
+        for run in runs:
+            run.names = names
+            self.meta["runs"].append(run.record)
+        runs[0].status("preparing")
+        # Their start-ups overlap the preparation.
+        launched = [self.launch_generator(run) for run in runs]
+        self.prepare(runs)
+        loads = self.start_generators(runs, launched)
+        self.drive(runs, loads)
+        self.drain(runs, loads)
+        self.collect(runs, loads)
+        for run, load in zip(runs, loads, strict=True):
+            self.account(run, load)
 
     def floor(
         self, variant: str, rates: Mapping[float, list[str]], show: Callable[[str], None]
@@ -108,13 +127,13 @@ class Runner:
         """GET /noop on the variant's target at each rate: rows as repeats of `floor`."""
         scenario = floor_scenario(list(rates), self.options.quick)
         run = self.new_run(scenario, variant, 0, show)
-        load = self.start_generator(run, self.launch_generator(run))
-        self.drive(run, load)
+        [load] = self.start_generators([run], [self.launch_generator(run)])
+        self.drive([run], [load])
         t0 = float(run.record["t0"])
         rows = split_stages(read_rows(load.raw_out), t0, scenario.stages)
         self.collector.raw.append("requests", ({**r, "scenario": FLOOR_SCENARIO} for r in rows))
         load.raw_out.unlink(missing_ok=True)
-        self.sampler.take()
+        self.sampler.take(run.tag)
         at = t0
         for repeat, ((duration_s, rate), serves) in enumerate(
             zip(scenario.stages, rates.values(), strict=True)
@@ -134,26 +153,28 @@ class Runner:
 
     # The phases.
 
-    def prepare(self, run: RunState) -> None:
+    def prepare(self, runs: Sequence[RunState]) -> None:
         """The same starting line for every run: nothing left working, provider, queue and data
         reset.
 
         What may still work on a past run's requests (`dirty`) is stopped with all it started
-        before the reset, and the run's own target and workers too when they need the
+        before the reset, and the runs' own targets and workers too when they need the
         scenario's env; all start again after it, side by side, so their start-ups overlap.
         """
         self.stack.check_alive()  # a child that died between runs is a fault, not a restart
-        stack, variant, env = self.stack, run.variant, dict(run.scenario.work_env)
+        stack, scenario = self.stack, runs[0].scenario
+        env = dict(scenario.work_env)
         workers = {v: stack.worker_env.get(v, {}) for v in self.dirty if stack.workers_of(v)}
         targets = {
             v: stack.target_env.get(v, {})
             for v in self.dirty - set(workers)
             if f"target-{v}" in stack.children
         }
-        if stack.workers_of(variant) and stack.worker_env.get(variant) != env:
-            workers[variant] = env
-        if f"target-{variant}" in stack.children and stack.target_env.get(variant, {}) != env:
-            targets[variant] = env
+        for variant in (run.variant for run in runs):
+            if stack.workers_of(variant) and stack.worker_env.get(variant) != env:
+                workers[variant] = env
+            if f"target-{variant}" in stack.children and stack.target_env.get(variant, {}) != env:
+                targets[variant] = env
         self.dirty.clear()
         # Told to stop all at once, they shut down side by side; then each is waited for.
         stopping = [w for v in workers for w in stack.workers_of(v)]
@@ -162,15 +183,15 @@ class Runner:
             child.terminate()
         counts = {v: stack.stop_workers(v) for v in workers}
         ports = {v: stack.stop_target(v) for v in targets}
-        run.record["restarted"] = [f"workers-{v}" for v in workers] + [
-            f"target-{v}" for v in targets
-        ]
-        appendonly = run.scenario.redis_appendonly
+        restarted = [f"workers-{v}" for v in workers] + [f"target-{v}" for v in targets]
+        for run in runs:
+            run.record["restarted"] = restarted
+        appendonly = scenario.redis_appendonly
         stack.set_redis_appendonly(
             self.settings.redis_appendonly if appendonly is None else appendonly
         )
         self.control("POST", "/control/reset", {"seed": self.options.seed})
-        self.control("PUT", "/control/faults", run.scenario.faults)
+        self.control("PUT", "/control/faults", scenario.faults)
         for name in stack.options.variants:
             queue = stack.queue(name)
             if queue is not None:
@@ -198,63 +219,97 @@ class Runner:
         child.start()
         return Launched(child, log, raw_out, go_file)
 
-    def start_generator(self, run: RunState, locust: Launched) -> Load:
-        """Give Locust its go; return once its load has started."""
-        child, log, raw_out = locust.child, locust.log, locust.raw_out
-        clocks_start = clocks.measure(self.stack.provider_url, self.stack.redis_url)
-        launched = time.monotonic()
-        locust.go_file.touch()
-        run.children = {**self.stack_children(run.variant), "locust": child}
-
-        # Load starts when Locust's test_start creates the raw file: the timeline starts then.
-        run.status("starting Locust")
+    def start_generators(
+        self, runs: Sequence[RunState], launched: Sequence[Launched]
+    ) -> list[Load]:
+        """Give each Locust its go once all are ready; return when each load has started."""
+        runs[0].status("starting Locust")
         # Workers started elsewhere may take their time to connect: Locust waits that long.
         deadline = time.monotonic() + LOCUST_START_S + self.options.expect_workers_wait_s
-        while not raw_out.exists():
-            self.stack.check_alive()
-            if not child.alive() and child.returncode != 0:
-                raise ChildDied(child)
-            if time.monotonic() > deadline:
-                raise StackError(f"Locust did not start within {LOCUST_START_S:.0f}s; see {log}")
+        for locust in launched:
+            ready = Path(ready_file(str(locust.go_file)))
+            while not ready.exists():
+                self.locust_alive(locust, deadline)
+                time.sleep(LOOP_S)
+            ready.unlink()
+        clocks_start = clocks.measure(self.stack.provider_url, self.stack.redis_url)
+        started_at = time.monotonic()
+        for run, locust in zip(runs, launched, strict=True):
+            locust.go_file.touch()
+            run.children = {**self.stack_children(run.variant), "locust": locust.child}
+        # Load starts when Locust's test_start creates the raw file: the timeline starts then.
+        loads: dict[int, Load] = {}
+        while len(loads) < len(runs):
+            for i, (run, locust) in enumerate(zip(runs, launched, strict=True)):
+                if i in loads:
+                    continue
+                if locust.raw_out.exists():
+                    locust.go_file.unlink()
+                    t0 = run.record["t0"] = time.time()
+                    # Its own overhead.
+                    run.record["locust_start_s"] = round(time.monotonic() - started_at, 2)
+                    loads[i] = Load(
+                        locust.child, locust.log, locust.raw_out, t0, run.record, clocks_start
+                    )
+                else:
+                    self.locust_alive(locust, deadline)
             time.sleep(LOOP_S)
-        locust.go_file.unlink()
-        t0 = run.record["t0"] = time.time()
-        run.record["locust_start_s"] = round(time.monotonic() - launched, 2)  # its own overhead
-        return Load(child, log, raw_out, t0, run.record, clocks_start)
+        return [loads[i] for i in range(len(runs))]
 
-    def drive(self, run: RunState, load: Load) -> None:
-        """Play the fault timeline and sample until Locust ends its load."""
-        scenario, locust = run.scenario, load.locust
-        faults = Faults(self.stack, self.console, run, load)
+    def locust_alive(self, locust: Launched, deadline: float) -> None:
+        """Fail when a Locust (or anything of the stack) died, or took too long to start."""
+        self.stack.check_alive()
+        if not locust.child.alive() and locust.child.returncode != 0:
+            raise ChildDied(locust.child)
+        if time.monotonic() > deadline:
+            raise StackError(f"Locust did not start within {LOCUST_START_S:.0f}s; see {locust.log}")
+
+    def drive(self, runs: Sequence[RunState], loads: Sequence[Load]) -> None:
+        """Play the fault timeline and sample until every Locust ends its load."""
+        scenario = runs[0].scenario
+        pairs = list(zip(runs, loads, strict=True))
+        faults = [Faults(self.stack, self.console, run, load) for run, load in pairs]
+        servers = ServerFaults(self.stack, self.console, runs, loads)
         if scenario.timeline:
             self.control("POST", "/control/timeline", {"events": list(scenario.timeline)})
-        if run.queue and scenario.job_design == MONOLITHIC_NO_TIMEOUT:
+        if any(run.queue for run in runs) and scenario.job_design == MONOLITHIC_NO_TIMEOUT:
             # A blocking ticket program holds the worker's event loop; its Redis connection can
             # time out and the worker exit. That is this design's failure: replaced and recorded.
             self.stack.workers_expendable = True
-        while locust.alive():
-            elapsed = load.elapsed()
-            run.status(f"load, {max(0.0, scenario.duration_s - elapsed):4.1f}s left")
-            faults.tick(elapsed)
+        ended: dict[int, float] = {}  # unix seconds each Locust was seen to have ended
+        while len(ended) < len(runs):
+            for i, ((run, load), played) in enumerate(zip(pairs, faults, strict=True)):
+                if i in ended:
+                    continue
+                if not load.locust.alive():
+                    ended[i] = time.time()
+                    continue
+                elapsed = load.elapsed()
+                if elapsed > scenario.duration_s + run.stop_timeout_s + 30:
+                    raise StackError(
+                        f"Locust ran {elapsed:.0f}s past its {scenario.duration_s}s; see {load.log}"
+                    )
+                played.tick(elapsed)
+            servers.tick()
             self.stack.check_alive()
+            left = max(0.0, scenario.duration_s - servers.elapsed())
+            runs[0].status(f"load, {left:4.1f}s left")
             if self.sampler.due():
-                self.sampler.sample(run.tag, run.children, run.queue)
-            if elapsed > scenario.duration_s + run.stop_timeout_s + 30:
-                raise StackError(
-                    f"Locust ran {elapsed:.0f}s past its {scenario.duration_s}s; see {load.log}"
-                )
+                self.sampler.sample([(run.tag, run.children, run.queue) for run in runs])
             time.sleep(LOOP_S)
-        load_end = time.time()
-        if locust.returncode != 0:
-            raise ChildDied(locust)
-        load.clocks_end = clocks.measure(self.stack.provider_url, self.stack.redis_url)
-        load.stats = read_stats(load.raw_out)
-        run.record["t0"], run.record["load_end"] = load_window(load.stats, load.t0, load_end)
-        run.record["locust_stop_s"] = round(load_end - run.record["load_end"], 2)
-        faults.finish()
+        for played in faults:
+            played.join()
+        for i, (run, load) in enumerate(pairs):
+            if load.locust.returncode != 0:
+                raise ChildDied(load.locust)
+            load.clocks_end = clocks.measure(self.stack.provider_url, self.stack.redis_url)
+            load.stats = read_stats(load.raw_out)
+            run.record["t0"], run.record["load_end"] = load_window(load.stats, load.t0, ended[i])
+            run.record["locust_stop_s"] = round(ended[i] - run.record["load_end"], 2)
+        servers.finish()
 
-    def drain(self, run: RunState, load: Load) -> None:
-        """Wait, bounded, for the work to settle so completion times are real.
+    def drain(self, runs: Sequence[RunState], loads: Sequence[Load]) -> None:
+        """Wait, bounded, for each run's work to settle so completion times are real.
 
         A queue variant is drained when its queue is empty. A variant without one (its work in
         the target's process, if anywhere) when every email its answers promised is sent or
@@ -262,47 +317,59 @@ class Runner:
         """
         drain_s = QUICK_DRAIN_S if self.options.quick else DRAIN_S
         drain_end = time.monotonic() + drain_s
-        for retired in run.retired:
-            while retired.child.alive() and time.monotonic() < drain_end:
-                end_grace(run, load, self.console)
-                time.sleep(LOOP_S)
-            retired.child.stop()
-        owed = None if run.queue else self.promised(run, load)
-        drained = False
+        pairs = list(zip(runs, loads, strict=True))
+        for run, load in pairs:
+            for retired in run.retired:
+                while retired.child.alive() and time.monotonic() < drain_end:
+                    end_grace(run, load, self.console)
+                    time.sleep(LOOP_S)
+                retired.child.stop()
+        owed = {i: self.promised(run, load) for i, (run, load) in enumerate(pairs) if not run.queue}
+        drained: dict[int, float] = {}  # unix seconds each run was seen drained
         next_check = 0.0
         while True:
             if self.stack.workers_expendable:
-                replace_dead_workers(self.stack, self.console, run, load)
+                replace_dead_workers(self.stack, self.console, runs, loads)
             self.stack.check_alive()
             if self.sampler.due():
-                self.sampler.sample(run.tag, self.stack_children(run.variant), run.queue)
-            if owed is not None and time.monotonic() >= next_check:
-                owed -= self.settled()
+                self.sampler.sample(
+                    [(r.tag, self.stack_children(r.variant), r.queue) for r in runs]
+                )
+            if owed and time.monotonic() >= next_check:
+                settled = self.settled()
+                for work in owed.values():
+                    work -= settled
                 next_check = time.monotonic() + OUTSTANDING_CHECK_S
-            if owed == set() or (run.queue is not None and run.queue.idle()):
-                drained = True
+            for i, run in enumerate(runs):
+                if i not in drained and (
+                    owed.get(i) == set() or (run.queue is not None and run.queue.idle())
+                ):
+                    drained[i] = time.time()
+            if len(drained) == len(runs) or time.monotonic() > drain_end:
                 break
-            if time.monotonic() > drain_end:
-                break
-            run.status(f"draining the work, ≤{drain_end - time.monotonic():4.1f}s")
+            runs[0].status(f"draining the work, ≤{drain_end - time.monotonic():4.1f}s")
             time.sleep(0.1)
-        run.record["drained"], run.record["drained_at"] = drained, time.time() if drained else None
+        for i, run in enumerate(runs):
+            run.record["drained"], run.record["drained_at"] = i in drained, drained.get(i)
         if self.stack.workers_expendable:
-            replace_dead_workers(self.stack, self.console, run, load)
+            replace_dead_workers(self.stack, self.console, runs, loads)
             self.stack.workers_expendable = False  # from here on a dying worker is a fault again
-        if not drained or self.may_still_work(run, load):
-            self.dirty.add(run.variant)  # leftovers must not leak into the next run
-        if not drained:
-            self.flag(run, "not_drained", f"work still owed {drain_s:.0f}s after the load")
+        for i, (run, load) in enumerate(pairs):
+            if i not in drained or self.may_still_work(run, load):
+                self.dirty.add(run.variant)  # leftovers must not leak into the next run
+            if i not in drained:
+                self.flag(run, "not_drained", f"work still owed {drain_s:.0f}s after the load")
 
-    def collect(self, run: RunState, load: Load) -> None:
-        """Append the run's requests, pending jobs, emails, job tries and samples to raw/."""
-        run.status("collecting")
-        load.cpu_max = self.sampler.locust_cpu_max
-        queue_rows, process_rows = self.sampler.take()
-        counts = self.collector.collect(run, load.raw_out, queue_rows, process_rows)
-        # Rows collected, not work counted: the analysis counts (see the table at the end).
-        self.console.log(f"{run.scenario.name} x {run.variant}: {counts}")
+    def collect(self, runs: Sequence[RunState], loads: Sequence[Load]) -> None:
+        """Append each run's requests, pending jobs, emails, job tries and samples to raw/."""
+        runs[0].status("collecting")
+        parts = []
+        for run, load in zip(runs, loads, strict=True):
+            queue_rows, process_rows, load.cpu_max = self.sampler.take(run.tag)
+            parts.append((run, load.raw_out, queue_rows, process_rows))
+        for run, counts in zip(runs, self.collector.collect(parts), strict=True):
+            # Rows collected, not work counted: the analysis counts (see the table at the end).
+            self.console.log(f"{run.scenario.name} x {run.variant}: {counts}")
 
     def account(self, run: RunState, load: Load) -> None:
         """Flag a load generator that was saturated or fell behind its rate, and clocks too far

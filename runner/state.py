@@ -38,6 +38,7 @@ class RunState:
     retired: list[Retired] = field(default_factory=list)  # targets replaced, maybe finishing
     # Unix seconds of the last target restart's signal: later requests met the replacement.
     replaced_at: float | None = None
+    names: str = ""  # the variants run side by side with it, for the progress line
 
     @property
     def tag(self) -> dict[str, Any]:
@@ -48,7 +49,8 @@ class RunState:
         return f"{self.scenario.name}-{self.variant}-{self.repeat}"
 
     def status(self, doing: str) -> None:
-        self.show(f"{self.scenario.name} x {self.variant} (repeat {self.repeat}): {doing}")
+        names = self.names or self.variant
+        self.show(f"{self.scenario.name} x {names} (repeat {self.repeat}): {doing}")
 
     def swap(self, old: Child, new: Child | None) -> None:
         self.children.pop(old.name, None)

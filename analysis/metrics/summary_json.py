@@ -40,6 +40,7 @@ def build_summary(run: Run, metrics: Metrics, settings: AnalysisSettings) -> dic
             "git_sha": meta.get("git_sha"),
             "seed": meta.get("seed"),
             "cpu": meta.get("cpu"),
+            "side_by_side": bool(meta.get("side_by_side", False)),
         },
         "complete": bool(meta.get("complete", False)),
         "incomplete_reason": meta.get("incomplete_reason"),

@@ -125,6 +125,13 @@ def run_warnings(summary: dict[str, Any]) -> list[str]:
     if not summary.get("complete", False):
         reason = summary.get("incomplete_reason") or "no reason recorded"
         warnings.append(f"This run is incomplete ({reason}): read its numbers with care.")
+    if summary.get("run", {}).get("side_by_side"):
+        warnings.append(
+            "A quick run: each login scenario's variants had their loads at the same time, on"
+            " one machine, so their latencies measure each other too. It checks what happens to"
+            " the work (lost, duplicated, errors); for latencies, run `make bench`, one variant"
+            " at a time."
+        )
     flags = summary.get("flags") or []
     for flag in flags.items() if isinstance(flags, dict) else flags:
         warnings.append(flag_sentence(flag))

@@ -96,6 +96,29 @@ def test_a_tiny_scenario_for_both_variants_writes_the_results_folder(tiny_bench:
     assert "steady" in done.stderr and "delegated" in done.stderr
 
 
+def test_a_quick_runs_variants_run_at_once_each_with_its_own_work(tiny_bench: Bench) -> None:
+    """Side by side, the runs share the provider, the job records and the store: each keeps
+    the emails and tries of its own requests, and none is counted twice."""
+    assert tiny_bench.done.returncode == 0, tiny_bench.done.stderr
+    run = (tiny_bench.results / "latest").resolve()
+    meta = json.loads((run / "meta.json").read_text())
+    assert meta["side_by_side"] is True
+    sync, delegated = meta["runs"]
+    assert sync["t0"] < delegated["load_end"] and delegated["t0"] < sync["load_end"]
+    works: dict[str, set[str]] = {v: set() for v in ("sync", "delegated")}
+    for r in read_csv(run / "raw" / "requests.csv"):
+        if r["work_id"]:  # a login's link followed names no work
+            works[r["variant"]].add(r["work_id"])
+    assert not works["sync"] & works["delegated"]
+    for name in ("deliveries", "jobs"):
+        rows = read_csv(run / "raw" / f"{name}.csv")
+        assert rows and all(r["work_id"] in works[r["variant"]] for r in rows)
+    sent = [d["message_id"] for d in read_csv(run / "raw" / "deliveries.csv")]
+    assert len(sent) == len(set(sent))
+    assert {d["variant"] for d in read_csv(run / "raw" / "deliveries.csv")} == set(works)
+    assert "their latencies measure each other" in (run / "report.md").read_text()
+
+
 def table_rows(text: str) -> list[dict[str, str]]:
     """The closing table's rows as printed, each cell by its header (rich's box drawing)."""
     lines = [line for line in text.splitlines() if line.startswith(("┃", "│"))]

@@ -19,7 +19,13 @@ from core.settings import Settings
 from runner import commands
 from runner.bench import chosen, unowned_servers
 from runner.children import UsageError
-from runner.options import BenchOptions, parse_variants, run_order
+from runner.options import (
+    SIDE_BY_SIDE_RESTARTING,
+    BenchOptions,
+    parse_variants,
+    run_order,
+    together,
+)
 from runner.stack import StackOptions
 
 
@@ -135,7 +141,7 @@ def test_variants_alternate_across_repeats() -> None:
     assert len(order) == 8
 
 
-def test_scenarios_that_share_a_work_env_run_side_by_side() -> None:
+def test_scenarios_that_share_a_work_env_run_next_to_each_other() -> None:
     # Each change of env restarts every variant's workers: the fewer changes, the shorter.
     scenarios = choose("steady,worker-crash,outage,redis-restart,webhook-burst", quick=False)
     order = [name for name, _, _ in run_order(scenarios, 1, ("sync",))]
@@ -165,6 +171,27 @@ def test_quick_runs_keep_extra_variants_to_the_marked_scenarios() -> None:
     variants = ("sync", "delegated", "background", "saq")
     quick_crash = [v for _, v, _ in run_order([crash], 1, variants, quick=True)]
     assert quick_crash == ["sync", "delegated", "saq"]
+
+
+def test_a_quick_run_gives_a_login_scenarios_variants_their_loads_at_once() -> None:
+    scenarios = choose("steady,webhook-burst,deploy-during-outage", quick=True)
+    order = list(run_order(scenarios, 2, VARIANT_NAMES, quick=True))
+    groups = list(together(order, scenarios, side_by_side=True))
+    # Every run once, in the order's order.
+    assert [(n, v, r) for n, vs, r in groups for v in vs] == order
+    sizes: dict[tuple[str, int], list[int]] = {}
+    for name, variants, repeat in groups:
+        sizes.setdefault((name, repeat), []).append(len(variants))
+    # A login scenario's variants of one repetition at once; each repetition on its own.
+    assert sizes[("steady", 0)] == sizes[("steady", 1)] == [len(VARIANT_NAMES)]
+    # A webhook names its order, which every variant pays: one at a time.
+    assert set(sizes[("webhook-burst", 0)]) == {1}
+    # Restarting every variant's target at once would starve their start-ups.
+    restarts = sizes[("deploy-during-outage", 0)]
+    assert max(restarts) == SIDE_BY_SIDE_RESTARTING and sum(restarts) == len(VARIANT_NAMES)
+    # Told not to, or a full run: one at a time.
+    alone = list(together(order, scenarios, side_by_side=False))
+    assert [len(vs) for _, vs, _ in alone] == [1] * len(order)
 
 
 def test_variants_are_chosen_by_name_or_all() -> None:

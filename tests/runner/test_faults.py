@@ -52,9 +52,11 @@ def test_a_fault_mid_run_stops_everything_and_keeps_an_incomplete_run(
     victim: str, tmp_path: Path, runner_env: dict[str, str]
 ) -> None:
     results = tmp_path / "results"
+    # One at a time: the fault meets the second run, with the first's rows kept.
     argv = quick_bench_argv(
         results,
         "--no-report",
+        "--one-at-a-time",
         "--scenarios",
         "steady",
         "--duration-s",

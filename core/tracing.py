@@ -9,7 +9,11 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, Final
 
-from opentelemetry import propagate, trace
+from opentelemetry import context, propagate, trace
+
+# The switch every instrumentation checks before anything else (`is_instrumentation_enabled`),
+# as OpenTelemetry's `suppress_instrumentation` sets it; set here directly, a tenth of its cost.
+from opentelemetry.context import _SUPPRESS_INSTRUMENTATION_KEY
 from opentelemetry.trace import Link, Span, SpanKind, Tracer
 from opentelemetry.util.types import AttributeValue
 
@@ -41,6 +45,7 @@ def setup(settings: Settings, service: str) -> bool:
     # Imported here: a process with tracing off pays nothing for the SDK.
     from opentelemetry.exporter.otlp.json.file import FileSpanExporter
     from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor
+    from opentelemetry.instrumentation.redis import RedisInstrumentor
     from opentelemetry.sdk.resources import Resource
     from opentelemetry.sdk.trace import TracerProvider
     from opentelemetry.sdk.trace.export import BatchSpanProcessor
@@ -58,18 +63,23 @@ def setup(settings: Settings, service: str) -> bool:
         endpoint = settings.otel_exporter_otlp_endpoint.rstrip("/") + "/v1/traces"
         provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter(endpoint=endpoint)))
     trace.set_tracer_provider(provider)
-    # The provider's calls. Redis and PostgreSQL are not instrumented: a hand-off's write is
-    # its producer span already, and their instrumentations cost every request, traced or not
-    # (docs/traces.md, "What tracing costs").
+    # The provider's calls, the queues' and the records' Redis commands, the store's and
+    # procrastinate's SQL. Each checks the switch first: work left out of the sample runs
+    # with it off (`untraced`), so it pays for that check and nothing more.
     HTTPXClientInstrumentor().instrument(tracer_provider=provider)
+    RedisInstrumentor().instrument(tracer_provider=provider)
+    if settings.database_url:
+        from opentelemetry.instrumentation.psycopg import PsycopgInstrumentor
+
+        PsycopgInstrumentor().instrument(tracer_provider=provider)
     _provider, _tracer = provider, provider.get_tracer(__name__)
     return True
 
 
 def _roots() -> Any:
     """Only requests start traces, chosen before they enter the instrumentation (`Sampled`);
-    everything else follows its parent. A provider call outside any traced work would otherwise
-    be a trace of one span."""
+    everything else follows its parent. A command outside any traced work that escaped
+    `untraced` would otherwise be a trace of one span."""
     from opentelemetry.sdk.trace.sampling import Decision, Sampler, SamplingResult
 
     class Roots(Sampler):
@@ -94,8 +104,9 @@ def _roots() -> Any:
 
 class Sampled:
     """Each request goes through the instrumented stack with TRACE_SAMPLE_RATIO's chance, and
-    at most TRACE_MAX_PER_S a second (0: no cap), else through the plain one: a request not
-    traced pays for the draw and nothing else.
+    at most TRACE_MAX_PER_S a second (0: no cap), else through the plain one with the
+    instrumentation switched off (`untraced`): a request not traced pays for the draw, the
+    switch and each client's check of it, nothing else.
 
     The cap is a token bucket that holds a second's worth, as Jaeger's rate-limiting sampler
     keeps: below the cap the share is as drawn; a target saturated with requests traces only
@@ -131,8 +142,14 @@ class Sampled:
         return True
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        traced = scope["type"] != "http" or self.chosen()
-        await (self.traced if traced else self.plain)(scope, receive, send)
+        if scope["type"] != "http" or self.chosen():
+            await self.traced(scope, receive, send)
+            return
+        token = context.attach(context.set_value(_SUPPRESS_INSTRUMENTATION_KEY, True))
+        try:
+            await self.plain(scope, receive, send)
+        finally:
+            context.detach(token)
 
 
 def fastapi_options() -> dict[str, Any]:
@@ -178,17 +195,22 @@ def flush() -> None:
 
 
 @contextmanager
-def only_when_traced() -> Iterator[None]:
-    """Around an instrumented client's call: outside a traced request or try the
-    instrumentation is suppressed (OpenTelemetry's switch, which it checks first), rather than
-    starting a span that the sampler then drops."""
-    if _tracer is None or trace.get_current_span().is_recording():
+def untraced() -> Iterator[None]:
+    """The instrumentation switched off inside: a client's call checks the switch and goes
+    straight through, rather than starting a span for the sampler to drop."""
+    token = context.attach(context.set_value(_SUPPRESS_INSTRUMENTATION_KEY, True))
+    try:
         yield
-        return
-    from opentelemetry.instrumentation.utils import suppress_instrumentation
+    finally:
+        context.detach(token)
 
-    with suppress_instrumentation():
-        yield
+
+def untraced_by_default() -> None:
+    """In a worker: the instrumentation off from here on in this thread or task and in the
+    tasks it starts, so the queue's own polling, pickup and acknowledgement cost only the
+    check; a traced try switches it back on for itself (`consumer`)."""
+    if _tracer is not None:
+        context.attach(context.set_value(_SUPPRESS_INSTRUMENTATION_KEY, True))
 
 
 def tag_work(work_id: str) -> None:
@@ -233,11 +255,19 @@ def consumer(
     function: str, job_id: str, job_try: int, work_id: str, carried: Mapping[str, str]
 ) -> Iterator[Span]:
     """One try's CONSUMER span: a child of the hand-off that queued it, and linked to it, so the
-    tries of a job sit side by side under its hand-off with their backoff between them."""
-    if _tracer is None or not carried:
-        yield trace.INVALID_SPAN  # its hand-off was not traced: neither is the job
+    tries of a job sit side by side under its hand-off with their backoff between them.
+
+    The try runs in the hand-off's context alone, so its clients' calls are traced as its
+    children even in a worker whose own commands are not (`untraced_by_default`); a try whose
+    hand-off was not traced runs with the instrumentation off."""
+    if _tracer is None:
+        yield trace.INVALID_SPAN
         return
-    parent = propagate.extract(dict(carried))
+    if not carried:
+        with untraced():
+            yield trace.INVALID_SPAN  # its hand-off was not traced: neither is the job
+        return
+    parent = propagate.extract(dict(carried))  # a context of its own, the switch on
     sent = trace.get_current_span(parent).get_span_context()
     links = [Link(sent)] if sent.is_valid else []
     attributes: dict[str, AttributeValue] = {
@@ -247,8 +277,12 @@ def consumer(
         JOB_TRY: job_try,
         WORK_ID: work_id,
     }
-    with _tracer.start_as_current_span(
-        f"process {function}", context=parent, kind=SpanKind.CONSUMER, links=links
-    ) as span:
-        span.set_attributes(attributes)
-        yield span
+    token = context.attach(parent)
+    try:
+        with _tracer.start_as_current_span(
+            f"process {function}", kind=SpanKind.CONSUMER, links=links
+        ) as span:
+            span.set_attributes(attributes)
+            yield span
+    finally:
+        context.detach(token)

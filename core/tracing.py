@@ -119,17 +119,26 @@ def _gate(cls: type, names: Sequence[str]) -> None:
         wrapper: Any = cls.__dict__.get(name)
         if type(wrapper).__name__ != "FunctionWrapper":  # wrapt's: not instrumented here
             continue
-        setattr(cls, name, _gated(cls, wrapper, wrapper.__wrapped__))
+        setattr(cls, name, _behind_switch(wrapper.__wrapped__, _bound(cls, wrapper)))
 
 
-def _gated(cls: type, wrapper: Any, original: Callable[..., Any]) -> Callable[..., Any]:
-    @functools.wraps(original)
-    def gated(self: Any, *args: Any, **kwargs: Any) -> Any:
-        if _untraced.get():
-            return original(self, *args, **kwargs)
+def _bound(cls: type, wrapper: Any) -> Callable[..., Any]:
+    """wrapt's `wrapper` called as a method of `cls`, bound as wrapt binds it."""
+
+    def method(self: Any, *args: Any, **kwargs: Any) -> Any:
         return wrapper.__get__(self, cls)(*args, **kwargs)
 
-    return gated
+    return method
+
+
+def _behind_switch(plain: Callable[..., Any], traced: Callable[..., Any]) -> Callable[..., Any]:
+    """A method that is `plain` for work left out of the sample, `traced` for the rest."""
+
+    @functools.wraps(plain)
+    def method(self: Any, *args: Any, **kwargs: Any) -> Any:
+        return (plain if _untraced.get() else traced)(self, *args, **kwargs)
+
+    return method
 
 
 def _roots() -> Any:
@@ -226,8 +235,10 @@ def instrument_app(app: FastAPI, settings: Settings, service: str) -> None:
     if not setup(settings, service):
         return
     from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
+    from starlette.background import BackgroundTask
 
     build_plain = app.build_middleware_stack
+    run_task = BackgroundTask.__call__
     FastAPIInstrumentor.instrument_app(
         app,
         tracer_provider=_provider,
@@ -235,6 +246,11 @@ def instrument_app(app: FastAPI, settings: Settings, service: str) -> None:
         exclude_spans=["receive", "send"],  # ASGI's message spans: noise in a waterfall
     )
     build_traced = app.build_middleware_stack
+    # It patches every background task too (the first time), with a span even when switched
+    # off: the in-process variant's untraced jobs would pay for one each.
+    if BackgroundTask.__call__ is not run_task:
+        traced_task = BackgroundTask.__call__
+        BackgroundTask.__call__ = _behind_switch(run_task, traced_task)  # type: ignore[method-assign]
     ratio, max_per_s = settings.trace_sample_ratio, settings.trace_max_per_s
     seed = f"{settings.seed}:{service}:{os.getpid()}"
 

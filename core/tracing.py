@@ -270,6 +270,9 @@ def flush() -> None:
 def untraced() -> Iterator[None]:
     """The instrumentation switched off inside: a client's call checks the switch and goes
     straight through, rather than starting a span for the sampler to drop."""
+    if _tracer is None:
+        yield
+        return
     switched = _switch_off()
     try:
         yield

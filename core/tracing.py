@@ -97,9 +97,9 @@ def setup(settings: Settings, service: str) -> bool:
 
 def _gate_clients() -> None:
     """Check the switch before the Redis and httpx instrumentations' wrappers, not only inside
-    them: reaching their own check costs wrapt's binding and a coroutine more, ~9,300
-    instructions a Redis command against ~3,800 here (callgrind), 0.5% of an untraced login's
-    for its one command."""
+    them: reaching their own check costs wrapt's binding and a coroutine more. A Redis command
+    with the switch off costs ~9,300 instructions more than unwrapped through their wrapper,
+    ~2,400 through this check (callgrind); an untraced login makes one."""
     import httpx
     import redis.asyncio.client
     import redis.client

@@ -130,10 +130,10 @@ def main(seconds: int, connections: int, rounds: int) -> bool:
     turns = login_turns(name, seconds, connections, rounds)
     print(f"\nTracing's cost: {name}'s POST /login, three copies taking turns on one core,")
     print(f"medians of {rounds} rounds (each round's CPU a request against its own untraced one):")
-    costs = {}
+    costs, widths = {}, {}
     for setup in ("full", "sampled"):
         cost, low, high = median_interval([1 - t["off"].cpu_s / t[setup].cpu_s for t in turns])
-        costs[setup] = cost
+        costs[setup], widths[setup] = cost, high - low
         rate = statistics.median(t[setup].rate for t in turns)
         cpu_us = 1e6 * statistics.median(t[setup].cpu_s for t in turns)
         share = "every request" if setup == "full" else SAMPLED
@@ -153,4 +153,9 @@ def main(seconds: int, connections: int, rounds: int) -> bool:
     )
     if costs["full"] <= COST_GOAL and not traced_fully:
         print("  full tracing is within the goal: timed runs should trace every request")
+    if widths["full" if traced_fully else "sampled"] > 2 * COST_GOAL:
+        print(
+            "  its interval is wider than the goal: this machine's turns cannot judge it; count"
+            " it in instructions with `python -m benchmarks.tracing_instructions`"
+        )
     return ok

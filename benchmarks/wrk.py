@@ -23,19 +23,31 @@ def rate(
     preexec_fn: Callable[[], None] | None = None,
 ) -> float:
     """Requests per second wrk reached with one thread; non-2xx answers are reported."""
+    return run(url, seconds, connections, script, preexec_fn)[1]
+
+
+def run(
+    url: str,
+    seconds: int,
+    connections: int,
+    script: Path | None = None,
+    preexec_fn: Callable[[], None] | None = None,
+) -> tuple[int, float]:
+    """The requests wrk completed with one thread, and their rate a second."""
     command = ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", url]
     if script is not None:
         command += ["-s", str(script)]
     out = subprocess.run(
         command, capture_output=True, text=True, check=True, preexec_fn=preexec_fn
     ).stdout
+    done = re.search(r"(\d+) requests in", out)
     match = re.search(r"Requests/sec:\s+([\d.]+)", out)
-    if match is None:
+    if done is None or match is None:
         raise RuntimeError(f"could not read wrk's output:\n{out}")
     errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     if errors:
         print(f"  warning: {errors.group(1)} non-2xx answers from {url}", file=sys.stderr)
-    return float(match.group(1))
+    return int(done.group(1)), float(match.group(1))
 
 
 # Plain wrk has no rate flag. Before each request on a connection wrk calls delay() and waits

@@ -12,7 +12,6 @@ from typing import Any
 
 import httpx
 
-from core import tracing
 from core.settings import Settings
 
 RETRYABLE_STATUSES = {408, 429, 500, 502, 503, 504}
@@ -129,8 +128,7 @@ class EmailClient:
 
     def send(self, message: Email) -> SendResult:
         try:
-            with tracing.only_when_traced():
-                response = self.http.post(**_request_args(message, self.settings))
+            response = self.http.post(**_request_args(message, self.settings))
             return classify_response(response)
         except httpx.HTTPError as exc:
             return classify_error(exc)
@@ -148,8 +146,7 @@ class AsyncEmailClient:
 
     async def send(self, message: Email) -> SendResult:
         try:
-            with tracing.only_when_traced():
-                response = await self.http.post(**_request_args(message, self.settings))
+            response = await self.http.post(**_request_args(message, self.settings))
             return classify_response(response)
         except httpx.HTTPError as exc:
             return classify_error(exc)

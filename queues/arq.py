@@ -192,6 +192,7 @@ def worker_settings(settings: Settings) -> type:
     async def startup(ctx: dict[str, Any]) -> None:
         logs.configure("worker", settings.log_level)
         tracing.setup(settings, "worker-arq")
+        tracing.untraced_by_default()  # arq's main task: its polling and the tasks it starts
         queue = ArqJobs(ctx["redis"], settings.queue_name, owned=False)
         mailer = AsyncEmailClient(settings)
         ctx[CLIENTS] = Clients(settings, open_store(settings), mailer, queue, ctx["redis"])

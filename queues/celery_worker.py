@@ -66,6 +66,7 @@ class Runtime:
         return future.result()
 
     def beat(self) -> None:
+        tracing.untraced_by_default()
         alive = self.adapter.key(ALIVE + self.me)
         while not self.stopped.is_set():
             try:
@@ -115,6 +116,11 @@ def on_celery(runtime_of: Any, name: str, function: JobFunction) -> Any:
     no time limits)."""
 
     def run(task: Task, *args: Any) -> str:
+        # A pool thread: its bookkeeping and a retry's publish untraced; the try traces itself.
+        with tracing.untraced():
+            return each_try(task, *args)
+
+    def each_try(task: Task, *args: Any) -> str:
         runtime: Runtime = runtime_of()
         request = task.request
         enqueued_at = float(getattr(request, "enqueued_at", None) or 0.0)
@@ -163,6 +169,7 @@ def worker_app(adapter: Celery) -> CeleryApp:
 
     def ready(**_: Any) -> None:
         runtime()
+        tracing.untraced_by_default()  # the consumer's thread: kombu's fetches and acks
 
     def shutdown(**_: Any) -> None:
         if made:

@@ -142,6 +142,7 @@ async def retry_stalled(app: App, settings: Settings) -> None:
 async def main(settings: Settings) -> None:
     logs.configure("worker", settings.log_level)
     tracing.setup(settings, "worker-procrastinate")
+    tracing.untraced_by_default()  # the worker, its polling and the tasks it starts
     # Bounded: a paused Redis must not hold a job's end.
     records = Redis.from_url(redis_url_of(settings), socket_timeout=1, socket_connect_timeout=1)
     mailer = AsyncEmailClient(settings)

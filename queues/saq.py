@@ -267,6 +267,7 @@ def worker_settings(settings: Settings) -> SettingsDict[SaqContext]:
     async def startup(ctx: SaqContext) -> None:
         logs.configure("worker", settings.log_level)
         tracing.setup(settings, "worker-saq")
+        tracing.untraced_by_default()  # saq's main task: its polling and the tasks it starts
         jobs = SaqJobs(queue, SaqLimits.of(settings), owned=False)
         mailer = AsyncEmailClient(settings)
         ctx["clients"] = Clients(settings, open_store(settings), mailer, jobs, records)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from opentelemetry.instrumentation.utils import is_instrumentation_enabled
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from core.tracing import Sampled
@@ -47,12 +48,15 @@ def test_a_saturated_target_traces_at_most_the_cap() -> None:
     assert 5 * 10 <= chosen(1.0, 5.0, 4000, 10) <= 5 * 10 + 5
 
 
-async def test_a_request_left_out_goes_to_the_plain_stack() -> None:
+async def test_a_request_left_out_goes_to_the_plain_stack_with_the_instrumentation_off() -> None:
+    """Off: the Redis, PostgreSQL and httpx instrumentations check that switch first, so a
+    request left out pays for the check, not for a span the sampler would drop."""
     reached: list[str] = []
 
     def app(name: str) -> ASGIApp:
         async def record(scope: Scope, receive: Receive, send: Send) -> None:
-            reached.append(f"{name} {scope['type']}")
+            switch = "on" if is_instrumentation_enabled() else "off"
+            reached.append(f"{name} {scope['type']} {switch}")
 
         return record
 
@@ -67,4 +71,10 @@ async def test_a_request_left_out_goes_to_the_plain_stack() -> None:
         await sampled({"type": "http"}, receive, send)
         await sampled({"type": "lifespan"}, receive, send)
     # The lifespan always reaches the instrumented stack: it starts the app once for both.
-    assert reached == ["plain http", "traced lifespan", "traced http", "traced lifespan"]
+    assert reached == [
+        "plain http off",
+        "traced lifespan on",
+        "traced http on",
+        "traced lifespan on",
+    ]
+    assert is_instrumentation_enabled()  # and on again after it

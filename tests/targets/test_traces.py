@@ -99,6 +99,13 @@ def tries_of(spans: list[SpanRecord], function: str) -> list[tuple[SpanRecord, S
     return pairs
 
 
+def systems_called(under: SpanRecord, spans: list[SpanRecord]) -> set[str]:
+    """The databases (`db.system`: redis, postgresql) that client calls made right inside
+    `under`."""
+    children = (s for s in spans if s.parent_id == under.span_id and s.kind == CLIENT)
+    return {str(s.attributes.get("db.system")) for s in children if "db.system" in s.attributes}
+
+
 @pytest.mark.parametrize("variant", VARIANT_NAMES)
 async def test_a_login_and_a_payment_are_each_one_connected_trace(
     variant: str,
@@ -192,6 +199,18 @@ async def test_a_login_and_a_payment_are_each_one_connected_trace(
     messaging = [s for s in order_trace + login_trace if s.kind in (PRODUCER, CONSUMER)]
     assert all(s.work_id in (login_work, order_work) for s in messaging)
     assert {s.work_id for s in order_trace if s.kind in (PRODUCER, CONSUMER)} == {order_work}
+
+    # The Redis and PostgreSQL calls, each inside the work that made it: a hand-off's write to
+    # its queue under its producer span (the in-process queue writes nowhere), and each try's
+    # record (Redis) and, with the store in PostgreSQL, its SQL under its consumer span.
+    spans_of_both = login_trace + order_trace
+    handed_off = tries + tries_of(order_trace, PROCESS_PAYMENT) + tickets + [fan_in]
+    in_database = needs_database([variant])
+    if has_workers(variant):
+        queue_store = "postgresql" if in_database else "redis"
+        assert all(queue_store in systems_called(sent, spans_of_both) for sent, _ in handed_off)
+    try_stores = {"redis", "postgresql"} if in_database else {"redis"}
+    assert all(try_stores <= systems_called(c, spans_of_both) for _, c in handed_off)
 
 
 @contextmanager

@@ -143,7 +143,8 @@ def pickup_overhead_ms(variants: list[str]) -> dict[str, float]:
         env = {k: v for k, v in os.environ.items() if k != "REDIS_URL"}
         env.update(DATABASE_PATH=f"{tmp}/bench.db", TICKETS_DIR=f"{tmp}/tickets")
         argv = [sys.executable, "-m", "runner", "bench", "--quick", "--scenarios", "steady"]
-        argv += ["--variants", ",".join(variants), "--no-report", "--no-floor"]
+        # Each variant alone: its pickup is its queue's, not its neighbours' too.
+        argv += ["--variants", ",".join(variants), "--one-at-a-time", "--no-report", "--no-floor"]
         argv += ["--duration-s", "10", "--results-dir", f"{tmp}/results"]
         done = subprocess.run(argv, cwd=ROOT, env=env, capture_output=True, text=True)
         if done.returncode != 0:

@@ -20,7 +20,7 @@ lock: install ## re-resolve requirements.lock from pyproject.toml (uv)
 	$(BIN)/uv pip compile pyproject.toml --extra dev --universal --python-version 3.11 \
 		--quiet --output-file requirements.lock
 
-test: install ## run the whole test suite (a few minutes on 2 cores)
+test: install ## run the whole test suite (about 14 minutes on 2 cores)
 	$(BIN)/python -m pytest
 
 lint: install ## ruff (lint and format check) and mypy (strict)

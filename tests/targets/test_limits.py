@@ -24,7 +24,10 @@ def test_token_bucket_refills_at_its_rate() -> None:
 
 
 @pytest.fixture
-def limited(variant: str, settings: Settings, store: Store) -> Iterator[httpx.Client]:
+def limited(
+    variant: str, settings: Settings, store: Store, provider: httpx.Client
+) -> Iterator[httpx.Client]:
+    # `provider` resets the shared provider: a fault an earlier test left would answer 503.
     strict = settings.model_copy(
         update={"login_per_address_per_min": 2, "login_per_client_per_min": 5}
     )

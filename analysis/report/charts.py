@@ -44,6 +44,15 @@ def color(variant: str) -> str:
     return PALETTE[known] if known < len(PALETTE) else "#555555"
 
 
+# A marker per variant, in the variants table's order, where colour already says something else.
+MARKERS = ("^", "o", "v", "s", "D", "P", "X")
+
+
+def marker(variant: str) -> str:
+    known = VARIANT_NAMES.index(variant) if variant in VARIANT_NAMES else len(MARKERS)
+    return MARKERS[known] if known < len(MARKERS) else "o"
+
+
 def shade_windows(ax: Axes, windows: pd.DataFrame, warmup_s: float = 0.0) -> None:
     if warmup_s > 0:
         ax.axvspan(0, warmup_s, color="#bbbbbb", alpha=0.25, lw=0)

@@ -5,11 +5,10 @@ from __future__ import annotations
 import pandas as pd
 from matplotlib.figure import Figure
 
-from analysis.report.charts import new_figure
+from analysis.report.charts import marker, new_figure
 from core.contracts import FAN_OUT, JOB_DESIGNS, MONOLITHIC, MONOLITHIC_NO_TIMEOUT
 
 DESIGN_COLORS = {FAN_OUT: "#009E73", MONOLITHIC: "#D55E00", MONOLITHIC_NO_TIMEOUT: "#CC79A7"}
-DESIGN_MARKERS = {"delegated": "o", "saq": "s", "sync": "^", "background": "v"}
 
 
 # One run of a timeline: its name, queue samples (with `second`), job starts and stalls (s).
@@ -32,11 +31,9 @@ def plot_completion_vs_seats(orders: pd.DataFrame, title: str) -> Figure:
         done = mine[mine["fate"] == "completed"]
         never = mine[mine["fate"] != "completed"]
         tint = DESIGN_COLORS.get(str(design), "#555555")
-        marker = DESIGN_MARKERS.get(str(variant), "o")
+        shape = marker(str(variant))
         label = f"{design} ({variant}): {len(done)} completed"
-        ax.scatter(
-            done["seats"], done["completion_s"], s=18, color=tint, marker=marker, label=label
-        )
+        ax.scatter(done["seats"], done["completion_s"], s=18, color=tint, marker=shape, label=label)
         if len(never):
             band = top * (1.12 + 0.05 * _design_order(design))
             ax.scatter(

@@ -229,6 +229,7 @@ class Runner:
         for locust in launched:
             ready = Path(ready_file(str(locust.go_file)))
             while not ready.exists():
+                self.stack.check_alive()
                 self.locust_alive(locust, deadline)
                 time.sleep(LOOP_S)
             ready.unlink()
@@ -240,6 +241,7 @@ class Runner:
         # Load starts when Locust's test_start creates the raw file: the timeline starts then.
         loads: dict[int, Load] = {}
         while len(loads) < len(runs):
+            self.stack.check_alive()
             for i, (run, locust) in enumerate(zip(runs, launched, strict=True)):
                 if i in loads:
                     continue
@@ -257,8 +259,7 @@ class Runner:
         return [loads[i] for i in range(len(runs))]
 
     def locust_alive(self, locust: Launched, deadline: float) -> None:
-        """Fail when a Locust (or anything of the stack) died, or took too long to start."""
-        self.stack.check_alive()
+        """Fail when a Locust died, or took too long to start."""
         if not locust.child.alive() and locust.child.returncode != 0:
             raise ChildDied(locust.child)
         if time.monotonic() > deadline:
